@@ -1,0 +1,148 @@
+//! Command line → validated configuration. No I/O happens here after startup.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::http::parse::Limits;
+
+/// mioserve: a small, fast, correct HTTP/1.1 static-file server.
+///
+/// Serves ROOT over HTTP/1.1 from one single-threaded event loop: GET and HEAD of files,
+/// keep-alive, pipelining, and safe path resolution that never leaves ROOT.
+#[derive(Debug, Parser)]
+#[command(name = "mioserve", version, about, long_about = None)]
+#[command(
+    after_help = "Examples:\n  mioserve                    serve ./public on http://127.0.0.1:8080/\n  \
+     mioserve ~/site -p 9000     serve ~/site on port 9000\n  \
+     mioserve . -b ::1 -p 0      serve the current folder on IPv6 loopback, any free port\n\n\
+     Logging: RUST_LOG=debug (or -v / -vv) for more detail on stderr; -q for errors only."
+)]
+pub struct Cli {
+    /// Directory to serve
+    #[arg(default_value = "public")]
+    pub root: PathBuf,
+
+    /// Port to listen on (0 picks any free port)
+    #[arg(short, long, default_value_t = 8080)]
+    pub port: u16,
+
+    /// Address to listen on (IPv4 or IPv6, e.g. 127.0.0.1, 0.0.0.0, ::1)
+    #[arg(short, long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+    pub bind: IpAddr,
+
+    /// Serve files and folders whose names start with a dot
+    #[arg(long)]
+    pub hidden: bool,
+
+    /// Send file bodies with read/write instead of sendfile (for file systems where sendfile
+    /// serves stale data)
+    #[arg(long)]
+    pub no_sendfile: bool,
+
+    /// Largest request head in bytes; larger heads get 431 (or 414 for a long request line)
+    #[arg(long, default_value_t = 8192, value_name = "BYTES",
+          value_parser = clap::value_parser!(u32).range(1024..=1_048_576))]
+    pub max_header_bytes: u32,
+
+    /// Largest request body read and discarded, in bytes; larger bodies get 413
+    #[arg(long, default_value_t = 1024 * 1024, value_name = "BYTES")]
+    pub max_body_bytes: u64,
+
+    /// Seconds a client has to send a complete request head (408 after that)
+    #[arg(long, default_value_t = 10, value_name = "SECS",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout: u64,
+
+    /// Seconds an idle keep-alive connection is kept open (0 disables keep-alive)
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    pub keepalive_timeout: u64,
+
+    /// Seconds a response may make no progress before the connection is dropped
+    #[arg(long, default_value_t = 30, value_name = "SECS",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub send_timeout: u64,
+
+    /// More output on stderr (-v debug, -vv trace)
+    #[arg(short, long, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+
+    /// Only errors on stderr
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// What a connection needs to know of the configuration.
+#[derive(Debug, Clone)]
+pub struct ConnConfig {
+    pub limits: Limits,
+    /// Send file bodies with `sendfile`.
+    pub sendfile: bool,
+    /// Connections may be kept open between requests.
+    pub keep_alive: bool,
+    /// Time from the first byte of a request (or the accept) to the end of its head.
+    pub header_timeout: Duration,
+    /// Time an idle kept-alive connection may wait for its next request.
+    pub keepalive_timeout: Duration,
+    /// Time a response may go without a write making progress.
+    pub send_timeout: Duration,
+    /// Time a request body being discarded may go without completing.
+    pub body_timeout: Duration,
+    /// Time to drain a connection after its write side was shut, before closing it.
+    pub linger_timeout: Duration,
+}
+
+impl Default for ConnConfig {
+    fn default() -> Self {
+        ConnConfig {
+            limits: Limits::default(),
+            sendfile: true,
+            keep_alive: true,
+            header_timeout: Duration::from_secs(10),
+            keepalive_timeout: Duration::from_secs(60),
+            send_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(30),
+            linger_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+/// The server's configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Directory to serve, as the user gave it.
+    pub root: PathBuf,
+    pub addr: SocketAddr,
+    /// Serve dotfiles.
+    pub hidden: bool,
+    pub conn: ConnConfig,
+}
+
+impl Config {
+    /// A configuration serving `root` on `addr` with default limits and timeouts.
+    pub fn new(root: impl Into<PathBuf>, addr: SocketAddr) -> Config {
+        Config {
+            root: root.into(),
+            addr,
+            hidden: false,
+            conn: ConnConfig::default(),
+        }
+    }
+
+    /// The configuration the command line asks for.
+    pub fn from_cli(cli: &Cli) -> Config {
+        let mut config = Config::new(cli.root.clone(), SocketAddr::new(cli.bind, cli.port));
+        config.hidden = cli.hidden;
+        let conn = &mut config.conn;
+        conn.sendfile = !cli.no_sendfile;
+        conn.limits.max_head_bytes = cli.max_header_bytes as usize;
+        conn.limits.max_body_bytes = cli.max_body_bytes;
+        conn.header_timeout = Duration::from_secs(cli.header_timeout);
+        conn.keep_alive = cli.keepalive_timeout > 0;
+        conn.keepalive_timeout = Duration::from_secs(cli.keepalive_timeout);
+        conn.send_timeout = Duration::from_secs(cli.send_timeout);
+        config
+    }
+}

@@ -1,0 +1,371 @@
+//! Request target → open file, never outside the root.
+//!
+//! Owns: taking the path out of an origin-form or absolute-form target, percent-decoding it to
+//! bytes, normalising dot-segments lexically (rejecting any that climb above the root), the hidden
+//! file policy, and opening the result relative to the root directory.
+//!
+//! Containment is enforced twice: lexically here (`..` can never climb above the root), and by the
+//! kernel: `openat2(root, path, RESOLVE_BENEATH)` refuses any path, symlinks included, that would
+//! leave the root. A symlink the kernel refuses (an absolute one, say) is resolved once with
+//! `canonicalize` and served only if it lands inside the root.
+//!
+//! Cost per request: the decoded path is built in a caller-owned scratch buffer (no allocation);
+//! one `openat2` and one `fstat` for a file; one more `openat2` for a directory's index.
+
+use std::fs::{File, Metadata, OpenOptions};
+use std::os::fd::AsFd;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use rustix::fs::{Mode, OFlags, ResolveFlags};
+use rustix::io::Errno;
+
+/// Why a target did not resolve to something to serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResolveError {
+    /// Not an origin-form or absolute-form target, a NUL byte, or `..` above the root.
+    BadRequest,
+    /// No such file, a hidden name, or a symlink whose target leaves the root.
+    NotFound,
+    /// Exists but may not be read, or is not a regular file or directory.
+    Forbidden,
+    /// The path is longer than the file system accepts.
+    TooLong,
+    /// The server is out of file descriptors.
+    Unavailable,
+}
+
+/// What a target resolved to.
+#[derive(Debug)]
+pub enum Resolved {
+    /// A regular file, opened, with its metadata. The scratch buffer holds its path.
+    File(File, Metadata),
+    /// A directory requested with a trailing slash and holding no `index.html`. The scratch buffer
+    /// holds its path.
+    Directory(File),
+    /// A directory requested without its trailing slash: redirect to this location.
+    AddSlash(String),
+}
+
+/// The parts of a request target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Target<'a> {
+    /// The path, still percent-encoded, starting with `/`.
+    pub path: &'a str,
+    /// The query without its `?`, if any.
+    pub query: Option<&'a str>,
+}
+
+/// Splits a request target (RFC 9112 §3.2) into path and query. Origin-form (`/a?b`) and
+/// absolute-form (`http://host/a?b`) are accepted; authority-form and asterisk-form are not
+/// targets of a file.
+pub fn split_target(target: &str) -> Result<Target<'_>, ResolveError> {
+    let rest = if target.starts_with('/') {
+        target
+    } else {
+        let scheme_end = target.find("://").ok_or(ResolveError::BadRequest)?;
+        let scheme = &target[..scheme_end];
+        if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+            return Err(ResolveError::BadRequest);
+        }
+        let after = &target[scheme_end + 3..];
+        match after.find(['/', '?']) {
+            Some(i) if after.as_bytes()[i] == b'/' => &after[i..],
+            // `http://host?q` and `http://host` both mean the root.
+            Some(i) => {
+                return Ok(Target {
+                    path: "/",
+                    query: Some(&after[i + 1..]),
+                });
+            }
+            None => "/",
+        }
+    };
+    // A fragment is never sent by a client, but must not reach the file system if one is.
+    let rest = rest.split('#').next().unwrap_or(rest);
+    Ok(match rest.split_once('?') {
+        Some((path, query)) => Target {
+            path,
+            query: Some(query),
+        },
+        None => Target {
+            path: rest,
+            query: None,
+        },
+    })
+}
+
+/// Percent-decodes `path` and normalises it into `out` as a relative path with no `.`/`..`
+/// segments and no empty segments (`a/b/c`, or empty for the root). Returns whether the decoded
+/// path ended in a slash (or in a dot-segment, which names a directory).
+///
+/// Decoding comes first, so `%2e%2e` and `..%2f` are dot-segments like any other: they are
+/// resolved lexically and rejected if they would climb above the root. A decoded NUL is rejected.
+/// Unless `hidden`, a segment starting with `.` is reported as not found.
+pub fn normalise(path: &str, hidden: bool, out: &mut Vec<u8>) -> Result<bool, ResolveError> {
+    out.clear();
+    // Start of the segment being read, within `out`; `None` between segments.
+    let mut segment: Option<usize> = None;
+    let mut trailing_slash = false;
+    // A final `/` closes the last segment; it does not count as a trailing slash by itself.
+    let bytes = percent_encoding::percent_decode(path.as_bytes()).chain(std::iter::once(b'/'));
+    for byte in bytes {
+        match byte {
+            0 => return Err(ResolveError::BadRequest),
+            b'/' => {
+                trailing_slash = match segment.take() {
+                    Some(start) => close_segment(out, start, hidden)?,
+                    None => true,
+                }
+            }
+            _ => {
+                if segment.is_none() {
+                    if !out.is_empty() {
+                        out.push(b'/');
+                    }
+                    segment = Some(out.len());
+                }
+                out.push(byte);
+            }
+        }
+    }
+    Ok(trailing_slash)
+}
+
+/// Applies the segment `out[start..]`: drops `.`, pops the parent for `..` (an error at the root),
+/// refuses hidden names. Returns whether it was a dot-segment (which names a directory).
+fn close_segment(out: &mut Vec<u8>, start: usize, hidden: bool) -> Result<bool, ResolveError> {
+    // Where `out` ended before this segment and the `/` pushed ahead of it.
+    let before = start.saturating_sub(1);
+    match &out[start..] {
+        b"." => {
+            out.truncate(before);
+            Ok(true)
+        }
+        b".." => {
+            out.truncate(before);
+            if out.is_empty() {
+                return Err(ResolveError::BadRequest);
+            }
+            let parent = out.iter().rposition(|&b| b == b'/').unwrap_or(0);
+            out.truncate(parent);
+            Ok(true)
+        }
+        name if name[0] == b'.' && !hidden => Err(ResolveError::NotFound),
+        _ => Ok(false),
+    }
+}
+
+/// Resolves `target` under `root_dir` (an open directory whose canonical path is `root`), leaving
+/// the relative path of what was found in `scratch`.
+pub fn resolve(
+    root_dir: &File,
+    root: &Path,
+    target: &Target<'_>,
+    hidden: bool,
+    scratch: &mut Vec<u8>,
+) -> Result<Resolved, ResolveError> {
+    let trailing_slash = normalise(target.path, hidden, scratch)?;
+    let file = open_beneath(root_dir, root, scratch)?;
+    let meta = file.metadata().map_err(|_| ResolveError::Forbidden)?;
+    if meta.is_file() {
+        return Ok(Resolved::File(file, meta));
+    }
+    if !meta.is_dir() {
+        return Err(ResolveError::Forbidden);
+    }
+    if !trailing_slash && !scratch.is_empty() {
+        return Ok(Resolved::AddSlash(slash_location(scratch, target.query)));
+    }
+    let dir_len = scratch.len();
+    if !scratch.is_empty() {
+        scratch.push(b'/');
+    }
+    scratch.extend_from_slice(b"index.html");
+    match open_beneath(root_dir, root, scratch) {
+        Ok(index) => {
+            let meta = index.metadata().map_err(|_| ResolveError::Forbidden)?;
+            if meta.is_file() {
+                Ok(Resolved::File(index, meta))
+            } else {
+                Err(ResolveError::Forbidden)
+            }
+        }
+        Err(ResolveError::NotFound) => {
+            scratch.truncate(dir_len);
+            Ok(Resolved::Directory(file))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// `/<path>/` re-encoded from the normalised path (so a `//host`-looking path can never become a
+/// protocol-relative redirect), with the query kept.
+fn slash_location(path: &[u8], query: Option<&str>) -> String {
+    let mut location = String::with_capacity(path.len() + 2);
+    location.push('/');
+    location.extend(percent_encoding::percent_encode(path, PATH_ENCODE));
+    location.push('/');
+    if let Some(query) = query {
+        location.push('?');
+        location.push_str(query);
+    }
+    location
+}
+
+/// Bytes to percent-encode when a file path is written into a URL path: controls, space, and the
+/// characters with a meaning in URLs or HTML attributes. `/` stays as the separator.
+pub const PATH_ENCODE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'\'')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'[')
+    .add(b'\\')
+    .add(b']')
+    .add(b'^')
+    .add(b'`')
+    .add(b'{')
+    .add(b'|')
+    .add(b'}');
+
+/// Opens `rel` (normalised, relative) beneath `root_dir`. Non-blocking, so a FIFO opens at once
+/// (and is then refused as not a regular file) instead of stalling the event loop.
+fn open_beneath(root_dir: &File, root: &Path, rel: &[u8]) -> Result<File, ResolveError> {
+    let path: &[u8] = if rel.is_empty() { b"." } else { rel };
+    let path = Path::new(std::ffi::OsStr::from_bytes(path));
+    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
+    let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS;
+    match rustix::fs::openat2(root_dir.as_fd(), path, flags, Mode::empty(), resolve) {
+        Ok(fd) => Ok(File::from(fd)),
+        // EXDEV: a symlink the kernel would not follow beneath the root (absolute, or leaving it).
+        // ENOSYS/EPERM: no openat2 here (old kernel, seccomp filter). Both: decide by canonical path.
+        Err(Errno::XDEV) | Err(Errno::NOSYS) | Err(Errno::PERM) => open_checked(root, path),
+        Err(e) => Err(map_errno(e)),
+    }
+}
+
+/// Opens `root/rel` only if its canonical path lies inside `root` (which is canonical).
+fn open_checked(root: &Path, rel: &Path) -> Result<File, ResolveError> {
+    let full = root.join(rel);
+    let canonical = full.canonicalize().map_err(|e| map_io(&e))?;
+    if !canonical.starts_with(root) {
+        return Err(ResolveError::NotFound);
+    }
+    OpenOptions::new()
+        .read(true)
+        .custom_flags((OFlags::NONBLOCK | OFlags::NOCTTY).bits() as i32)
+        .open(&canonical)
+        .map_err(|e| map_io(&e))
+}
+
+fn map_io(e: &std::io::Error) -> ResolveError {
+    match e.raw_os_error() {
+        Some(code) => map_errno(Errno::from_raw_os_error(code)),
+        None => ResolveError::NotFound,
+    }
+}
+
+fn map_errno(e: Errno) -> ResolveError {
+    match e {
+        Errno::ACCESS | Errno::PERM => ResolveError::Forbidden,
+        Errno::NAMETOOLONG => ResolveError::TooLong,
+        Errno::MFILE | Errno::NFILE | Errno::NOMEM => ResolveError::Unavailable,
+        // ENOENT, ENOTDIR, ELOOP (a symlink loop), EXDEV and anything else: nothing to serve here.
+        _ => ResolveError::NotFound,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_target_table() {
+        let t = |path, query| Ok(Target { path, query });
+        let cases: &[(&str, Result<Target<'_>, ResolveError>)] = &[
+            // origin-form
+            ("/", t("/", None)),
+            ("/a/b?x=1&y", t("/a/b", Some("x=1&y"))),
+            ("/a?", t("/a", Some(""))),
+            ("/a#frag", t("/a", None)),
+            // absolute-form
+            ("http://example.com/a/b?q", t("/a/b", Some("q"))),
+            ("HTTP://example.com", t("/", None)),
+            ("https://example.com?q", t("/", Some("q"))),
+            ("http://h/../etc/passwd", t("/../etc/passwd", None)),
+            // neither
+            ("*", Err(ResolveError::BadRequest)),
+            ("example.com:443", Err(ResolveError::BadRequest)),
+            ("ftp://h/a", Err(ResolveError::BadRequest)),
+            ("a/b", Err(ResolveError::BadRequest)),
+        ];
+        for (target, want) in cases {
+            assert_eq!(split_target(target), *want, "{target}");
+        }
+    }
+
+    #[test]
+    fn normalise_table() {
+        use ResolveError::*;
+        // (path, normalised, trailing slash)
+        let ok: &[(&str, &str, bool)] = &[
+            // plain
+            ("/", "", true),
+            ("/a", "a", false),
+            ("/a/b/", "a/b", true),
+            // collapse `//` and `/./`
+            ("//a///b", "a/b", false),
+            ("/a/./b/.", "a/b", true),
+            // `..` within the root
+            ("/a/b/../c", "a/c", false),
+            ("/a/..", "", true),
+            ("/a/%2e%2E/b", "b", false),
+            // decoding
+            ("/with%20space.txt", "with space.txt", false),
+            ("/caf%C3%A9", "café", false),
+            ("/a%2Fb", "a/b", false),
+            ("/back\\slash", "back\\slash", false),
+        ];
+        let mut out = Vec::new();
+        for (path, want, slash) in ok {
+            let got = normalise(path, false, &mut out);
+            assert_eq!(got, Ok(*slash), "{path}");
+            assert_eq!(String::from_utf8_lossy(&out), *want, "{path}");
+        }
+        assert_eq!(normalise("/%E9", false, &mut out), Ok(false));
+        assert_eq!(out, b"\xe9", "non-UTF-8 bytes pass through as bytes");
+
+        let bad: &[(&str, ResolveError)] = &[
+            // escapes above the root
+            ("/..", BadRequest),
+            ("/../etc/passwd", BadRequest),
+            ("/a/../../etc", BadRequest),
+            ("/%2e%2e/etc", BadRequest),
+            ("/..%2fetc", BadRequest),
+            ("/a/..%2F..%2Fetc", BadRequest),
+            // NUL
+            ("/a%00.txt", BadRequest),
+            // hidden files
+            ("/.env", NotFound),
+            ("/a/.git/config", NotFound),
+            ("/%2egit", NotFound),
+        ];
+        for (path, want) in bad {
+            assert_eq!(normalise(path, false, &mut out), Err(*want), "{path}");
+        }
+        assert_eq!(normalise("/.well-known/x", true, &mut out), Ok(false));
+        assert_eq!(out, b".well-known/x");
+    }
+
+    #[test]
+    fn slash_location_is_reencoded() {
+        assert_eq!(slash_location(b"a b/c", Some("x=1")), "/a%20b/c/?x=1");
+        assert_eq!(slash_location(b"evil.com", None), "/evil.com/");
+    }
+}

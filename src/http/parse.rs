@@ -1,0 +1,545 @@
+//! Request heads: bytes in, [`RequestHead`] out.
+//!
+//! Owns: finding the end of a head in a buffer, parsing it with `httparse` into a stack array of
+//! header slots, and applying the framing and persistence rules of RFC 9112. Never touches a socket
+//! or a file. Cost per request: one scan for the end of the head over bytes not scanned before, one
+//! `httparse` pass, no heap allocation. The returned head borrows the caller's buffer.
+//!
+//! Framing rules enforced here (RFC 9112 unless noted), each one a numbered check in [`parse_head`]:
+//! 1. §2.2: empty lines before a request line are skipped (done by the caller via
+//!    [`skip_leading_empty_lines`]).
+//! 2. §3 / §5.1 / §5.2: a malformed request line, a field with whitespace before its colon, or an
+//!    obs-folded line is rejected with 400 (`httparse` refuses all three).
+//! 3. §2.3, RFC 9110 §2.5: `HTTP/1.x` with x ≥ 2 is answered as HTTP/1.1; a major version other than
+//!    1 gets 505; anything else that is not `HTTP/d.d` gets 400.
+//! 4. §3.2: an HTTP/1.1 request without `Host`, or any request with more than one, gets 400.
+//! 5. §6.1: Transfer-Encoding on an HTTP/1.0 request means the framing is faulty: 400 and close.
+//! 6. §6.3 rule 3: Transfer-Encoding together with Content-Length: 400 and close.
+//! 7. §6.3 rule 4: a Transfer-Encoding other than exactly `chunked` leaves the body length unknown:
+//!    400 and close.
+//! 8. §6.3 rule 5: Content-Length that is not all digits, or repeated with different values: 400
+//!    and close. Repeats of one value (`5, 5`) are accepted as that value.
+//! 9. §6.3 rule 6: with neither field the request has no body.
+//! 10. §9.3: HTTP/1.1 keeps the connection unless `Connection` lists `close`; HTTP/1.0 closes it
+//!     unless `Connection` lists `keep-alive` (any letter case, any position in the list).
+
+use super::error::ParseError;
+use super::{Method, Version};
+
+/// Limits applied while parsing a head.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest head (request line, fields and the blank line) in bytes; beyond it, 431 or 414.
+    pub max_head_bytes: usize,
+    /// Largest request body the server will read and discard; beyond it, 413.
+    pub max_body_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_head_bytes: 8 * 1024,
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// Most header fields a request may carry; the 101st gets 431. Arbitrary, matching the common
+/// limit of servers such as nginx and hyper; it also sizes the stack array of `httparse` slots.
+pub const MAX_HEADERS: usize = 100;
+
+/// How a request's body is delimited (RFC 9112 §6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFraming {
+    /// No body.
+    None,
+    /// `Content-Length` bytes.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+}
+
+/// Header fields the handler and the access log use; all borrowed from the request buffer.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Fields<'b> {
+    pub host: Option<&'b [u8]>,
+    pub range: Option<&'b [u8]>,
+    pub if_match: Option<&'b [u8]>,
+    pub if_none_match: Option<&'b [u8]>,
+    pub if_modified_since: Option<&'b [u8]>,
+    pub if_unmodified_since: Option<&'b [u8]>,
+    pub if_range: Option<&'b [u8]>,
+    pub accept: Option<&'b [u8]>,
+    pub user_agent: Option<&'b [u8]>,
+    pub referer: Option<&'b [u8]>,
+}
+
+/// A parsed request head, borrowing the buffer it was parsed from.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestHead<'b> {
+    pub method: Method,
+    /// The method as sent (for the access log and for 501 answers).
+    pub method_token: &'b str,
+    /// The request-target as sent: origin-form, absolute-form, or `*`.
+    pub target: &'b str,
+    pub version: Version,
+    /// Whether the connection may stay open after the response (rule 10).
+    pub keep_alive: bool,
+    /// How the body that follows the head is delimited.
+    pub framing: BodyFraming,
+    /// `Expect: 100-continue` was sent.
+    pub expect_continue: bool,
+    pub fields: Fields<'b>,
+    /// Length of the head in bytes, including the blank line.
+    pub len: usize,
+}
+
+/// Strips the empty lines (CRLF or LF) that may precede a request line (rule 1) and returns how
+/// many bytes they took.
+pub fn skip_leading_empty_lines(buf: &[u8]) -> usize {
+    buf.iter()
+        .take_while(|&&b| b == b'\r' || b == b'\n')
+        .count()
+}
+
+/// Finds the end of a head (the byte after its blank line) in `buf`, scanning only from
+/// `scanned` on, the length already searched by an earlier call. A blank line is `\n\n` or
+/// `\n\r\n`, so bare-LF heads, which `httparse` accepts, are found too.
+pub fn find_head_end(buf: &[u8], scanned: usize) -> Option<usize> {
+    // Back up so a terminator split across two reads is still seen.
+    let start = scanned.saturating_sub(3);
+    for offset in memchr::memchr_iter(b'\n', &buf[start..]) {
+        let i = start + offset;
+        match buf.get(i + 1) {
+            Some(b'\n') => return Some(i + 2),
+            Some(b'\r') if buf.get(i + 2) == Some(&b'\n') => return Some(i + 3),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The error for a head that did not end within the limit: 414 if even the request line did not
+/// end, otherwise 431.
+pub fn oversized_head_error(buf: &[u8]) -> ParseError {
+    if memchr::memchr(b'\n', buf).is_some() {
+        ParseError::HeadTooLarge
+    } else {
+        ParseError::UriTooLong
+    }
+}
+
+/// Parses one complete head: `head` must end with its blank line (see [`find_head_end`]).
+///
+/// Takes `&mut` only to rewrite an `HTTP/1.x` (x ≥ 2) version to `HTTP/1.1` in place (rule 3),
+/// since `httparse` knows no other 1.x versions.
+pub fn parse_head<'b>(head: &'b mut [u8], limits: &Limits) -> Result<RequestHead<'b>, ParseError> {
+    if head.len() > limits.max_head_bytes {
+        return Err(oversized_head_error(head));
+    }
+    // Rule 3: normalise a higher 1.x minor version before httparse sees it.
+    normalise_minor_version(head)?;
+    let head: &'b [u8] = head;
+
+    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut slots);
+    let len = match req.parse(head) {
+        Ok(httparse::Status::Complete(len)) => len,
+        // The caller found the blank line, so a partial parse means a malformed head.
+        Ok(httparse::Status::Partial) => return Err(ParseError::Malformed),
+        Err(httparse::Error::TooManyHeaders) => return Err(ParseError::TooManyHeaders),
+        Err(httparse::Error::Version) => return Err(ParseError::BadVersion),
+        // Rule 2.
+        Err(_) => return Err(ParseError::Malformed),
+    };
+    let (Some(method_token), Some(target), Some(minor)) = (req.method, req.path, req.version)
+    else {
+        return Err(ParseError::Malformed);
+    };
+    let version = if minor == 0 {
+        Version::Http10
+    } else {
+        Version::Http11
+    };
+
+    let mut fields = Fields::default();
+    let mut host_count = 0;
+    let mut content_length: Option<u64> = None;
+    let mut transfer_encoding = false;
+    let mut te_chunked_only = true;
+    let mut conn_close = false;
+    let mut conn_keep_alive = false;
+    let mut expect_continue = false;
+
+    for header in req.headers.iter() {
+        let name = header.name;
+        let value = trim(header.value);
+        if name.eq_ignore_ascii_case("host") {
+            host_count += 1;
+            fields.host = Some(value);
+        } else if name.eq_ignore_ascii_case("content-length") {
+            // Rule 8.
+            for item in value.split(|&b| b == b',') {
+                let n = parse_decimal(trim(item)).ok_or(ParseError::InvalidContentLength)?;
+                if content_length.is_some_and(|prev| prev != n) {
+                    return Err(ParseError::InvalidContentLength);
+                }
+                content_length = Some(n);
+            }
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            // Rule 7: exactly one coding, `chunked`, across all Transfer-Encoding fields.
+            for item in value.split(|&b| b == b',') {
+                let coding = trim(item);
+                if transfer_encoding || !coding.eq_ignore_ascii_case(b"chunked") {
+                    te_chunked_only = false;
+                }
+                transfer_encoding = true;
+            }
+        } else if name.eq_ignore_ascii_case("connection") {
+            for token in value.split(|&b| b == b',') {
+                let token = trim(token);
+                conn_close |= token.eq_ignore_ascii_case(b"close");
+                conn_keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+            }
+        } else if name.eq_ignore_ascii_case("expect") {
+            expect_continue = value.eq_ignore_ascii_case(b"100-continue");
+        } else if let Some(slot) = field_slot(&mut fields, name) {
+            *slot = Some(value);
+        }
+    }
+
+    // Rule 4.
+    if host_count > 1 {
+        return Err(ParseError::DuplicateHost);
+    }
+    if host_count == 0 && version == Version::Http11 {
+        return Err(ParseError::MissingHost);
+    }
+    let framing = if transfer_encoding {
+        // Rule 5.
+        if version == Version::Http10 {
+            return Err(ParseError::UnsupportedTransferEncoding);
+        }
+        // Rule 6.
+        if content_length.is_some() {
+            return Err(ParseError::ConflictingFraming);
+        }
+        // Rule 7.
+        if !te_chunked_only {
+            return Err(ParseError::UnsupportedTransferEncoding);
+        }
+        BodyFraming::Chunked
+    } else {
+        match content_length {
+            Some(0) | None => BodyFraming::None, // Rule 9.
+            Some(n) => BodyFraming::Length(n),
+        }
+    };
+    // Rule 10.
+    let keep_alive = match version {
+        Version::Http11 => !conn_close,
+        Version::Http10 => conn_keep_alive && !conn_close,
+    };
+
+    Ok(RequestHead {
+        method: Method::from_token(method_token),
+        method_token,
+        target,
+        version,
+        keep_alive,
+        framing,
+        expect_continue,
+        fields,
+        len,
+    })
+}
+
+/// The slot in [`Fields`] for a header name the server reads, if any.
+fn field_slot<'f, 'b>(fields: &'f mut Fields<'b>, name: &str) -> Option<&'f mut Option<&'b [u8]>> {
+    let slot = match name.len() {
+        5 if name.eq_ignore_ascii_case("range") => &mut fields.range,
+        6 if name.eq_ignore_ascii_case("accept") => &mut fields.accept,
+        7 if name.eq_ignore_ascii_case("referer") => &mut fields.referer,
+        8 if name.eq_ignore_ascii_case("if-match") => &mut fields.if_match,
+        8 if name.eq_ignore_ascii_case("if-range") => &mut fields.if_range,
+        10 if name.eq_ignore_ascii_case("user-agent") => &mut fields.user_agent,
+        13 if name.eq_ignore_ascii_case("if-none-match") => &mut fields.if_none_match,
+        17 if name.eq_ignore_ascii_case("if-modified-since") => &mut fields.if_modified_since,
+        19 if name.eq_ignore_ascii_case("if-unmodified-since") => &mut fields.if_unmodified_since,
+        _ => return None,
+    };
+    Some(slot)
+}
+
+/// Rule 3: inspects the version token at the end of the request line. `HTTP/1.d` with d ≥ 2 is
+/// rewritten to `HTTP/1.1`; `HTTP/d.d` with a major other than 1 is 505. Anything else is left for
+/// `httparse` to accept or reject.
+fn normalise_minor_version(head: &mut [u8]) -> Result<(), ParseError> {
+    let Some(line_end) = memchr::memchr(b'\n', head) else {
+        return Ok(());
+    };
+    let line = &head[..line_end];
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let Some(space) = memchr::memrchr(b' ', line) else {
+        return Ok(());
+    };
+    let version = &line[space + 1..];
+    if let [b'H', b'T', b'T', b'P', b'/', major, b'.', minor] = *version
+        && major.is_ascii_digit()
+        && minor.is_ascii_digit()
+    {
+        if major != b'1' {
+            return Err(ParseError::VersionNotSupported);
+        }
+        if minor >= b'2' {
+            let minor_at = space + 1 + 7;
+            head[minor_at] = b'1';
+        }
+    }
+    Ok(())
+}
+
+/// A non-empty run of ASCII digits as a `u64`; `None` on anything else or on overflow.
+fn parse_decimal(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &b| {
+        if b.is_ascii_digit() {
+            n.checked_mul(10)?.checked_add(u64::from(b - b'0'))
+        } else {
+            None
+        }
+    })
+}
+
+/// Trims optional whitespace (SP / HTAB, RFC 9110 §5.6.3) from both ends.
+fn trim(bytes: &[u8]) -> &[u8] {
+    let is_ows = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = bytes.iter().position(|b| !is_ows(b)).unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|b| !is_ows(b))
+        .map_or(start, |i| i + 1);
+    &bytes[start..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<RequestHead<'static>, ParseError> {
+        let buf: &'static mut [u8] = Box::leak(text.as_bytes().to_vec().into_boxed_slice());
+        let end = find_head_end(buf, 0).expect("test head must be complete");
+        parse_head(&mut buf[..end], &Limits::default())
+    }
+
+    #[test]
+    fn finds_head_end() {
+        let cases: &[(&[u8], Option<usize>)] = &[
+            (b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", Some(27)),
+            (b"GET / HTTP/1.1\nHost: a\n\n", Some(24)),
+            (b"GET / HTTP/1.1\r\nHost: a\r\n", None),
+            (b"GET / HTTP/1.1\r\nHost: a\r\n\r", None),
+            (b"GET / HTTP/1.1\r\n\r\nGET", Some(18)),
+        ];
+        for (buf, want) in cases {
+            assert_eq!(
+                find_head_end(buf, 0),
+                *want,
+                "{:?}",
+                String::from_utf8_lossy(buf)
+            );
+        }
+    }
+
+    #[test]
+    fn head_end_split_across_reads() {
+        let buf = b"GET / HTTP/1.0\r\n\r\n";
+        // The first read ended after "\r\n\r"; the rescan must still see the terminator.
+        assert_eq!(find_head_end(buf, 17), Some(18));
+        assert_eq!(find_head_end(buf, 18), Some(18));
+    }
+
+    #[test]
+    fn framing_and_persistence_table() {
+        use BodyFraming::*;
+        // (request, framing, keep_alive)
+        let ok: &[(&str, BodyFraming, bool)] = &[
+            // plain requests
+            ("GET / HTTP/1.1\r\nHost: a\r\n\r\n", None, true),
+            ("GET / HTTP/1.0\r\n\r\n", None, false),
+            // Connection tokens, any case, in lists
+            (
+                "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+                None,
+                false,
+            ),
+            (
+                "GET / HTTP/1.1\r\nHost: a\r\nConnection: CLOSE\r\n\r\n",
+                None,
+                false,
+            ),
+            (
+                "GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, close\r\n\r\n",
+                None,
+                false,
+            ),
+            (
+                "GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n",
+                None,
+                true,
+            ),
+            (
+                "GET / HTTP/1.0\r\nConnection: foo,  keep-alive \r\n\r\n",
+                None,
+                true,
+            ),
+            // bodies
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n",
+                Length(5),
+                true,
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n\r\n",
+                Length(5),
+                true,
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n",
+                None,
+                true,
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n",
+                Chunked,
+                true,
+            ),
+            // higher minor version is 1.1
+            ("GET / HTTP/1.2\r\nHost: a\r\n\r\n", None, true),
+        ];
+        for (text, framing, keep_alive) in ok {
+            let head = parse(text).unwrap_or_else(|e| panic!("{text:?}: {e:?}"));
+            assert_eq!(head.framing, *framing, "{text:?}");
+            assert_eq!(head.keep_alive, *keep_alive, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn rejections_table() {
+        use ParseError::*;
+        let bad: &[(&str, ParseError)] = &[
+            // versions
+            ("GET / HTTP/2.0\r\nHost: a\r\n\r\n", VersionNotSupported),
+            ("GET / HTTP/3.0\r\nHost: a\r\n\r\n", VersionNotSupported),
+            ("GET / HTTP/1.x\r\nHost: a\r\n\r\n", BadVersion),
+            ("GET / HTTX/1.1\r\nHost: a\r\n\r\n", BadVersion),
+            // Host
+            ("GET / HTTP/1.1\r\n\r\n", MissingHost),
+            (
+                "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+                DuplicateHost,
+            ),
+            // malformed lines, obs-fold, space before colon
+            ("GET /\r\nHost: a\r\n\r\n", Malformed),
+            (
+                "GET / HTTP/1.1\r\nHost: a\r\nX: 1\r\n folded\r\n\r\n",
+                Malformed,
+            ),
+            ("GET / HTTP/1.1\r\nHost : a\r\n\r\n", Malformed),
+            ("GET / HTTP/1.1\r\nHost: a\r\nNoColon\r\n\r\n", Malformed),
+            // Content-Length
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 6\r\n\r\n",
+                InvalidContentLength,
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+                InvalidContentLength,
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n",
+                InvalidContentLength,
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +5\r\n\r\n",
+                InvalidContentLength,
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999\r\n\r\n",
+                InvalidContentLength,
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length:\r\n\r\n",
+                InvalidContentLength,
+            ),
+            // Transfer-Encoding
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n",
+                ConflictingFraming,
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n",
+                UnsupportedTransferEncoding,
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+                UnsupportedTransferEncoding,
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+                UnsupportedTransferEncoding,
+            ),
+            (
+                "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+                UnsupportedTransferEncoding,
+            ),
+        ];
+        for (text, want) in bad {
+            assert_eq!(parse(text).err(), Some(*want), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn too_many_headers_is_431() {
+        let mut text = String::from("GET / HTTP/1.1\r\nHost: a\r\n");
+        for i in 0..MAX_HEADERS {
+            text.push_str(&format!("X-{i}: v\r\n"));
+        }
+        text.push_str("\r\n");
+        assert_eq!(parse(&text).err(), Some(ParseError::TooManyHeaders));
+    }
+
+    #[test]
+    fn oversized_heads() {
+        assert_eq!(
+            oversized_head_error(b"GET /aaaaaaaa"),
+            ParseError::UriTooLong
+        );
+        assert_eq!(
+            oversized_head_error(b"GET / HTTP/1.1\r\nX: aaaa"),
+            ParseError::HeadTooLarge
+        );
+    }
+
+    #[test]
+    fn fields_are_captured() {
+        let head = parse(
+            "GET /x?y HTTP/1.1\r\nhost: example\r\nRange: bytes=0-1\r\nIF-NONE-MATCH: \"a\"\r\nExpect: 100-continue\r\n\r\n",
+        )
+        .unwrap();
+        assert_eq!(head.method, Method::Get);
+        assert_eq!(head.target, "/x?y");
+        assert_eq!(head.fields.host, Some(&b"example"[..]));
+        assert_eq!(head.fields.range, Some(&b"bytes=0-1"[..]));
+        assert_eq!(head.fields.if_none_match, Some(&b"\"a\""[..]));
+        assert!(head.expect_continue);
+    }
+
+    #[test]
+    fn skips_leading_empty_lines() {
+        assert_eq!(skip_leading_empty_lines(b"\r\n\r\nGET"), 4);
+        assert_eq!(skip_leading_empty_lines(b"GET"), 0);
+    }
+}

@@ -1,0 +1,140 @@
+//! Serialises a [`ResponsePlan`]'s status line and headers into the connection's write buffer.
+//!
+//! Cost per response: static byte strings, `itoa` digits and the cached Date copied into a reused
+//! `Vec`; no allocation once the buffer has its capacity (a `Last-Modified` date is written by
+//! `httpdate`'s `Display` straight into the buffer).
+
+use std::io::Write;
+
+use super::ResponsePlan;
+
+/// What the `Connection` header must say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Persistence {
+    /// HTTP/1.1 default: no header.
+    KeepAlive,
+    /// An HTTP/1.0 client asked to keep the connection: echo `Connection: keep-alive`.
+    KeepAliveEcho,
+    /// The connection closes after this response: `Connection: close`.
+    Close,
+}
+
+/// The `Server` header line, fixed at compile time.
+const SERVER: &[u8] = concat!("Server: mioserve/", env!("CARGO_PKG_VERSION"), "\r\n").as_bytes();
+
+/// Appends the head for `plan` to `out`.
+pub fn encode(plan: &ResponsePlan, date: &[u8], persistence: Persistence, out: &mut Vec<u8>) {
+    out.extend_from_slice(plan.status.line());
+    out.extend_from_slice(SERVER);
+    out.extend_from_slice(b"Date: ");
+    out.extend_from_slice(date);
+    out.extend_from_slice(b"\r\n");
+    if let Some(ct) = plan.content_type {
+        out.extend_from_slice(b"Content-Type: ");
+        out.extend_from_slice(ct.mime.as_bytes());
+        if ct.charset {
+            out.extend_from_slice(b"; charset=utf-8");
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+    if let Some(len) = plan.content_length {
+        out.extend_from_slice(b"Content-Length: ");
+        out.extend_from_slice(itoa::Buffer::new().format(len).as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    if plan.chunked {
+        out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
+    }
+    if let Some(modified) = plan.last_modified {
+        // Writing to a Vec cannot fail.
+        let _ = write!(
+            out,
+            "Last-Modified: {}\r\n",
+            httpdate::HttpDate::from(modified)
+        );
+    }
+    if let Some(location) = &plan.location {
+        out.extend_from_slice(b"Location: ");
+        out.extend_from_slice(location.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    if plan.allow {
+        out.extend_from_slice(b"Allow: GET, HEAD, OPTIONS\r\n");
+    }
+    out.extend_from_slice(b"X-Content-Type-Options: nosniff\r\n");
+    match persistence {
+        Persistence::KeepAlive => {}
+        Persistence::KeepAliveEcho => out.extend_from_slice(b"Connection: keep-alive\r\n"),
+        Persistence::Close => out.extend_from_slice(b"Connection: close\r\n"),
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::Status;
+    use crate::response::ContentType;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    const DATE: &[u8] = b"Sun, 06 Nov 1994 08:49:37 GMT";
+
+    #[test]
+    fn encodes_a_file_head() {
+        let mut plan = ResponsePlan::empty(Status::OK);
+        plan.content_type = Some(ContentType::HTML);
+        plan.content_length = Some(1234);
+        plan.last_modified = Some(UNIX_EPOCH + Duration::from_secs(784111777));
+        let mut out = Vec::new();
+        encode(&plan, DATE, Persistence::KeepAlive, &mut out);
+        let want = format!(
+            "HTTP/1.1 200 OK\r\nServer: mioserve/{}\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
+             Content-Type: text/html; charset=utf-8\r\nContent-Length: 1234\r\n\
+             Last-Modified: Sun, 06 Nov 1994 08:49:37 GMT\r\nX-Content-Type-Options: nosniff\r\n\r\n",
+            env!("CARGO_PKG_VERSION")
+        );
+        assert_eq!(String::from_utf8(out).unwrap(), want);
+    }
+
+    #[test]
+    fn connection_header_follows_persistence() {
+        let plan = ResponsePlan::empty(Status::NO_CONTENT);
+        for (persistence, want) in [
+            (Persistence::KeepAlive, None),
+            (
+                Persistence::KeepAliveEcho,
+                Some("Connection: keep-alive\r\n"),
+            ),
+            (Persistence::Close, Some("Connection: close\r\n")),
+        ] {
+            let mut out = Vec::new();
+            encode(&plan, DATE, persistence, &mut out);
+            let text = String::from_utf8(out).unwrap();
+            assert!(
+                !text.contains("Content-Length"),
+                "204 has no length: {text}"
+            );
+            match want {
+                Some(line) => assert!(text.contains(line), "{text}"),
+                None => assert!(!text.contains("Connection:"), "{text}"),
+            }
+        }
+    }
+
+    #[test]
+    fn reused_buffer_keeps_its_capacity() {
+        let mut plan = ResponsePlan::error(Status::NOT_FOUND);
+        plan.last_modified = Some(UNIX_EPOCH);
+        let mut out = Vec::with_capacity(4096);
+        let ptr = out.as_ptr();
+        for _ in 0..100 {
+            out.clear();
+            encode(&plan, DATE, Persistence::KeepAlive, &mut out);
+        }
+        assert_eq!(
+            out.as_ptr(),
+            ptr,
+            "encoding must not reallocate a buffer with room"
+        );
+    }
+}

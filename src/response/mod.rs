@@ -1,0 +1,266 @@
+//! The response plan: what the handler decided, as data the writer can carry out.
+//!
+//! A [`ResponsePlan`] owns everything it needs (an open file, a redirect target), so the request
+//! bytes it was made from can be dropped before the response is written. The head is encoded by
+//! [`head::encode`]; the body is carried out by the connection through [`writer`].
+
+pub mod head;
+pub mod writer;
+
+use std::fs::File;
+use std::io;
+use std::time::SystemTime;
+
+use crate::http::Status;
+
+/// A `Content-Type` value: a static MIME type and whether `; charset=utf-8` follows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContentType {
+    pub mime: &'static str,
+    pub charset: bool,
+}
+
+impl ContentType {
+    /// `text/html; charset=utf-8`, used for built-in pages.
+    pub const HTML: ContentType = ContentType {
+        mime: "text/html",
+        charset: true,
+    };
+}
+
+/// A slice of an open file to send as (part of) a body.
+#[derive(Debug)]
+pub struct FileBody {
+    pub file: File,
+    /// Where the next byte to send starts.
+    pub offset: u64,
+    /// Bytes still to send.
+    pub remaining: u64,
+}
+
+/// One step of a [`BodySource`].
+#[derive(Debug)]
+pub enum Piece {
+    /// Bytes were appended to the buffer passed in.
+    Bytes,
+    /// A slice of a file comes next (sent zero-copy where possible).
+    File(FileBody),
+    /// The body is complete.
+    End,
+}
+
+/// A body produced piece by piece, with bounded work per piece, so a large generated body (a
+/// listing of 100,000 entries, a multipart range response) never sits whole in memory and never
+/// stalls the event loop. If the plan has no `Content-Length`, the connection frames the pieces
+/// with chunked encoding (HTTP/1.1) or by closing (HTTP/1.0); the source never frames anything.
+pub trait BodySource: std::fmt::Debug {
+    /// Produces the next piece: appends about `max` bytes or fewer to `out` and returns
+    /// [`Piece::Bytes`], or returns a file slice, or [`Piece::End`]. Must not return `Bytes`
+    /// forever without appending anything.
+    fn next_piece(&mut self, out: &mut Vec<u8>, max: usize) -> io::Result<Piece>;
+}
+
+/// Where a response's content comes from.
+#[derive(Debug)]
+pub enum Body {
+    /// No content (HEAD, 204, 304, or a redirect whose page is not worth sending).
+    Empty,
+    /// Bytes compiled into the binary (built-in error pages).
+    Static(&'static [u8]),
+    /// A slice of a file, sent with `sendfile` or read into the write buffer.
+    File(FileBody),
+    /// Generated piece by piece.
+    Stream(Box<dyn BodySource>),
+}
+
+/// A response decided by the handler.
+#[derive(Debug)]
+pub struct ResponsePlan {
+    pub status: Status,
+    pub content_type: Option<ContentType>,
+    /// `Content-Length`; `None` for statuses that have none (204, 304).
+    pub content_length: Option<u64>,
+    pub last_modified: Option<SystemTime>,
+    /// `Location` for redirects.
+    pub location: Option<String>,
+    /// Send `Allow: GET, HEAD, OPTIONS` (405 and OPTIONS answers).
+    pub allow: bool,
+    /// The connection must close after this response, whatever the client asked.
+    pub close: bool,
+    /// Send `Transfer-Encoding: chunked`. Set by the connection, not the handler: it is how a body
+    /// without `Content-Length` is framed for an HTTP/1.1 client.
+    pub chunked: bool,
+    pub body: Body,
+}
+
+impl ResponsePlan {
+    /// A response with `status` and no content.
+    pub fn empty(status: Status) -> ResponsePlan {
+        ResponsePlan {
+            status,
+            content_type: None,
+            content_length: if status.forbids_body() { None } else { Some(0) },
+            last_modified: None,
+            location: None,
+            allow: false,
+            close: false,
+            chunked: false,
+            body: Body::Empty,
+        }
+    }
+
+    /// A built-in error page for `status`.
+    pub fn error(status: Status) -> ResponsePlan {
+        let page = error_page(status);
+        ResponsePlan {
+            content_type: Some(ContentType::HTML),
+            content_length: Some(page.len() as u64),
+            body: Body::Static(page),
+            ..ResponsePlan::empty(status)
+        }
+    }
+
+    /// Whether the body has no length known up front and must be framed by chunked encoding or
+    /// by closing the connection.
+    pub fn is_unframed(&self) -> bool {
+        self.content_length.is_none() && !self.status.forbids_body()
+    }
+
+    /// Drops the content but keeps every header, `Content-Length` included, as HEAD requires
+    /// (RFC 9110 §9.3.2).
+    pub fn without_body(mut self) -> ResponsePlan {
+        self.body = Body::Empty;
+        self
+    }
+}
+
+macro_rules! page {
+    ($code:literal, $reason:literal, $message:literal) => {
+        concat!(
+            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">",
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">",
+            "<title>",
+            $code,
+            " ",
+            $reason,
+            "</title><style>",
+            "body{font:16px/1.5 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;",
+            "max-width:40rem;margin:4rem auto;padding:0 1rem;color:#222}",
+            "h1{font-size:1.6rem;margin:0 0 .5rem}p{color:#555}",
+            "footer{margin-top:2rem;font-size:.85rem;color:#888}",
+            "@media(prefers-color-scheme:dark){body{background:#161616;color:#ddd}p{color:#aaa}}",
+            "</style></head><body><h1>",
+            $code,
+            " ",
+            $reason,
+            "</h1><p>",
+            $message,
+            "</p><footer>mioserve</footer></body></html>\n"
+        )
+        .as_bytes()
+    };
+}
+
+/// The built-in page for an error status: small, self-contained, and saying what went wrong.
+pub fn error_page(status: Status) -> &'static [u8] {
+    match status.code() {
+        301 => page!(
+            "301",
+            "Moved Permanently",
+            "This resource has moved; follow the Location header."
+        ),
+        400 => page!(
+            "400",
+            "Bad Request",
+            "The server could not understand this request."
+        ),
+        403 => page!(
+            "403",
+            "Forbidden",
+            "You do not have permission to read this path."
+        ),
+        404 => page!("404", "Not Found", "Nothing is served at this path."),
+        405 => page!(
+            "405",
+            "Method Not Allowed",
+            "This server only reads files: use GET, HEAD or OPTIONS."
+        ),
+        408 => page!(
+            "408",
+            "Request Timeout",
+            "The request did not arrive in time."
+        ),
+        412 => page!(
+            "412",
+            "Precondition Failed",
+            "A condition in the request did not hold."
+        ),
+        413 => page!(
+            "413",
+            "Content Too Large",
+            "The request body is larger than this server accepts."
+        ),
+        414 => page!(
+            "414",
+            "URI Too Long",
+            "The request line is longer than this server accepts."
+        ),
+        416 => page!(
+            "416",
+            "Range Not Satisfiable",
+            "The requested range lies outside the file."
+        ),
+        431 => page!(
+            "431",
+            "Request Header Fields Too Large",
+            "The request head is larger than this server accepts."
+        ),
+        501 => page!(
+            "501",
+            "Not Implemented",
+            "This server does not know the request method."
+        ),
+        503 => page!(
+            "503",
+            "Service Unavailable",
+            "The server is out of resources; try again shortly."
+        ),
+        505 => page!(
+            "505",
+            "HTTP Version Not Supported",
+            "This server speaks HTTP/1.0 and HTTP/1.1."
+        ),
+        _ => page!(
+            "500",
+            "Internal Server Error",
+            "The server failed to answer this request."
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_pages_name_their_status() {
+        for code in [
+            301, 400, 403, 404, 405, 408, 412, 413, 414, 416, 431, 500, 501, 503, 505,
+        ] {
+            let status = Status(code);
+            let page = std::str::from_utf8(error_page(status)).unwrap();
+            let title = format!("<title>{} {}</title>", code, status.reason());
+            assert!(page.contains(&title), "{code}: {page}");
+        }
+    }
+
+    #[test]
+    fn without_body_keeps_length() {
+        let plan = ResponsePlan::error(Status::NOT_FOUND).without_body();
+        assert!(matches!(plan.body, Body::Empty));
+        assert_eq!(
+            plan.content_length,
+            Some(error_page(Status::NOT_FOUND).len() as u64)
+        );
+    }
+}

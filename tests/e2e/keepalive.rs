@@ -1,0 +1,108 @@
+use std::fs;
+use std::time::Duration;
+
+use crate::util::*;
+
+fn one_file_server() -> TestServer {
+    TestServer::with(
+        |root| fs::write(root.join("a.txt"), "hello\n").unwrap(),
+        |_| {},
+    )
+}
+
+#[test]
+fn one_socket_serves_100_requests() {
+    let server = one_file_server();
+    let mut client = server.connect();
+    for i in 0..100 {
+        client.send(b"GET /a.txt HTTP/1.1\r\nHost: t\r\n\r\n");
+        let response = client.response();
+        response.assert_status(200);
+        assert_eq!(response.text(), "hello\n", "request {i}");
+        assert_eq!(
+            response.header("connection"),
+            None,
+            "HTTP/1.1 keeps alive silently"
+        );
+    }
+}
+
+#[test]
+fn connection_close_variants_close_after_the_response() {
+    let server = one_file_server();
+    for value in [
+        "close",
+        "CLOSE",
+        "Close",
+        "keep-alive, close",
+        "close , foo",
+    ] {
+        let mut client = server.connect();
+        client.send(
+            format!("GET /a.txt HTTP/1.1\r\nHost: t\r\nConnection: {value}\r\n\r\n").as_bytes(),
+        );
+        let response = client.response();
+        response.assert_status(200);
+        assert_eq!(
+            response.header("connection"),
+            Some("close"),
+            "Connection: {value}"
+        );
+        assert!(
+            client.closed_within(Duration::from_secs(2)),
+            "Connection: {value}"
+        );
+    }
+}
+
+#[test]
+fn http10_closes_unless_keep_alive_is_asked() {
+    let server = one_file_server();
+    let mut client = server.connect();
+    client.send(b"GET /a.txt HTTP/1.0\r\n\r\n");
+    let raw = String::from_utf8(client.read_to_close()).unwrap();
+    assert!(raw.starts_with("HTTP/1.1 200 OK\r\n"), "{raw}");
+    assert!(raw.contains("\r\nConnection: close\r\n"), "{raw}");
+    assert!(raw.ends_with("\r\n\r\nhello\n"), "{raw}");
+
+    let mut client = server.connect();
+    for _ in 0..3 {
+        client.send(b"GET /a.txt HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n");
+        let response = client.response();
+        response.assert_status(200);
+        assert_eq!(response.header("connection"), Some("keep-alive"));
+        assert_eq!(response.text(), "hello\n");
+    }
+}
+
+#[test]
+fn head_has_get_headers_and_no_body() {
+    let server = one_file_server();
+    let mut client = server.connect();
+    client.send(b"HEAD /a.txt HTTP/1.1\r\nHost: t\r\n\r\nGET /a.txt HTTP/1.1\r\nHost: t\r\n\r\n");
+    let head = client.head_response();
+    let get = client.response();
+    let without_date = |r: &Response| {
+        let mut h = r.headers.clone();
+        h.retain(|(n, _)| n != "date");
+        h
+    };
+    assert_eq!(without_date(&head), without_date(&get));
+    assert_eq!(head.header("content-length"), Some("6"));
+    assert_eq!(
+        get.text(),
+        "hello\n",
+        "the HEAD response carried no body bytes"
+    );
+}
+
+#[test]
+fn options_and_other_methods() {
+    let server = TestServer::start();
+    let mut client = server.connect();
+    client.send(b"OPTIONS * HTTP/1.1\r\nHost: t\r\n\r\n");
+    let response = client.response();
+    response.assert_status(204);
+    assert_eq!(response.header("allow"), Some("GET, HEAD, OPTIONS"));
+    assert_eq!(server.root().read_dir().unwrap().count(), 0);
+}

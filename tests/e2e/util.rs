@@ -1,0 +1,331 @@
+//! Test harness: a server on 127.0.0.1:0 serving a temp root, raw-socket clients with bounded
+//! waits, and a small response parser that shows what came back when an assertion fails.
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use mioserve::{Config, Running, Server};
+
+/// Every read and connect in the tests gives up after this long.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Text of the secret file placed beside every test root: no response may ever contain it.
+pub const SECRET: &str = "TOP-SECRET-outside-the-root";
+
+/// A temporary directory removed on drop. Layout: `<dir>/root` is served, `<dir>/secret.txt`
+/// lies beside it.
+pub struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    pub fn new() -> TempDir {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let path = std::env::temp_dir().join(format!("mioserve-e2e-{}-{n}", std::process::id()));
+        let _ = fs::remove_dir_all(&path);
+        fs::create_dir_all(path.join("root")).expect("create temp root");
+        fs::write(path.join("secret.txt"), SECRET).expect("write secret");
+        TempDir { path }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        // Make unreadable test fixtures removable again.
+        let _ = std::process::Command::new("chmod")
+            .args(["-R", "u+rwx"])
+            .arg(&self.path)
+            .status();
+        let _ = fs::remove_dir_all(&self.path);
+    }
+}
+
+/// A running server over a temp root; stopped and joined on drop.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub dir: TempDir,
+    _running: Running,
+}
+
+impl TestServer {
+    /// A server with default settings over an empty root.
+    pub fn start() -> TestServer {
+        TestServer::with(|_| {}, |_| {})
+    }
+
+    /// A server over a root prepared by `setup`, with settings changed by `configure`.
+    #[track_caller]
+    pub fn with(setup: impl FnOnce(&Path), configure: impl FnOnce(&mut Config)) -> TestServer {
+        let dir = TempDir::new();
+        let root = dir.path().join("root");
+        setup(&root);
+        let mut config = Config::new(&root, "127.0.0.1:0".parse().unwrap());
+        configure(&mut config);
+        let server = Server::bind(&config).expect("bind test server");
+        let running = server.spawn().expect("spawn test server");
+        TestServer {
+            addr: running.local_addr(),
+            dir,
+            _running: running,
+        }
+    }
+
+    /// The served directory.
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+
+    /// A new connection.
+    #[track_caller]
+    pub fn connect(&self) -> Client {
+        Client::connect(self.addr)
+    }
+
+    /// One request on a new connection; returns the response.
+    #[track_caller]
+    pub fn get(&self, path: &str) -> Response {
+        let mut client = self.connect();
+        client.send(format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").as_bytes());
+        client.response()
+    }
+}
+
+/// A raw client connection with bounded reads.
+pub struct Client {
+    pub stream: TcpStream,
+    /// Bytes read but not yet parsed.
+    pending: Vec<u8>,
+}
+
+impl Client {
+    #[track_caller]
+    pub fn connect(addr: SocketAddr) -> Client {
+        let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT).expect("connect");
+        stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
+        stream.set_nodelay(true).unwrap();
+        Client {
+            stream,
+            pending: Vec::new(),
+        }
+    }
+
+    /// Writes all of `bytes`.
+    #[track_caller]
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("send request");
+    }
+
+    /// Reads one response to a GET-like request (a body framed by its headers).
+    #[track_caller]
+    pub fn response(&mut self) -> Response {
+        self.read_response(false)
+    }
+
+    /// Reads one response to a HEAD request (headers only, whatever Content-Length says).
+    #[track_caller]
+    pub fn head_response(&mut self) -> Response {
+        self.read_response(true)
+    }
+
+    #[track_caller]
+    fn read_response(&mut self, head_only: bool) -> Response {
+        let head_end = loop {
+            if let Some(i) = find(&self.pending, b"\r\n\r\n") {
+                break i + 4;
+            }
+            if !self.fill() {
+                panic!(
+                    "connection ended before a complete response head; got {:?}",
+                    String::from_utf8_lossy(&self.pending)
+                );
+            }
+        };
+        let head_text = String::from_utf8_lossy(&self.pending[..head_end]).into_owned();
+        self.pending.drain(..head_end);
+        let mut response = Response::parse_head(&head_text);
+        if head_only || matches!(response.status, 204 | 304) || response.status < 200 {
+            return response;
+        }
+        if response.header("transfer-encoding").is_some() {
+            response.body = self.read_chunked();
+        } else if let Some(len) = response.header("content-length") {
+            let len: usize = len.parse().expect("numeric Content-Length");
+            while self.pending.len() < len {
+                if !self.fill() {
+                    panic!(
+                        "connection ended after {} of {len} body bytes",
+                        self.pending.len()
+                    );
+                }
+            }
+            response.body = self.pending.drain(..len).collect();
+        } else {
+            while self.fill() {}
+            response.body = std::mem::take(&mut self.pending);
+        }
+        response
+    }
+
+    /// Decodes a chunked body, keeping its raw framing in `raw_chunked` order checks to callers.
+    fn read_chunked(&mut self) -> Vec<u8> {
+        let mut body = Vec::new();
+        loop {
+            let line_end = loop {
+                if let Some(i) = find(&self.pending, b"\r\n") {
+                    break i;
+                }
+                assert!(self.fill(), "connection ended inside chunk framing");
+            };
+            let size_text = String::from_utf8_lossy(&self.pending[..line_end]).into_owned();
+            let size = usize::from_str_radix(size_text.trim(), 16)
+                .unwrap_or_else(|_| panic!("bad chunk size line {size_text:?}"));
+            self.pending.drain(..line_end + 2);
+            while self.pending.len() < size + 2 {
+                assert!(self.fill(), "connection ended inside a chunk");
+            }
+            if size == 0 {
+                assert_eq!(
+                    &self.pending[..2],
+                    b"\r\n",
+                    "final chunk must end with an empty line"
+                );
+                self.pending.drain(..2);
+                return body;
+            }
+            body.extend_from_slice(&self.pending[..size]);
+            assert_eq!(
+                &self.pending[size..size + 2],
+                b"\r\n",
+                "chunk data must end with CRLF"
+            );
+            self.pending.drain(..size + 2);
+        }
+    }
+
+    /// Reads more bytes into `pending`; false at EOF. Panics on timeout.
+    #[track_caller]
+    fn fill(&mut self) -> bool {
+        let mut buf = [0u8; 64 * 1024];
+        match self.stream.read(&mut buf) {
+            Ok(0) => false,
+            Ok(n) => {
+                self.pending.extend_from_slice(&buf[..n]);
+                true
+            }
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => false,
+            Err(e) => panic!(
+                "read failed ({e}); had {:?}",
+                String::from_utf8_lossy(&self.pending)
+            ),
+        }
+    }
+
+    /// Reads everything until the server closes, within the timeout. Returns the raw bytes,
+    /// including any not yet parsed.
+    #[track_caller]
+    pub fn read_to_close(&mut self) -> Vec<u8> {
+        while self.fill() {}
+        std::mem::take(&mut self.pending)
+    }
+
+    /// Whether the server closed the connection (EOF or reset) within `within`, with no further
+    /// bytes. Panics if bytes arrive.
+    #[track_caller]
+    pub fn closed_within(&mut self, within: Duration) -> bool {
+        assert!(
+            self.pending.is_empty(),
+            "unread bytes: {:?}",
+            String::from_utf8_lossy(&self.pending)
+        );
+        self.stream.set_read_timeout(Some(within)).unwrap();
+        let mut buf = [0u8; 1024];
+        let result = match self.stream.read(&mut buf) {
+            Ok(0) => true,
+            Ok(n) => panic!(
+                "expected close, got {:?}",
+                String::from_utf8_lossy(&buf[..n])
+            ),
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => true,
+            Err(_) => false,
+        };
+        self.stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        result
+    }
+}
+
+/// A parsed response.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    /// The head as received, for assertion messages.
+    pub head: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    fn parse_head(text: &str) -> Response {
+        let mut lines = text.split("\r\n");
+        let status_line = lines.next().unwrap_or_default();
+        assert!(
+            status_line.starts_with("HTTP/1.1 "),
+            "bad status line in {text:?}"
+        );
+        let status = status_line[9..12].parse().expect("numeric status");
+        let headers = lines
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                let (name, value) = l
+                    .split_once(':')
+                    .unwrap_or_else(|| panic!("bad header {l:?}"));
+                (name.to_ascii_lowercase(), value.trim().to_string())
+            })
+            .collect();
+        Response {
+            status,
+            head: text.to_string(),
+            headers,
+            body: Vec::new(),
+        }
+    }
+
+    /// The value of the (single) header `name`, any case.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as text (lossy).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// Asserts the status, showing the whole head on failure.
+    #[track_caller]
+    pub fn assert_status(&self, status: u16) -> &Response {
+        assert_eq!(
+            self.status, status,
+            "unexpected status; head:\n{}",
+            self.head
+        );
+        self
+    }
+}
+
+/// Position of `needle` in `haystack`.
+pub fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
