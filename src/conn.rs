@@ -16,12 +16,10 @@
 //! the handler's `openat2` + `fstat` + `pread`; no heap allocation (buffers come from the loop's pool
 //! and the plan owns only the open file).
 
-use std::io::{self, Read};
-use std::net::Shutdown;
+use std::io;
 use std::time::Instant;
 
 use mio::Interest;
-use mio::net::TcpStream;
 
 use crate::config::ConnConfig;
 use crate::handler::{self, Site};
@@ -35,6 +33,7 @@ use crate::response::head::{self, Persistence};
 use crate::response::writer::{self, Flow};
 use crate::response::{Body, BodySource, FileBody, Piece, ResponsePlan};
 use crate::timer::{Deadline, DeadlineKind};
+use crate::transport::Transport;
 
 /// Requests answered per [`Conn::drive`] before yielding to other connections. Arbitrary: large
 /// enough to batch a deep pipeline into a few `send`s, small enough that one client cannot starve
@@ -194,10 +193,10 @@ enum Step {
     Close,
 }
 
-/// A client connection.
+/// A client connection over a transport `T` (a `mio::net::TcpStream` in the server).
 #[derive(Debug)]
-pub struct Conn {
-    socket: TcpStream,
+pub struct Conn<T> {
+    socket: T,
     /// Unique for the life of the loop (slab slots are reused), so a stale timer entry can tell.
     id: u64,
     phase: Phase,
@@ -223,10 +222,10 @@ pub struct Conn {
     pub queued: u8,
 }
 
-impl Conn {
+impl<T: Transport> Conn<T> {
     /// A freshly accepted connection, registered for readable events. Its first request must
     /// arrive within the header timeout.
-    pub fn new(socket: TcpStream, id: u64, now: Instant, config: &ConnConfig) -> Conn {
+    pub fn new(socket: T, id: u64, now: Instant, config: &ConnConfig) -> Conn<T> {
         Conn {
             socket,
             id,
@@ -252,8 +251,8 @@ impl Conn {
         self.id
     }
 
-    /// The socket, for (re)registration with the poll.
-    pub fn socket(&mut self) -> &mut TcpStream {
+    /// The transport (the socket, for (re)registration with the poll).
+    pub fn socket(&mut self) -> &mut T {
         &mut self.socket
     }
 
@@ -354,7 +353,7 @@ fn deadline_after(kind: DeadlineKind, cx: &Cx<'_>) -> Deadline {
     }
 }
 
-impl Conn {
+impl<T: Transport> Conn<T> {
     /// Reads once into the read buffer. Returns whether new bytes (or EOF) arrived.
     fn fill(&mut self, cx: &mut Cx<'_>) -> io::Result<()> {
         let read = self.read.get_or_insert_with(|| cx.pool.take_read());
@@ -363,7 +362,7 @@ impl Conn {
         if offered == 0 {
             return Ok(());
         }
-        match (&self.socket).read(spare) {
+        match self.socket.recv(spare) {
             Ok(0) => {
                 self.peer_closed = true;
                 self.readable = false;
@@ -598,7 +597,7 @@ impl Conn {
         }
         if let Some(out) = self.out.as_mut().filter(|out| self.out_sent < out.len()) {
             let more = sending.file.is_some() || sending.stream.is_some();
-            match writer::send_buffer(&self.socket, out, &mut self.out_sent, more) {
+            match writer::send_buffer(&mut self.socket, out, &mut self.out_sent, more) {
                 Ok((Flow::Done, _)) => {
                     out.clear();
                     self.out_sent = 0;
@@ -612,7 +611,7 @@ impl Conn {
                 return Step::Yield;
             }
             if cx.config.sendfile {
-                match writer::send_file(&self.socket, file) {
+                match writer::send_file(&mut self.socket, file) {
                     Ok((Flow::Done, n)) => {
                         sent.file += n;
                         sending.file = None;
@@ -683,7 +682,7 @@ impl Conn {
             }
             After::Close { linger: false } => Step::Close,
             After::Close { linger: true } => {
-                if self.socket.shutdown(Shutdown::Write).is_err() {
+                if self.socket.shutdown_write().is_err() {
                     return Step::Close;
                 }
                 self.phase = Phase::Linger { drained: 0 };
@@ -736,6 +735,164 @@ impl Conn {
         }
         if let Some(out) = self.out.take_if(|o| o.is_empty()) {
             pool.give_write(out);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::transport::MemoryTransport;
+
+    /// A site on disk shared by every case: a small file, a file larger than the inline limit, a
+    /// directory with an index.
+    fn site() -> &'static Site {
+        static SITE: std::sync::OnceLock<(PathBuf, Site)> = std::sync::OnceLock::new();
+        let (_, site) = SITE.get_or_init(|| {
+            let dir = std::env::temp_dir().join(format!("mioserve-conn-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(dir.join("dir")).unwrap();
+            std::fs::write(dir.join("a.txt"), "hello\n").unwrap();
+            let big: Vec<u8> = (0..40_000u32).map(|i| (i % 251) as u8).collect();
+            std::fs::write(dir.join("big.bin"), big).unwrap();
+            std::fs::write(dir.join("dir/index.html"), "<p>index</p>").unwrap();
+            let site = Site::open(&dir, false).unwrap();
+            (dir, site)
+        });
+        site
+    }
+
+    /// Feeds `segments` (each arriving separately), then EOF, and returns every byte written.
+    /// Panics if the connection does not close within a bounded number of turns.
+    fn run(segments: &[&[u8]], write_limit: usize, sendfile: bool) -> Vec<u8> {
+        let config = ConnConfig {
+            sendfile,
+            ..ConnConfig::default()
+        };
+        let mut pool = BufferPool::new(config.limits.max_head_bytes);
+        let mut date = DateCache::new();
+        date.refresh(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+        let mut scratch = Vec::new();
+        let mut transport = MemoryTransport::default();
+        transport.write_limit = write_limit;
+        transport.peer_closed = true;
+        for segment in segments {
+            transport.push(segment);
+        }
+        let now = Instant::now();
+        let mut conn = Conn::new(transport, 0, now, &config);
+        for _ in 0..100_000 {
+            conn.on_event(true, true);
+            let mut cx = Cx {
+                site: site(),
+                config: &config,
+                pool: &mut pool,
+                date: &date,
+                scratch: &mut scratch,
+                now,
+            };
+            if conn.drive(&mut cx) == Next::Close {
+                return std::mem::take(&mut conn.socket.sent);
+            }
+        }
+        panic!("connection did not finish");
+    }
+
+    /// Requests that together exercise keep-alive, bodies, errors, HEAD and pipelining.
+    const REQUESTS: &[&str] = &[
+        "GET /a.txt HTTP/1.1\r\nHost: t\r\n\r\n",
+        "HEAD /big.bin HTTP/1.1\r\nHost: t\r\n\r\n",
+        "GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n",
+        "GET /missing HTTP/1.1\r\nHost: t\r\n\r\n",
+        "GET /dir HTTP/1.1\r\nHost: t\r\n\r\n",
+        "GET /dir/ HTTP/1.1\r\nHost: t\r\n\r\n",
+        "OPTIONS * HTTP/1.1\r\nHost: t\r\n\r\n",
+        "POST /a.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello",
+        "PUT /a.txt HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n0\r\nT: v\r\n\r\n",
+        "GET /a.txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+        "\r\nGET /a.txt?q=1 HTTP/1.1\r\nHost: t\r\n\r\n",
+    ];
+
+    fn sequence(picks: &[usize]) -> Vec<u8> {
+        picks.iter().flat_map(|&i| REQUESTS[i].bytes()).collect()
+    }
+
+    /// Cuts `bytes` at the given positions (taken modulo its length).
+    fn split<'a>(bytes: &'a [u8], cuts: &[usize]) -> Vec<&'a [u8]> {
+        let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
+        cuts.sort_unstable();
+        cuts.dedup();
+        let mut segments = Vec::new();
+        let mut start = 0;
+        for cut in cuts.into_iter().chain([bytes.len()]) {
+            segments.push(&bytes[start..cut]);
+            start = cut;
+        }
+        segments
+    }
+
+    #[test]
+    fn answers_every_request_in_order() {
+        let all: Vec<usize> = (0..REQUESTS.len()).collect();
+        let out = String::from_utf8_lossy(&run(&[&sequence(&all)], 0, true)).into_owned();
+        let statuses: Vec<&str> = out
+            .match_indices("HTTP/1.1 ")
+            .map(|(i, _)| &out[i + 9..i + 12])
+            .collect();
+        assert_eq!(
+            statuses,
+            [
+                "200", "200", "200", "404", "301", "200", "204", "405", "405", "200", "200"
+            ],
+            "{out}"
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Any bytes at all: no panic, and the connection always finishes.
+        #[test]
+        fn arbitrary_bytes_never_panic(
+            bytes in proptest::collection::vec(any::<u8>(), 0..3000),
+            cuts in proptest::collection::vec(any::<usize>(), 0..8),
+        ) {
+            run(&split(&bytes, &cuts), 0, true);
+        }
+
+        /// Request-shaped noise: valid prefixes with corrupted bytes, to reach deeper states.
+        #[test]
+        fn corrupted_requests_never_panic(
+            picks in proptest::collection::vec(0..REQUESTS.len(), 1..6),
+            flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..4),
+            cuts in proptest::collection::vec(any::<usize>(), 0..8),
+        ) {
+            let mut bytes = sequence(&picks);
+            for (at, byte) in flips {
+                let len = bytes.len();
+                bytes[at % len] = byte;
+            }
+            run(&split(&bytes, &cuts), 0, true);
+        }
+
+        /// A valid sequence gets the same responses however it is split into reads and however
+        /// little each write takes, with sendfile or without.
+        #[test]
+        fn responses_do_not_depend_on_splitting(
+            picks in proptest::collection::vec(0..REQUESTS.len(), 1..8),
+            cuts in proptest::collection::vec(any::<usize>(), 0..16),
+            write_limit in prop_oneof![Just(0usize), 1usize..4096],
+            sendfile in any::<bool>(),
+        ) {
+            let bytes = sequence(&picks);
+            let whole = run(&[&bytes], 0, true);
+            let pieces = run(&split(&bytes, &cuts), write_limit, sendfile);
+            prop_assert_eq!(String::from_utf8_lossy(&whole), String::from_utf8_lossy(&pieces));
         }
     }
 }

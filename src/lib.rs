@@ -27,6 +27,7 @@ pub mod response;
 pub mod server;
 pub mod sys;
 pub mod timer;
+pub mod transport;
 
 pub use config::{Cli, Config};
 pub use error::StartupError;

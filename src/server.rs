@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Instant, SystemTime};
 
-use mio::net::TcpListener;
+use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
 use slab::Slab;
 
@@ -220,7 +220,7 @@ impl Server {
 
 /// The loop's state, apart from the poll and the listener.
 struct Loop<'a> {
-    conns: Slab<Conn>,
+    conns: Slab<Conn<TcpStream>>,
     timers: Timers,
     /// Connections that yielded with work left; run again before the next sleep.
     ready: Vec<usize>,

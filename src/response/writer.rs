@@ -1,18 +1,16 @@
-//! Carries bytes from a response to a socket: the buffered head (and small bodies), then file
-//! content by `sendfile` or by reading into the buffer.
+//! Carries bytes from a response to a [`Transport`]: the buffered head (and small bodies), then
+//! file content by `sendfile` or by reading into the buffer.
 //!
-//! Knows file descriptors and syscalls, not HTTP. Every function returns [`Flow::Blocked`] on
+//! Knows transports and syscalls, not HTTP. Every function returns [`Flow::Blocked`] on
 //! `WouldBlock` with its progress recorded, so the connection can resume on the next writable event.
 //! Cost: one `send` per buffer flush; one `sendfile` per up-to-2 GiB of file (or one `pread` plus
 //! one `send` per buffer of file without sendfile).
 
 use std::io;
-use std::os::fd::AsFd;
 use std::os::unix::fs::FileExt;
 
-use rustix::net::SendFlags;
-
 use super::FileBody;
+use crate::transport::Transport;
 
 /// Most bytes Linux's `sendfile` moves in one call.
 const SENDFILE_MAX: u64 = 0x7fff_f000;
@@ -27,24 +25,21 @@ pub enum Flow {
 /// Sends `buf[*pos..]`, advancing `pos`. With `more`, tells the kernel a body follows (`MSG_MORE`)
 /// so a head and a `sendfile` body leave in one packet. Returns the bytes written.
 pub fn send_buffer(
-    socket: impl AsFd,
+    transport: &mut impl Transport,
     buf: &[u8],
     pos: &mut usize,
     more: bool,
 ) -> io::Result<(Flow, usize)> {
-    let flags = if more {
-        SendFlags::NOSIGNAL | SendFlags::MORE
-    } else {
-        SendFlags::NOSIGNAL
-    };
     let start = *pos;
     while *pos < buf.len() {
-        match rustix::net::send(socket.as_fd(), &buf[*pos..], flags) {
+        match transport.send(&buf[*pos..], more) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => *pos += n,
-            Err(rustix::io::Errno::AGAIN) => return Ok((Flow::Blocked, *pos - start)),
-            Err(rustix::io::Errno::INTR) => {}
-            Err(e) => return Err(e.into()),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                return Ok((Flow::Blocked, *pos - start));
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
     Ok((Flow::Done, *pos - start))
@@ -53,19 +48,19 @@ pub fn send_buffer(
 /// Sends the rest of `body` with `sendfile`. A file that ends before the announced length is an
 /// error: the connection must close rather than send a body shorter than its `Content-Length`.
 /// Returns the bytes written.
-pub fn send_file(socket: impl AsFd, body: &mut FileBody) -> io::Result<(Flow, u64)> {
+pub fn send_file(transport: &mut impl Transport, body: &mut FileBody) -> io::Result<(Flow, u64)> {
     let mut sent = 0;
     while body.remaining > 0 {
         let count = body.remaining.min(SENDFILE_MAX) as usize;
-        match rustix::fs::sendfile(socket.as_fd(), &body.file, Some(&mut body.offset), count) {
+        match transport.send_file(&body.file, &mut body.offset, count) {
             Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
             Ok(n) => {
                 body.remaining -= n as u64;
                 sent += n as u64;
             }
-            Err(rustix::io::Errno::AGAIN) => return Ok((Flow::Blocked, sent)),
-            Err(rustix::io::Errno::INTR) => {}
-            Err(e) => return Err(e.into()),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok((Flow::Blocked, sent)),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
     Ok((Flow::Done, sent))

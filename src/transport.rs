@@ -1,0 +1,128 @@
+//! The byte pipe under a connection: a TCP socket in the server, memory in tests.
+//!
+//! [`Conn`](crate::conn::Conn) and [`crate::response::writer`] speak only this trait, so the whole
+//! connection state machine can be driven without a socket (property tests split request streams at
+//! arbitrary points and compare the bytes that come out).
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{self, Read};
+use std::net::Shutdown;
+use std::os::unix::fs::FileExt;
+
+use rustix::net::SendFlags;
+
+/// A non-blocking byte stream. Every method returns `WouldBlock` when it cannot make progress.
+pub trait Transport {
+    /// Reads into `buf`; `Ok(0)` means the peer shut its write side.
+    fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+    /// Writes from `buf`. `more` says more of the response follows at once, so the transport may
+    /// hold the bytes back to fill a packet (`MSG_MORE`).
+    fn send(&mut self, buf: &[u8], more: bool) -> io::Result<usize>;
+    /// Writes up to `count` bytes of `file` from `*offset`, advancing it.
+    fn send_file(&mut self, file: &File, offset: &mut u64, count: usize) -> io::Result<usize>;
+    /// Shuts the write side (sends FIN), leaving the read side open.
+    fn shutdown_write(&mut self) -> io::Result<()>;
+}
+
+impl Transport for mio::net::TcpStream {
+    fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read(buf)
+    }
+
+    fn send(&mut self, buf: &[u8], more: bool) -> io::Result<usize> {
+        // NOSIGNAL: a peer that went away must fail this write, not kill the process with SIGPIPE.
+        let flags = if more {
+            SendFlags::NOSIGNAL | SendFlags::MORE
+        } else {
+            SendFlags::NOSIGNAL
+        };
+        Ok(rustix::net::send(&*self, buf, flags)?)
+    }
+
+    fn send_file(&mut self, file: &File, offset: &mut u64, count: usize) -> io::Result<usize> {
+        Ok(rustix::fs::sendfile(&*self, file, Some(offset), count)?)
+    }
+
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        self.shutdown(Shutdown::Write)
+    }
+}
+
+/// An in-memory transport: reads come from queued segments (each segment ends in `WouldBlock`, as
+/// if the bytes arrived in separate packets), writes collect in `sent`.
+#[derive(Debug, Default)]
+pub struct MemoryTransport {
+    /// Segments still to be read.
+    pub incoming: VecDeque<Vec<u8>>,
+    /// Offset into the front segment.
+    read_pos: usize,
+    /// Set when `incoming` has been read to the end: reads then return EOF, not `WouldBlock`.
+    pub peer_closed: bool,
+    /// Everything written.
+    pub sent: Vec<u8>,
+    /// The write side was shut.
+    pub write_shut: bool,
+    /// Most bytes a single write accepts (0 = unlimited), to exercise partial writes.
+    pub write_limit: usize,
+}
+
+impl MemoryTransport {
+    /// Queues bytes as one more segment (an empty one is no arrival at all, so it is skipped).
+    pub fn push(&mut self, segment: &[u8]) {
+        if !segment.is_empty() {
+            self.incoming.push_back(segment.to_vec());
+        }
+    }
+
+    fn write_room(&self, want: usize) -> usize {
+        if self.write_limit == 0 {
+            want
+        } else {
+            want.min(self.write_limit)
+        }
+    }
+}
+
+impl Transport for MemoryTransport {
+    fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let Some(front) = self.incoming.front() else {
+            return if self.peer_closed {
+                Ok(0)
+            } else {
+                Err(io::ErrorKind::WouldBlock.into())
+            };
+        };
+        let rest = &front[self.read_pos..];
+        let n = rest.len().min(buf.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        self.read_pos += n;
+        if self.read_pos == front.len() {
+            self.incoming.pop_front();
+            self.read_pos = 0;
+        }
+        Ok(n)
+    }
+
+    fn send(&mut self, buf: &[u8], _more: bool) -> io::Result<usize> {
+        if self.write_shut {
+            return Err(io::ErrorKind::BrokenPipe.into());
+        }
+        let n = self.write_room(buf.len());
+        self.sent.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+
+    fn send_file(&mut self, file: &File, offset: &mut u64, count: usize) -> io::Result<usize> {
+        let mut chunk = vec![0; self.write_room(count)];
+        let n = file.read_at(&mut chunk, *offset)?;
+        self.sent.extend_from_slice(&chunk[..n]);
+        *offset += n as u64;
+        Ok(n)
+    }
+
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        self.write_shut = true;
+        Ok(())
+    }
+}
