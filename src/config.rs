@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use crate::access_log::LogFormat;
 use crate::http::parse::Limits;
 
 /// mioserve: a small, fast, correct HTTP/1.1 static-file server.
@@ -65,11 +66,24 @@ pub struct Cli {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub send_timeout: u64,
 
+    /// Most open client connections; at the cap new connections wait in the listen backlog
+    #[arg(long, default_value_t = 10_000, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
+    /// Seconds in-flight responses may take to finish after SIGINT/SIGTERM
+    #[arg(long, default_value_t = 5, value_name = "SECS")]
+    pub grace_period: u64,
+
+    /// Access log on stdout: combined, common, or off (-q also turns it off)
+    #[arg(long, value_enum, default_value_t = LogFormat::Combined, value_name = "FORMAT")]
+    pub access_log: LogFormat,
+
     /// More output on stderr (-v debug, -vv trace)
     #[arg(short, long, action = clap::ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,
 
-    /// Only errors on stderr
+    /// Only errors on stderr, and no access log
     #[arg(short, long)]
     pub quiet: bool,
 }
@@ -118,16 +132,28 @@ pub struct Config {
     /// Serve dotfiles.
     pub hidden: bool,
     pub conn: ConnConfig,
+    /// Most open client connections; the listener pauses at the cap.
+    pub max_connections: usize,
+    /// How long in-flight responses may take to finish once shutdown begins.
+    pub grace_period: Duration,
+    pub access_log: LogFormat,
+    /// Shut down gracefully on SIGINT/SIGTERM (the binary; tests stop through a handle).
+    pub handle_signals: bool,
 }
 
 impl Config {
-    /// A configuration serving `root` on `addr` with default limits and timeouts.
+    /// A configuration serving `root` on `addr` with default limits and timeouts, no access log
+    /// and no signal handling (what an embedding or a test wants; the binary turns both on).
     pub fn new(root: impl Into<PathBuf>, addr: SocketAddr) -> Config {
         Config {
             root: root.into(),
             addr,
             hidden: false,
             conn: ConnConfig::default(),
+            max_connections: 10_000,
+            grace_period: Duration::from_secs(5),
+            access_log: LogFormat::Off,
+            handle_signals: false,
         }
     }
 
@@ -143,6 +169,14 @@ impl Config {
         conn.keep_alive = cli.keepalive_timeout > 0;
         conn.keepalive_timeout = Duration::from_secs(cli.keepalive_timeout);
         conn.send_timeout = Duration::from_secs(cli.send_timeout);
+        config.max_connections = cli.max_connections as usize;
+        config.grace_period = Duration::from_secs(cli.grace_period);
+        config.access_log = if cli.quiet {
+            LogFormat::Off
+        } else {
+            cli.access_log
+        };
+        config.handle_signals = true;
         config
     }
 }

@@ -17,10 +17,12 @@
 //! and the plan owns only the open file).
 
 use std::io;
+use std::net::IpAddr;
 use std::time::Instant;
 
 use mio::Interest;
 
+use crate::access_log::{AccessLog, Entry, RequestLine};
 use crate::config::ConnConfig;
 use crate::handler::{self, Site};
 use crate::http::body::BodyDecoder;
@@ -113,7 +115,10 @@ pub struct Cx<'a> {
     pub date: &'a DateCache,
     /// Reused buffer for the handler's decoded path.
     pub scratch: &'a mut Vec<u8>,
+    pub log: &'a mut AccessLog,
     pub now: Instant,
+    /// The server is shutting down: every response closes its connection.
+    pub draining: bool,
 }
 
 /// What the loop should do with the connection after it ran.
@@ -197,6 +202,8 @@ enum Step {
 #[derive(Debug)]
 pub struct Conn<T> {
     socket: T,
+    /// The client's address, for the access log.
+    peer: IpAddr,
     /// Unique for the life of the loop (slab slots are reused), so a stale timer entry can tell.
     id: u64,
     phase: Phase,
@@ -225,9 +232,10 @@ pub struct Conn<T> {
 impl<T: Transport> Conn<T> {
     /// A freshly accepted connection, registered for readable events. Its first request must
     /// arrive within the header timeout.
-    pub fn new(socket: T, id: u64, now: Instant, config: &ConnConfig) -> Conn<T> {
+    pub fn new(socket: T, peer: IpAddr, id: u64, now: Instant, config: &ConnConfig) -> Conn<T> {
         Conn {
             socket,
+            peer,
             id,
             phase: Phase::Head,
             readable: false,
@@ -457,6 +465,7 @@ impl<T: Transport> Conn<T> {
             || plan.close
             || skip_body
             || !cx.config.keep_alive
+            || cx.draining
             || (unframed && !plan.chunked);
         let persistence = match (close, head.version) {
             (true, _) => Persistence::Close,
@@ -464,6 +473,27 @@ impl<T: Transport> Conn<T> {
             (false, Version::Http11) => Persistence::KeepAlive,
         };
         head::encode(&plan, cx.date.bytes(), persistence, out);
+        if cx.log.enabled() {
+            let entry = Entry {
+                peer: self.peer,
+                request: RequestLine::Parsed {
+                    method: head.method_token,
+                    target: head.target,
+                    version: match head.version {
+                        Version::Http10 => "HTTP/1.0",
+                        Version::Http11 => "HTTP/1.1",
+                    },
+                },
+                status: plan.status.code(),
+                body_bytes: match plan.body {
+                    Body::Empty => None,
+                    _ => plan.content_length,
+                },
+                referer: head.fields.referer,
+                user_agent: head.fields.user_agent,
+            };
+            cx.log.record(&entry, cx.date.clf(), cx.now);
+        }
         read.consume(end);
         self.scanned = 0;
 
@@ -537,6 +567,20 @@ impl<T: Transport> Conn<T> {
     /// bytes, and sets the connection to close (lingering) once it is sent.
     fn queue_error(&mut self, cx: &mut Cx<'_>, status: Status) {
         let plan = ResponsePlan::error(status);
+        if cx.log.enabled() {
+            // What there is of the request line: everything up to the first line break.
+            let pending = self.read.as_ref().map_or(&[][..], ReadBuf::data);
+            let line = pending.split(|&b| b == b'\n').next().unwrap_or_default();
+            let entry = Entry {
+                peer: self.peer,
+                request: RequestLine::Raw(line.strip_suffix(b"\r").unwrap_or(line)),
+                status: status.code(),
+                body_bytes: plan.content_length,
+                referer: None,
+                user_agent: None,
+            };
+            cx.log.record(&entry, cx.date.clf(), cx.now);
+        }
         let out = self.out.get_or_insert_with(|| cx.pool.take_write());
         head::encode(&plan, cx.date.bytes(), Persistence::Close, out);
         if let Body::Static(bytes) = plan.body {
@@ -671,6 +715,7 @@ impl<T: Transport> Conn<T> {
         }
         // The response is complete.
         match sending.after {
+            After::KeepAlive if cx.draining => Step::Close,
             After::KeepAlive => {
                 self.phase = Phase::Head;
                 if self.read.as_ref().is_some_and(|r| !r.is_empty()) {
@@ -747,6 +792,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::access_log::LogFormat;
     use crate::transport::MemoryTransport;
 
     /// A site on disk shared by every case: a small file, a file larger than the inline limit, a
@@ -785,7 +831,8 @@ mod tests {
             transport.push(segment);
         }
         let now = Instant::now();
-        let mut conn = Conn::new(transport, 0, now, &config);
+        let mut conn = Conn::new(transport, "127.0.0.1".parse().unwrap(), 0, now, &config);
+        let mut log = AccessLog::to(LogFormat::Common, Box::new(std::io::sink()));
         for _ in 0..100_000 {
             conn.on_event(true, true);
             let mut cx = Cx {
@@ -794,7 +841,9 @@ mod tests {
                 pool: &mut pool,
                 date: &date,
                 scratch: &mut scratch,
+                log: &mut log,
                 now,
+                draining: false,
             };
             if conn.drive(&mut cx) == Next::Close {
                 return std::mem::take(&mut conn.socket.sent);

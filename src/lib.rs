@@ -17,6 +17,7 @@
 //! knows phases and buffers; the handler ([`handler`]) knows files and HTTP semantics but never a
 //! socket; the response writer ([`response`]) turns a plan into bytes and syscalls.
 
+pub mod access_log;
 pub mod config;
 pub mod conn;
 pub mod error;

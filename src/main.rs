@@ -4,12 +4,20 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
-use mioserve::{Cli, Config, Server};
+use mioserve::server::Exit;
+use mioserve::{Cli, Config, Server, sys};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli);
     let config = Config::from_cli(&cli);
+    let limits = sys::raise_nofile_limit();
+    log::debug!(
+        "open-file limit: soft {} (was {}), hard {}",
+        show_limit(limits.soft),
+        show_limit(limits.before),
+        show_limit(limits.hard)
+    );
     let server = match Server::bind(&config) {
         Ok(server) => server,
         Err(e) => {
@@ -28,7 +36,8 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     match server.run() {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(Exit::Graceful) => ExitCode::SUCCESS,
+        Ok(Exit::Forced) => ExitCode::from(130),
         Err(e) => {
             eprintln!("mioserve: event loop failed: {e}");
             ExitCode::FAILURE
@@ -47,4 +56,8 @@ fn init_logging(cli: &Cli) {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default))
         .format_timestamp_millis()
         .init();
+}
+
+fn show_limit(limit: Option<u64>) -> String {
+    limit.map_or_else(|| "unlimited".to_string(), |n| n.to_string())
 }

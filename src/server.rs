@@ -3,18 +3,29 @@
 //! Knows tokens, readiness and deadlines, nothing of HTTP: it accepts, records what each event
 //! reported on the connection, and lets [`Conn::drive`] do the rest. An error on one connection
 //! closes that connection only; only a failure of `Poll` itself ends the loop.
+//!
+//! Accepting pauses (the listener leaves the poll set, so there is no busy loop) at the connection
+//! cap and when the process runs out of file descriptors; it resumes when a connection closes, or
+//! after [`ACCEPT_RETRY`] if none is open to close.
+//!
+//! Shutdown (a signal, or [`Handle::stop`]) runs in phases: stop accepting, close idle
+//! connections, let in-flight responses finish with `Connection: close` until the grace period
+//! ends, flush the access log, return. A second signal returns at once.
 
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
 
+use crate::access_log::AccessLog;
 use crate::config::{Config, ConnConfig};
 use crate::conn::{Conn, Cx, Next};
 use crate::error::StartupError;
@@ -26,9 +37,22 @@ use crate::timer::{DeadlineKind, Due, Timers};
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
+const SIGNALS: Token = Token(usize::MAX - 3);
 
 /// Events taken from the poll per wake-up. Arbitrary; more only costs memory.
 const EVENTS_CAPACITY: usize = 1024;
+/// How long accepting stays paused after running out of file descriptors when no connection is
+/// open whose closing would free one. nginx uses 500 ms; shorter recovers sooner at little cost.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+
+/// How the loop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Every connection finished (or the grace period ran out) after a stop request.
+    Graceful,
+    /// A second signal arrived during shutdown.
+    Forced,
+}
 
 /// A bound, not yet running server.
 pub struct Server {
@@ -38,7 +62,7 @@ pub struct Server {
     waker: Arc<Waker>,
     stop: Arc<AtomicBool>,
     site: Site,
-    conn_config: ConnConfig,
+    config: Config,
 }
 
 /// Stops a running server from another thread.
@@ -49,7 +73,7 @@ pub struct Handle {
 }
 
 impl Handle {
-    /// Asks the loop to stop; it closes every connection and returns from [`Server::run`].
+    /// Begins a graceful shutdown, as SIGTERM does.
     pub fn stop(&self) {
         self.stop.store(true, Ordering::SeqCst);
         // A failed wake only delays the stop until the next event.
@@ -61,7 +85,7 @@ impl Handle {
 pub struct Running {
     addr: SocketAddr,
     handle: Handle,
-    thread: Option<JoinHandle<io::Result<()>>>,
+    thread: Option<JoinHandle<io::Result<Exit>>>,
 }
 
 impl Running {
@@ -70,18 +94,23 @@ impl Running {
         self.addr
     }
 
-    /// Stops the server and waits for its thread.
-    pub fn stop(mut self) -> io::Result<()> {
+    /// A handle that stops the server.
+    pub fn handle(&self) -> Handle {
+        self.handle.clone()
+    }
+
+    /// Shuts the server down gracefully and waits for its thread.
+    pub fn stop(mut self) -> io::Result<Exit> {
         self.stop_and_join()
     }
 
-    fn stop_and_join(&mut self) -> io::Result<()> {
+    fn stop_and_join(&mut self) -> io::Result<Exit> {
         self.handle.stop();
         match self.thread.take() {
             Some(thread) => thread
                 .join()
                 .unwrap_or_else(|_| Err(io::Error::other("server thread panicked"))),
-            None => Ok(()),
+            None => Ok(Exit::Graceful),
         }
     }
 }
@@ -115,7 +144,7 @@ impl Server {
             waker,
             stop: Arc::new(AtomicBool::new(false)),
             site,
-            conn_config: config.conn.clone(),
+            config: config.clone(),
         })
     }
 
@@ -152,35 +181,51 @@ impl Server {
     }
 
     /// Runs the loop until stopped. Returns an error only if the poll itself fails.
-    pub fn run(self) -> io::Result<()> {
+    pub fn run(self) -> io::Result<Exit> {
         let Server {
             mut poll,
-            mut listener,
+            listener,
             stop,
             site,
-            conn_config,
+            config,
             ..
         } = self;
+        let mut signals = if config.handle_signals {
+            let mut signals = Signals::new([SIGINT, SIGTERM])?;
+            poll.registry()
+                .register(&mut signals, SIGNALS, Interest::READABLE)?;
+            Some(signals)
+        } else {
+            None
+        };
         let mut workers = Loop {
             conns: Slab::new(),
             timers: Timers::default(),
             ready: Vec::new(),
             next_id: 0,
+            listener: Some(listener),
+            accepting: true,
+            accept_retry: None,
+            emfile_logged: false,
+            max_connections: config.max_connections,
+            grace_until: None,
             shared: Shared {
-                pool: BufferPool::new(conn_config.limits.max_head_bytes),
+                pool: BufferPool::new(config.conn.limits.max_head_bytes),
                 date: DateCache::new(),
                 scratch: Vec::with_capacity(1024),
+                log: AccessLog::stdout(config.access_log),
                 site: &site,
-                config: &conn_config,
+                config: &config.conn,
+                draining: false,
             },
         };
         let mut events = Events::with_capacity(EVENTS_CAPACITY);
         loop {
             let now = Instant::now();
             let timeout = if workers.ready.is_empty() {
-                workers.timers.timeout(now)
+                workers.timeout(now)
             } else {
-                Some(std::time::Duration::ZERO)
+                Some(Duration::ZERO)
             };
             if let Err(e) = poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
@@ -190,10 +235,23 @@ impl Server {
             }
             let now = Instant::now();
             workers.shared.date.refresh(SystemTime::now());
+            let mut stop_requested = false;
             for event in events.iter() {
                 match event.token() {
-                    LISTENER => workers.accept(&mut listener, poll.registry(), now),
-                    WAKER => {}
+                    LISTENER => workers.accept(poll.registry(), now),
+                    WAKER => stop_requested |= stop.load(Ordering::SeqCst),
+                    SIGNALS => {
+                        let count = signals.as_mut().map_or(0, |s| s.pending().count());
+                        if count > 0 && workers.shared.draining {
+                            log::warn!("second signal: exiting now");
+                            return Ok(Exit::Forced);
+                        }
+                        if count > 1 {
+                            log::warn!("two signals at once: exiting now");
+                            return Ok(Exit::Forced);
+                        }
+                        stop_requested |= count > 0;
+                    }
                     Token(slot) => {
                         let readable =
                             event.is_readable() || event.is_read_closed() || event.is_error();
@@ -205,20 +263,32 @@ impl Server {
                     }
                 }
             }
-            if stop.load(Ordering::SeqCst) {
-                return Ok(());
+            if stop_requested && !workers.shared.draining {
+                workers.begin_shutdown(poll.registry(), now, config.grace_period);
             }
             for slot in std::mem::take(&mut workers.ready) {
-                if workers.conns.contains(slot) {
-                    workers.drive(slot, poll.registry(), now);
-                }
+                workers.drive(slot, poll.registry(), now);
             }
             workers.expire(poll.registry(), now);
+            workers.resume_accepting(poll.registry(), now);
+            workers.shared.log.tick(now);
+            if workers.shared.draining
+                && (workers.conns.is_empty() || workers.grace_until.is_some_and(|t| now >= t))
+            {
+                if !workers.conns.is_empty() {
+                    log::warn!(
+                        "grace period over: closing {} unfinished connections",
+                        workers.conns.len()
+                    );
+                }
+                workers.shared.log.flush();
+                return Ok(Exit::Graceful);
+            }
         }
     }
 }
 
-/// The loop's state, apart from the poll and the listener.
+/// The loop's state, apart from the poll.
 struct Loop<'a> {
     conns: Slab<Conn<TcpStream>>,
     timers: Timers,
@@ -226,6 +296,17 @@ struct Loop<'a> {
     ready: Vec<usize>,
     /// Id for the next accepted connection.
     next_id: u64,
+    /// The listening socket; dropped (closed) when shutdown begins.
+    listener: Option<TcpListener>,
+    /// The listener is in the poll set.
+    accepting: bool,
+    /// Accepting paused for lack of file descriptors with no connection to wait for: retry then.
+    accept_retry: Option<Instant>,
+    /// The pause for lack of file descriptors has been logged (once per pause, not per attempt).
+    emfile_logged: bool,
+    max_connections: usize,
+    /// When shutdown stops waiting for in-flight responses.
+    grace_until: Option<Instant>,
     shared: Shared<'a>,
 }
 
@@ -234,8 +315,11 @@ struct Shared<'a> {
     pool: BufferPool,
     date: DateCache,
     scratch: Vec<u8>,
+    log: AccessLog,
     site: &'a Site,
     config: &'a ConnConfig,
+    /// Shutdown has begun.
+    draining: bool,
 }
 
 impl Shared<'_> {
@@ -246,42 +330,148 @@ impl Shared<'_> {
             pool: &mut self.pool,
             date: &self.date,
             scratch: &mut self.scratch,
+            log: &mut self.log,
             now,
+            draining: self.draining,
         }
     }
 }
 
 impl Loop<'_> {
-    /// Accepts until the listener would block.
-    fn accept(&mut self, listener: &mut TcpListener, registry: &Registry, now: Instant) {
-        loop {
+    /// How long the poll may sleep: until the earliest deadline, accept retry, log flush or end of
+    /// the grace period.
+    fn timeout(&self, now: Instant) -> Option<Duration> {
+        let wakeups = [
+            self.accept_retry,
+            self.shared.log.next_flush(),
+            self.grace_until,
+        ];
+        let earliest = wakeups
+            .into_iter()
+            .flatten()
+            .map(|t| t.saturating_duration_since(now))
+            .min();
+        match (self.timers.timeout(now), earliest) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Accepts until the listener would block, the connection cap is reached, or descriptors run
+    /// out.
+    fn accept(&mut self, registry: &Registry, now: Instant) {
+        while self.accepting {
+            if self.conns.len() >= self.max_connections {
+                log::warn!(
+                    "connection limit ({}) reached: new connections wait until one closes",
+                    self.max_connections
+                );
+                self.pause_accepting(registry);
+                return;
+            }
+            let Some(listener) = self.listener.as_mut() else {
+                return;
+            };
             match listener.accept() {
                 Ok((socket, peer)) => {
-                    if let Err(e) = socket.set_nodelay(true) {
-                        log::debug!("TCP_NODELAY on {peer}: {e}");
-                    }
-                    let id = self.next_id;
-                    self.next_id += 1;
-                    let entry = self.conns.vacant_entry();
-                    let slot = entry.key();
-                    let conn = entry.insert(Conn::new(socket, id, now, self.shared.config));
-                    if let Err(e) =
-                        registry.register(conn.socket(), Token(slot), Interest::READABLE)
-                    {
-                        log::debug!("register {peer}: {e}");
-                        self.conns.remove(slot);
-                        continue;
-                    }
-                    self.queue_deadline(slot);
+                    self.emfile_logged = false;
+                    self.add(socket, peer, registry, now);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
+                    ) => {}
+                Err(e) if matches!(e.raw_os_error(), Some(code) if is_fd_exhaustion(code)) => {
+                    if !self.emfile_logged {
+                        log::warn!(
+                            "out of file descriptors ({e}): pausing accept until a connection closes"
+                        );
+                        self.emfile_logged = true;
+                    }
+                    self.pause_accepting(registry);
+                    if self.conns.is_empty() {
+                        self.accept_retry = Some(now + ACCEPT_RETRY);
+                    }
+                    return;
+                }
                 Err(e) => {
                     log::warn!("accept failed: {e}");
                     return;
                 }
             }
+        }
+    }
+
+    fn add(&mut self, mut socket: TcpStream, peer: SocketAddr, registry: &Registry, now: Instant) {
+        if let Err(e) = socket.set_nodelay(true) {
+            log::debug!("TCP_NODELAY on {peer}: {e}");
+        }
+        let entry = self.conns.vacant_entry();
+        let slot = entry.key();
+        if let Err(e) = registry.register(&mut socket, Token(slot), Interest::READABLE) {
+            log::debug!("register {peer}: {e}");
+            return;
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        entry.insert(Conn::new(socket, peer.ip(), id, now, self.shared.config));
+        self.queue_deadline(slot);
+    }
+
+    fn pause_accepting(&mut self, registry: &Registry) {
+        if let Some(listener) = self.listener.as_mut()
+            && self.accepting
+        {
+            let _ = registry.deregister(listener);
+            self.accepting = false;
+        }
+    }
+
+    /// Puts the listener back in the poll set if accepting was paused and there is room again.
+    fn resume_accepting(&mut self, registry: &Registry, now: Instant) {
+        if self.accepting || self.conns.len() >= self.max_connections {
+            return;
+        }
+        if self.accept_retry.is_some_and(|t| now < t) && self.conns.is_empty() {
+            return;
+        }
+        let Some(listener) = self.listener.as_mut() else {
+            return;
+        };
+        if registry
+            .register(listener, LISTENER, Interest::READABLE)
+            .is_ok()
+        {
+            self.accepting = true;
+            self.accept_retry = None;
+            // Connections that queued while paused raise no new edge: accept them now.
+            self.accept(registry, now);
+        }
+    }
+
+    /// Stops accepting, closes idle connections, and lets the rest finish within `grace`.
+    fn begin_shutdown(&mut self, registry: &Registry, now: Instant, grace: Duration) {
+        log::info!(
+            "shutting down: finishing {} connections (grace period {}s)",
+            self.conns.len(),
+            grace.as_secs_f32()
+        );
+        self.shared.draining = true;
+        self.grace_until = Some(now + grace);
+        self.pause_accepting(registry);
+        // Closing the listening socket makes new connection attempts fail fast instead of waiting
+        // in a backlog nobody will accept from.
+        self.listener = None;
+        let idle: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, conn)| conn.is_idle())
+            .map(|(slot, _)| slot)
+            .collect();
+        for slot in idle {
+            self.close(slot, registry);
         }
     }
 
@@ -367,4 +557,10 @@ impl Loop<'_> {
             self.apply(slot, next, registry);
         }
     }
+}
+
+/// `EMFILE` or `ENFILE`: the process or the system is out of file descriptors.
+fn is_fd_exhaustion(code: i32) -> bool {
+    code == rustix::io::Errno::MFILE.raw_os_error()
+        || code == rustix::io::Errno::NFILE.raw_os_error()
 }

@@ -28,3 +28,37 @@ pub fn listen(addr: SocketAddr, reuse_port: bool) -> io::Result<std::net::TcpLis
     socket.set_nonblocking(true)?;
     Ok(socket.into())
 }
+
+/// The open-file limits before and after [`raise_nofile_limit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NofileLimits {
+    /// The soft limit the process started with (`None` = unlimited).
+    pub before: Option<u64>,
+    /// The soft limit now.
+    pub soft: Option<u64>,
+    /// The hard limit, the most the soft limit may be raised to.
+    pub hard: Option<u64>,
+}
+
+/// Raises the soft `RLIMIT_NOFILE` to the hard limit, since every connection costs a descriptor
+/// and the usual soft default (1024) is far below a 10,000-connection cap. A refusal leaves the
+/// limit as it was.
+pub fn raise_nofile_limit() -> NofileLimits {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let old = getrlimit(Resource::Nofile);
+    let mut soft = old.current;
+    if old.current != old.maximum {
+        let raised = Rlimit {
+            current: old.maximum,
+            maximum: old.maximum,
+        };
+        if setrlimit(Resource::Nofile, raised).is_ok() {
+            soft = old.maximum;
+        }
+    }
+    NofileLimits {
+        before: old.current,
+        soft,
+        hard: old.maximum,
+    }
+}

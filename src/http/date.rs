@@ -9,9 +9,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// Length of an IMF-fixdate such as `Sun, 06 Nov 1994 08:49:37 GMT` (RFC 9110 §5.6.7).
 const IMF_FIXDATE_LEN: usize = 29;
 
-/// The current second as an IMF-fixdate.
+/// Length of a Common Log Format time such as `06/Nov/1994:08:49:37 +0000`.
+const CLF_LEN: usize = 26;
+
+/// The current second as an IMF-fixdate (for `Date`) and in Common Log Format (for the access log).
 pub struct DateCache {
     bytes: [u8; IMF_FIXDATE_LEN],
+    clf: [u8; CLF_LEN],
     second: u64,
 }
 
@@ -20,6 +24,7 @@ impl DateCache {
     pub fn new() -> DateCache {
         let mut cache = DateCache {
             bytes: [b' '; IMF_FIXDATE_LEN],
+            clf: [b' '; CLF_LEN],
             second: u64::MAX,
         };
         cache.refresh(SystemTime::now());
@@ -39,6 +44,23 @@ impl DateCache {
         let mut out = &mut self.bytes[..];
         // httpdate always renders exactly 29 bytes for an IMF-fixdate.
         let _ = write!(out, "{}", httpdate::HttpDate::from(now));
+        // "Sun, 06 Nov 1994 08:49:37 GMT" -> "06/Nov/1994:08:49:37 +0000": the same fields,
+        // rearranged, so no calendar arithmetic is needed here.
+        let b = &self.bytes;
+        let mut clf = &mut self.clf[..];
+        let _ = clf.write_all(&b[5..7]);
+        let _ = clf.write_all(b"/");
+        let _ = clf.write_all(&b[8..11]);
+        let _ = clf.write_all(b"/");
+        let _ = clf.write_all(&b[12..16]);
+        let _ = clf.write_all(b":");
+        let _ = clf.write_all(&b[17..25]);
+        let _ = clf.write_all(b" +0000");
+    }
+
+    /// The cached value in Common Log Format, e.g. `06/Nov/1994:08:49:37 +0000`.
+    pub fn clf(&self) -> &[u8] {
+        &self.clf
     }
 
     /// The cached value, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
@@ -63,6 +85,7 @@ mod tests {
         let mut cache = DateCache::new();
         cache.refresh(UNIX_EPOCH + Duration::from_secs(784111777));
         assert_eq!(cache.bytes(), b"Sun, 06 Nov 1994 08:49:37 GMT");
+        assert_eq!(cache.clf(), b"06/Nov/1994:08:49:37 +0000");
     }
 
     #[test]

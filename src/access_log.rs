@@ -1,0 +1,283 @@
+//! The access log: one line per response in Common or Combined Log Format, on stdout.
+//!
+//! Lines are formatted straight into a reused buffer (no allocation per request) and written out
+//! when the buffer passes [`FLUSH_BYTES`], when the loop's once-a-second tick finds it non-empty,
+//! and at exit. When the log is off, [`AccessLog::record`] is one branch. Writes are blocking, as
+//! nginx's are: whoever reads mioserve's stdout must keep reading it.
+//!
+//! Logged request fields are escaped: `"`, `\` and every byte outside printable ASCII become
+//! `\xHH`, so a hostile request line cannot forge log lines or terminal escapes.
+
+use std::io::{self, Write};
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use clap::ValueEnum;
+
+/// Which line format to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// `host - - [time] "request" status bytes "referer" "user-agent"`
+    Combined,
+    /// `host - - [time] "request" status bytes`
+    Common,
+    /// No access log.
+    Off,
+}
+
+/// Buffered bytes that trigger a write. Arbitrary: a few hundred lines per `write`.
+const FLUSH_BYTES: usize = 64 * 1024;
+/// Most bytes of an unparsable request line that are logged.
+const MAX_RAW_LINE: usize = 1024;
+/// Longest time a line waits in the buffer.
+const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The request line of a logged response.
+#[derive(Debug, Clone, Copy)]
+pub enum RequestLine<'a> {
+    /// A parsed request.
+    Parsed {
+        method: &'a str,
+        target: &'a str,
+        version: &'a str,
+    },
+    /// A request that could not be parsed: what there was of its first line.
+    Raw(&'a [u8]),
+}
+
+/// What one access-log line says about a response.
+#[derive(Debug, Clone, Copy)]
+pub struct Entry<'a> {
+    pub peer: IpAddr,
+    pub request: RequestLine<'a>,
+    pub status: u16,
+    /// Body bytes, if known up front (`-` otherwise, and for empty bodies, as CLF wants).
+    pub body_bytes: Option<u64>,
+    pub referer: Option<&'a [u8]>,
+    pub user_agent: Option<&'a [u8]>,
+}
+
+/// The loop's access log.
+pub struct AccessLog {
+    format: LogFormat,
+    buf: Vec<u8>,
+    out: Box<dyn Write + Send>,
+    /// When the oldest buffered line was written, if any is buffered.
+    oldest: Option<Instant>,
+    /// Writing failed once (stdout closed): stop trying, say so once.
+    broken: bool,
+}
+
+impl std::fmt::Debug for AccessLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessLog")
+            .field("format", &self.format)
+            .field("buffered", &self.buf.len())
+            .finish()
+    }
+}
+
+impl AccessLog {
+    /// A log in `format` writing to stdout.
+    pub fn stdout(format: LogFormat) -> AccessLog {
+        AccessLog::to(format, Box::new(io::stdout()))
+    }
+
+    /// A log in `format` writing to `out`.
+    pub fn to(format: LogFormat, out: Box<dyn Write + Send>) -> AccessLog {
+        AccessLog {
+            format,
+            buf: Vec::with_capacity(if format == LogFormat::Off {
+                0
+            } else {
+                FLUSH_BYTES + 4096
+            }),
+            out,
+            oldest: None,
+            broken: false,
+        }
+    }
+
+    /// Whether lines are being written.
+    pub fn enabled(&self) -> bool {
+        self.format != LogFormat::Off && !self.broken
+    }
+
+    /// Appends a line for `entry`, timestamped with `clf_time` (see
+    /// [`crate::http::date::DateCache::clf`]).
+    pub fn record(&mut self, entry: &Entry<'_>, clf_time: &[u8], now: Instant) {
+        if !self.enabled() {
+            return;
+        }
+        let buf = &mut self.buf;
+        let _ = write!(buf, "{}", entry.peer);
+        buf.extend_from_slice(b" - - [");
+        buf.extend_from_slice(clf_time);
+        buf.extend_from_slice(b"] \"");
+        match entry.request {
+            RequestLine::Parsed {
+                method,
+                target,
+                version,
+            } => {
+                escape(buf, method.as_bytes());
+                buf.push(b' ');
+                escape(buf, target.as_bytes());
+                buf.push(b' ');
+                escape(buf, version.as_bytes());
+            }
+            RequestLine::Raw(line) if line.is_empty() => buf.push(b'-'),
+            RequestLine::Raw(line) => escape(buf, &line[..line.len().min(MAX_RAW_LINE)]),
+        }
+        buf.extend_from_slice(b"\" ");
+        buf.extend_from_slice(itoa::Buffer::new().format(entry.status).as_bytes());
+        buf.push(b' ');
+        match entry.body_bytes {
+            Some(n) if n > 0 => buf.extend_from_slice(itoa::Buffer::new().format(n).as_bytes()),
+            _ => buf.push(b'-'),
+        }
+        if self.format == LogFormat::Combined {
+            for field in [entry.referer, entry.user_agent] {
+                buf.extend_from_slice(b" \"");
+                match field {
+                    Some(value) => escape(buf, value),
+                    None => buf.push(b'-'),
+                }
+                buf.push(b'"');
+            }
+        }
+        buf.push(b'\n');
+        self.oldest.get_or_insert(now);
+        if self.buf.len() >= FLUSH_BYTES {
+            self.flush();
+        }
+    }
+
+    /// Writes buffered lines if the oldest has waited a second. Called once per loop wake-up.
+    pub fn tick(&mut self, now: Instant) {
+        if self
+            .oldest
+            .is_some_and(|t| now.duration_since(t) >= FLUSH_INTERVAL)
+        {
+            self.flush();
+        }
+    }
+
+    /// When [`AccessLog::tick`] next has work, for the poll timeout.
+    pub fn next_flush(&self) -> Option<Instant> {
+        self.oldest.map(|t| t + FLUSH_INTERVAL)
+    }
+
+    /// Writes every buffered line now.
+    pub fn flush(&mut self) {
+        self.oldest = None;
+        if self.buf.is_empty() {
+            return;
+        }
+        let result = self
+            .out
+            .write_all(&self.buf)
+            .and_then(|()| self.out.flush());
+        self.buf.clear();
+        if let Err(e) = result {
+            if !self.broken {
+                log::warn!("access log disabled: cannot write to stdout: {e}");
+            }
+            self.broken = true;
+        }
+    }
+}
+
+impl Drop for AccessLog {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+/// Appends `bytes` with `"`, `\` and non-printable or non-ASCII bytes as `\xHH`.
+fn escape(buf: &mut Vec<u8>, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &b in bytes {
+        if (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\' {
+            buf.push(b);
+        } else {
+            buf.extend_from_slice(&[
+                b'\\',
+                b'x',
+                HEX[usize::from(b >> 4)],
+                HEX[usize::from(b & 0xf)],
+            ]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// A writer the test can read back.
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn entry() -> Entry<'static> {
+        Entry {
+            peer: "127.0.0.1".parse().unwrap(),
+            request: RequestLine::Parsed {
+                method: "GET",
+                target: "/a b\"\x1b[31m",
+                version: "HTTP/1.1",
+            },
+            status: 200,
+            body_bytes: Some(1234),
+            referer: None,
+            user_agent: Some(b"curl/8 \\ \xff"),
+        }
+    }
+
+    #[test]
+    fn combined_and_common_lines() {
+        let now = Instant::now();
+        for (format, want) in [
+            (
+                LogFormat::Combined,
+                "127.0.0.1 - - [06/Nov/1994:08:49:37 +0000] \"GET /a b\\x22\\x1B[31m HTTP/1.1\" 200 1234 \"-\" \"curl/8 \\x5C \\xFF\"\n",
+            ),
+            (
+                LogFormat::Common,
+                "127.0.0.1 - - [06/Nov/1994:08:49:37 +0000] \"GET /a b\\x22\\x1B[31m HTTP/1.1\" 200 1234\n",
+            ),
+        ] {
+            let sink = Shared::default();
+            let mut log = AccessLog::to(format, Box::new(sink.clone()));
+            log.record(&entry(), b"06/Nov/1994:08:49:37 +0000", now);
+            assert!(sink.0.lock().unwrap().is_empty(), "buffered until flushed");
+            log.tick(now + Duration::from_millis(999));
+            assert!(sink.0.lock().unwrap().is_empty());
+            log.tick(now + FLUSH_INTERVAL);
+            assert_eq!(
+                String::from_utf8(sink.0.lock().unwrap().clone()).unwrap(),
+                want
+            );
+        }
+    }
+
+    #[test]
+    fn off_writes_nothing() {
+        let sink = Shared::default();
+        let mut log = AccessLog::to(LogFormat::Off, Box::new(sink.clone()));
+        log.record(&entry(), b"x", Instant::now());
+        log.flush();
+        assert!(sink.0.lock().unwrap().is_empty());
+    }
+}
