@@ -126,7 +126,7 @@ impl AccessLog {
                 buf.push(b' ');
                 escape(buf, version.as_bytes());
             }
-            RequestLine::Raw(line) if line.is_empty() => buf.push(b'-'),
+            RequestLine::Raw([]) => buf.push(b'-'),
             RequestLine::Raw(line) => escape(buf, &line[..line.len().min(MAX_RAW_LINE)]),
         }
         buf.extend_from_slice(b"\" ");
