@@ -213,6 +213,9 @@ pub struct Conn<T> {
     writable: bool,
     /// The peer shut its write side (a read returned 0).
     peer_closed: bool,
+    /// An event reported the peer's FIN (EPOLLRDHUP): a short read no longer proves the socket is
+    /// empty, since the end-of-stream still waits to be read.
+    hangup_seen: bool,
     /// Request bytes; taken from the pool when there is something to read, returned when empty.
     read: Option<ReadBuf>,
     /// Response bytes (heads and inlined bodies) not yet sent; from the pool likewise.
@@ -241,6 +244,7 @@ impl<T: Transport> Conn<T> {
             readable: false,
             writable: true,
             peer_closed: false,
+            hangup_seen: false,
             read: None,
             out: None,
             out_sent: 0,
@@ -264,10 +268,11 @@ impl<T: Transport> Conn<T> {
         &mut self.socket
     }
 
-    /// Records what an event reported.
-    pub fn on_event(&mut self, readable: bool, writable: bool) {
-        self.readable |= readable;
+    /// Records what an event reported: readable, writable, and whether the peer shut its write side.
+    pub fn on_event(&mut self, readable: bool, writable: bool, hangup: bool) {
+        self.readable |= readable || hangup;
         self.writable |= writable;
+        self.hangup_seen |= hangup;
     }
 
     /// Whether the connection has work in hand but no response in flight: it is between requests.
@@ -377,7 +382,7 @@ impl<T: Transport> Conn<T> {
             }
             Ok(n) => {
                 read.filled(n);
-                if n < offered {
+                if n < offered && !self.hangup_seen {
                     self.readable = false;
                 }
             }
@@ -834,7 +839,7 @@ mod tests {
         let mut conn = Conn::new(transport, "127.0.0.1".parse().unwrap(), 0, now, &config);
         let mut log = AccessLog::to(LogFormat::Common, Box::new(std::io::sink()));
         for _ in 0..100_000 {
-            conn.on_event(true, true);
+            conn.on_event(true, true, false);
             let mut cx = Cx {
                 site: site(),
                 config: &config,

@@ -253,11 +253,10 @@ impl Server {
                         stop_requested |= count > 0;
                     }
                     Token(slot) => {
-                        let readable =
-                            event.is_readable() || event.is_read_closed() || event.is_error();
+                        let readable = event.is_readable() || event.is_error();
                         let writable = event.is_writable() || event.is_write_closed();
                         if let Some(conn) = workers.conns.get_mut(slot) {
-                            conn.on_event(readable, writable);
+                            conn.on_event(readable, writable, event.is_read_closed());
                             workers.drive(slot, poll.registry(), now);
                         }
                     }

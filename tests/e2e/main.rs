@@ -8,3 +8,9 @@ mod files;
 
 /// Persistence: keep-alive, Connection: close, HTTP/1.0, HEAD, OPTIONS.
 mod keepalive;
+
+/// Deadlines, limits, request bodies, faults: nothing a client does harms another.
+mod robustness;
+
+/// Signals, graceful shutdown and the access log, on the real binary.
+mod shutdown;

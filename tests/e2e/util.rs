@@ -2,11 +2,13 @@
 //! waits, and a small response parser that shows what came back when an assertion fails.
 
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use mioserve::{Config, Running, Server};
 
@@ -328,4 +330,119 @@ impl Response {
 /// Position of `needle` in `haystack`.
 pub fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Polls `condition` every 10 ms until it holds or `within` passes.
+pub fn wait_until(within: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if condition() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    condition()
+}
+
+/// The real `mioserve` binary running as a child process over a temp root, for what only a
+/// process shows: signals, exit codes, stdout, its own file descriptors. Killed on drop.
+pub struct ChildServer {
+    pub child: Child,
+    pub addr: SocketAddr,
+    /// Kept only to remove the root when the server is dropped.
+    _dir: TempDir,
+    /// Lines the child wrote to stdout after the serving line (read by a background thread).
+    pub stdout_lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl ChildServer {
+    /// Starts `mioserve <root> -p 0 <args>` over a root prepared by `setup`.
+    #[track_caller]
+    pub fn spawn(setup: impl FnOnce(&Path), args: &[&str]) -> ChildServer {
+        let dir = TempDir::new();
+        let root = dir.path().join("root");
+        setup(&root);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mioserve"))
+            .arg(&root)
+            .args(["-p", "0"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn mioserve");
+        let stdout = child.stdout.take().expect("child stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stdout_lines = Arc::new(Mutex::new(Vec::new()));
+        let lines = Arc::clone(&stdout_lines);
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stdout).lines();
+            if let Some(Ok(first)) = reader.next() {
+                let _ = tx.send(first);
+            }
+            for line in reader.map_while(Result::ok) {
+                lines.lock().unwrap().push(line);
+            }
+        });
+        let first = rx
+            .recv_timeout(IO_TIMEOUT)
+            .expect("mioserve printed no serving line");
+        let url = first
+            .split(" at ")
+            .nth(1)
+            .unwrap_or_else(|| panic!("unexpected first line {first:?}"));
+        let addr = url
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .parse()
+            .unwrap_or_else(|_| panic!("no address in {first:?}"));
+        ChildServer {
+            child,
+            addr,
+            _dir: dir,
+            stdout_lines,
+        }
+    }
+
+    /// A new connection.
+    #[track_caller]
+    pub fn connect(&self) -> Client {
+        Client::connect(self.addr)
+    }
+
+    /// How many file descriptors the child has open.
+    pub fn fd_count(&self) -> usize {
+        fs::read_dir(format!("/proc/{}/fd", self.child.id()))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+
+    /// Sends `signal` to the child.
+    pub fn signal(&self, signal: rustix::process::Signal) {
+        let pid = rustix::process::Pid::from_raw(self.child.id() as i32).expect("child pid");
+        rustix::process::kill_process(pid, signal).expect("signal child");
+    }
+
+    /// Waits (bounded) for the child to exit; returns its status and stderr.
+    #[track_caller]
+    pub fn wait(&mut self, within: Duration) -> (ExitStatus, String) {
+        let mut status = None;
+        wait_until(within, || {
+            status = self.child.try_wait().expect("try_wait");
+            status.is_some()
+        });
+        let status = status.unwrap_or_else(|| panic!("mioserve did not exit within {within:?}"));
+        let mut stderr = String::new();
+        if let Some(mut pipe) = self.child.stderr.take() {
+            let _ = pipe.read_to_string(&mut stderr);
+        }
+        (status, stderr)
+    }
+}
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
