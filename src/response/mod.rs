@@ -9,8 +9,10 @@ pub mod writer;
 
 use std::fs::File;
 use std::io;
+use std::sync::Arc;
 use std::time::SystemTime;
 
+use crate::handler::conditional::ETag;
 use crate::http::Status;
 
 /// A `Content-Type` value: a static MIME type and whether `; charset=utf-8` follows it.
@@ -26,6 +28,14 @@ impl ContentType {
         mime: "text/html",
         charset: true,
     };
+
+    /// Appends the value (without the field name) to `out`.
+    pub fn write_value(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.mime.as_bytes());
+        if self.charset {
+            out.extend_from_slice(b"; charset=utf-8");
+        }
+    }
 }
 
 /// A slice of an open file to send as (part of) a body.
@@ -81,6 +91,11 @@ pub struct ResponsePlan {
     /// `Content-Length`; `None` for statuses that have none (204, 304).
     pub content_length: Option<u64>,
     pub last_modified: Option<SystemTime>,
+    /// `ETag`: the file's validator, on 200 and 304.
+    pub etag: Option<ETag>,
+    /// `Cache-Control`, on 200 and 304. Shared with the site's policy, so a response
+    /// clones a reference count, never the text.
+    pub cache_control: Option<Arc<str>>,
     /// `Location` for redirects.
     pub location: Option<String>,
     /// Send `Allow: GET, HEAD, OPTIONS` (405 and OPTIONS answers).
@@ -101,6 +116,8 @@ impl ResponsePlan {
             content_type: None,
             content_length: if status.forbids_body() { None } else { Some(0) },
             last_modified: None,
+            etag: None,
+            cache_control: None,
             location: None,
             allow: false,
             close: false,

@@ -8,3 +8,6 @@ mod files;
 
 /// Persistence: keep-alive, Connection: close, HTTP/1.0, HEAD, OPTIONS.
 mod keepalive;
+
+/// Validators, 304, 412 and Cache-Control.
+mod conditional;
