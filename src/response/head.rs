@@ -33,6 +33,10 @@ pub fn encode(plan: &ResponsePlan, date: &[u8], persistence: Persistence, out: &
     if let Some(ct) = plan.content_type {
         out.extend_from_slice(b"Content-Type: ");
         ct.write_value(out);
+        if let Some(boundary) = &plan.boundary {
+            out.extend_from_slice(b"; boundary=");
+            out.extend_from_slice(boundary.as_bytes());
+        }
         out.extend_from_slice(b"\r\n");
     }
     if let Some(len) = plan.content_length {
@@ -61,6 +65,14 @@ pub fn encode(plan: &ResponsePlan, date: &[u8], persistence: Persistence, out: &
         out.extend_from_slice(cache_control.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
+    if plan.accept_ranges {
+        out.extend_from_slice(b"Accept-Ranges: bytes\r\n");
+    }
+    if let Some(range) = &plan.content_range {
+        out.extend_from_slice(b"Content-Range: ");
+        range.write_value(out);
+        out.extend_from_slice(b"\r\n");
+    }
     if let Some(location) = &plan.location {
         out.extend_from_slice(b"Location: ");
         out.extend_from_slice(location.as_bytes());
@@ -82,8 +94,10 @@ pub fn encode(plan: &ResponsePlan, date: &[u8], persistence: Persistence, out: &
 mod tests {
     use super::*;
     use crate::handler::conditional::ETag;
+    use crate::handler::range::{ByteRange, ContentRange};
     use crate::http::Status;
     use crate::response::ContentType;
+    use crate::response::multipart::Boundary;
     use std::sync::Arc;
     use std::time::{Duration, UNIX_EPOCH};
 
@@ -107,19 +121,26 @@ mod tests {
     }
 
     #[test]
-    fn encodes_validators() {
-        let mut plan = ResponsePlan::empty(Status::OK);
-        plan.content_type = Some(ContentType::HTML);
+    fn encodes_validators_and_ranges() {
+        let mut plan = ResponsePlan::empty(Status::PARTIAL_CONTENT);
+        plan.content_type = Some(ContentType::MULTIPART_BYTERANGES);
+        plan.boundary = Some(Boundary::from_u64(0x1234));
         plan.content_length = Some(2);
         plan.etag = Some(ETag::from_parts(1, 2, 3));
         plan.cache_control = Some(Arc::from("no-cache"));
+        plan.accept_ranges = true;
+        plan.content_range = Some(ContentRange::Bytes {
+            range: ByteRange { start: 0, end: 1 },
+            complete: 5 << 30,
+        });
         let mut out = Vec::new();
         encode(&plan, DATE, Persistence::KeepAlive, &mut out);
         let want = format!(
-            "HTTP/1.1 200 OK\r\nServer: mioserve/{}\r\n\
+            "HTTP/1.1 206 Partial Content\r\nServer: mioserve/{}\r\n\
              Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
-             Content-Type: text/html; charset=utf-8\r\n\
+             Content-Type: multipart/byteranges; boundary=0000000000001234\r\n\
              Content-Length: 2\r\nETag: \"1-2-3\"\r\nCache-Control: no-cache\r\n\
+             Accept-Ranges: bytes\r\nContent-Range: bytes 0-1/5368709120\r\n\
              X-Content-Type-Options: nosniff\r\n\r\n",
             env!("CARGO_PKG_VERSION")
         );
@@ -179,6 +200,8 @@ mod tests {
         plan.last_modified = Some(UNIX_EPOCH);
         plan.etag = Some(ETag::from_parts(u64::MAX, u64::MAX, u64::MAX));
         plan.cache_control = Some(Arc::from("public, max-age=31536000, immutable"));
+        plan.accept_ranges = true;
+        plan.content_range = Some(ContentRange::Unsatisfied { complete: u64::MAX });
         let mut out = Vec::with_capacity(4096);
         let ptr = out.as_ptr();
         for _ in 0..100 {

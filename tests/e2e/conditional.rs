@@ -60,6 +60,7 @@ fn full_response_carries_validators() {
     response.assert_status(200);
     assert_eq!(response.text(), BODY);
     assert_eq!(response.header("last-modified"), Some(LAST_MODIFIED));
+    assert_eq!(response.header("accept-ranges"), Some("bytes"));
     assert_eq!(response.header("cache-control"), Some("no-cache"));
     let etag = response.header("etag").expect("ETag");
     // A strong tag of hex numbers, the size last: "<inode>-<mtime ns>-<size>".
@@ -298,7 +299,7 @@ fn errors_carry_no_validators() {
     let server = page_server();
     let response = server.get("/missing.html");
     response.assert_status(404);
-    for name in ["etag", "last-modified", "cache-control"] {
+    for name in ["etag", "last-modified", "cache-control", "accept-ranges"] {
         assert_eq!(response.header(name), None, "{name} on a 404");
     }
 }

@@ -11,3 +11,6 @@ mod keepalive;
 
 /// Validators, 304, 412 and Cache-Control.
 mod conditional;
+
+/// Range requests: 206 (single and multipart), 416, If-Range, files over 4 GiB.
+mod range;
