@@ -14,3 +14,6 @@ mod conditional;
 
 /// Range requests: 206 (single and multipart), 416, If-Range, files over 4 GiB.
 mod range;
+
+/// Resuming interrupted downloads with real clients: `curl -C -` and `wget -c`.
+mod resume;
