@@ -38,6 +38,11 @@ pub struct Cli {
     #[arg(long)]
     pub hidden: bool,
 
+    /// Cache-Control value for every file, replacing the default policy (`no-cache`, and
+    /// `public, max-age=31536000, immutable` for content-hashed names such as app.3f9c2e1a.js)
+    #[arg(long, value_name = "VALUE", value_parser = parse_field_value)]
+    pub cache_control: Option<String>,
+
     /// Send file bodies with read/write instead of sendfile (for file systems where sendfile
     /// serves stale data)
     #[arg(long)]
@@ -131,6 +136,9 @@ pub struct Config {
     pub addr: SocketAddr,
     /// Serve dotfiles.
     pub hidden: bool,
+    /// `Cache-Control` for every file; `None` for the default policy (see
+    /// [`crate::handler::cache`]).
+    pub cache_control: Option<String>,
     pub conn: ConnConfig,
     /// Most open client connections; the listener pauses at the cap.
     pub max_connections: usize,
@@ -149,6 +157,7 @@ impl Config {
             root: root.into(),
             addr,
             hidden: false,
+            cache_control: None,
             conn: ConnConfig::default(),
             max_connections: 10_000,
             grace_period: Duration::from_secs(5),
@@ -161,6 +170,7 @@ impl Config {
     pub fn from_cli(cli: &Cli) -> Config {
         let mut config = Config::new(cli.root.clone(), SocketAddr::new(cli.bind, cli.port));
         config.hidden = cli.hidden;
+        config.cache_control = cli.cache_control.clone();
         let conn = &mut config.conn;
         conn.sendfile = !cli.no_sendfile;
         conn.limits.max_head_bytes = cli.max_header_bytes as usize;
@@ -178,5 +188,53 @@ impl Config {
         };
         config.handle_signals = true;
         config
+    }
+}
+
+/// A header field value given on the command line: not empty, and only visible ASCII, spaces and
+/// tabs, so it can never break the response head it is copied into (no CR, LF or NUL).
+fn parse_field_value(value: &str) -> Result<String, String> {
+    let value = value.trim_matches([' ', '\t']);
+    if value.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if let Some(c) = value
+        .chars()
+        .find(|&c| !(c == ' ' || c == '\t' || c.is_ascii_graphic()))
+    {
+        return Err(format!(
+            "{c:?} is not allowed in a header value (visible ASCII, spaces and tabs only)"
+        ));
+    }
+    Ok(value.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_control_flag() {
+        let cli =
+            Cli::try_parse_from(["mioserve", "--cache-control", "max-age=60, public"]).unwrap();
+        assert_eq!(
+            Config::from_cli(&cli).cache_control.as_deref(),
+            Some("max-age=60, public")
+        );
+        let cli = Cli::try_parse_from(["mioserve"]).unwrap();
+        assert_eq!(Config::from_cli(&cli).cache_control, None);
+        for bad in [
+            "",
+            "  ",
+            "a\r\nSet-Cookie: x=1",
+            "a\nb",
+            "caf\u{e9}",
+            "a\0b",
+        ] {
+            assert!(
+                Cli::try_parse_from(["mioserve", "--cache-control", bad]).is_err(),
+                "{bad:?} accepted"
+            );
+        }
     }
 }

@@ -124,8 +124,8 @@ impl Drop for Running {
 impl Server {
     /// Opens the root and binds the listener (port 0 picks a free port).
     pub fn bind(config: &Config) -> Result<Server, StartupError> {
-        let site = Site::open(&config.root, config.hidden)
-            .map_err(|e| StartupError::Root(config.root.clone(), e))?;
+        let site =
+            Site::from_config(config).map_err(|e| StartupError::Root(config.root.clone(), e))?;
         let std_listener =
             sys::listen(config.addr, false).map_err(|e| StartupError::Bind(config.addr, e))?;
         let mut listener = TcpListener::from_std(std_listener);

@@ -2,7 +2,8 @@
 //!
 //! Cost per response: static byte strings, `itoa` digits and the cached Date copied into a reused
 //! `Vec`; no allocation once the buffer has its capacity (a `Last-Modified` date is written by
-//! `httpdate`'s `Display` straight into the buffer).
+//! `httpdate`'s `Display` straight into the buffer, the ETag comes from the plan's stack buffer,
+//! `Cache-Control` from text shared with the site).
 
 use std::io::Write;
 
@@ -31,9 +32,10 @@ pub fn encode(plan: &ResponsePlan, date: &[u8], persistence: Persistence, out: &
     out.extend_from_slice(b"\r\n");
     if let Some(ct) = plan.content_type {
         out.extend_from_slice(b"Content-Type: ");
-        out.extend_from_slice(ct.mime.as_bytes());
-        if ct.charset {
-            out.extend_from_slice(b"; charset=utf-8");
+        ct.write_value(out);
+        if let Some(boundary) = &plan.boundary {
+            out.extend_from_slice(b"; boundary=");
+            out.extend_from_slice(boundary.as_bytes());
         }
         out.extend_from_slice(b"\r\n");
     }
@@ -52,6 +54,24 @@ pub fn encode(plan: &ResponsePlan, date: &[u8], persistence: Persistence, out: &
             "Last-Modified: {}\r\n",
             httpdate::HttpDate::from(modified)
         );
+    }
+    if let Some(etag) = &plan.etag {
+        out.extend_from_slice(b"ETag: ");
+        out.extend_from_slice(etag.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    if let Some(cache_control) = &plan.cache_control {
+        out.extend_from_slice(b"Cache-Control: ");
+        out.extend_from_slice(cache_control.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    if plan.accept_ranges {
+        out.extend_from_slice(b"Accept-Ranges: bytes\r\n");
+    }
+    if let Some(range) = &plan.content_range {
+        out.extend_from_slice(b"Content-Range: ");
+        range.write_value(out);
+        out.extend_from_slice(b"\r\n");
     }
     if let Some(location) = &plan.location {
         out.extend_from_slice(b"Location: ");
@@ -73,8 +93,12 @@ pub fn encode(plan: &ResponsePlan, date: &[u8], persistence: Persistence, out: &
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::handler::conditional::ETag;
+    use crate::handler::range::{ByteRange, ContentRange};
     use crate::http::Status;
     use crate::response::ContentType;
+    use crate::response::multipart::Boundary;
+    use std::sync::Arc;
     use std::time::{Duration, UNIX_EPOCH};
 
     const DATE: &[u8] = b"Sun, 06 Nov 1994 08:49:37 GMT";
@@ -94,6 +118,55 @@ mod tests {
             env!("CARGO_PKG_VERSION")
         );
         assert_eq!(String::from_utf8(out).unwrap(), want);
+    }
+
+    #[test]
+    fn encodes_validators_and_ranges() {
+        let mut plan = ResponsePlan::empty(Status::PARTIAL_CONTENT);
+        plan.content_type = Some(ContentType::MULTIPART_BYTERANGES);
+        plan.boundary = Some(Boundary::from_u64(0x1234));
+        plan.content_length = Some(2);
+        plan.etag = Some(ETag::from_parts(1, 2, 3));
+        plan.cache_control = Some(Arc::from("no-cache"));
+        plan.accept_ranges = true;
+        plan.content_range = Some(ContentRange::Bytes {
+            range: ByteRange { start: 0, end: 1 },
+            complete: 5 << 30,
+        });
+        let mut out = Vec::new();
+        encode(&plan, DATE, Persistence::KeepAlive, &mut out);
+        let want = format!(
+            "HTTP/1.1 206 Partial Content\r\nServer: mioserve/{}\r\n\
+             Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
+             Content-Type: multipart/byteranges; boundary=0000000000001234\r\n\
+             Content-Length: 2\r\nETag: \"1-2-3\"\r\nCache-Control: no-cache\r\n\
+             Accept-Ranges: bytes\r\nContent-Range: bytes 0-1/5368709120\r\n\
+             X-Content-Type-Options: nosniff\r\n\r\n",
+            env!("CARGO_PKG_VERSION")
+        );
+        assert_eq!(String::from_utf8(out).unwrap(), want);
+    }
+
+    #[test]
+    fn not_modified_has_validators_and_no_length() {
+        let mut plan = ResponsePlan::empty(Status::NOT_MODIFIED);
+        plan.etag = Some(ETag::from_parts(1, 2, 3));
+        plan.last_modified = Some(UNIX_EPOCH + Duration::from_secs(784111777));
+        plan.cache_control = Some(Arc::from("no-cache"));
+        let mut out = Vec::new();
+        encode(&plan, DATE, Persistence::KeepAlive, &mut out);
+        let text = String::from_utf8(out).unwrap();
+        for line in [
+            "HTTP/1.1 304 Not Modified\r\n",
+            "\r\nETag: \"1-2-3\"\r\n",
+            "\r\nLast-Modified: Sun, 06 Nov 1994 08:49:37 GMT\r\n",
+            "\r\nCache-Control: no-cache\r\n",
+            "\r\nDate: ",
+        ] {
+            assert!(text.contains(line), "{line:?} missing in {text}");
+        }
+        assert!(!text.contains("Content-Length"), "{text}");
+        assert!(!text.contains("\r\nContent-Type:"), "{text}");
     }
 
     #[test]
@@ -125,6 +198,10 @@ mod tests {
     fn reused_buffer_keeps_its_capacity() {
         let mut plan = ResponsePlan::error(Status::NOT_FOUND);
         plan.last_modified = Some(UNIX_EPOCH);
+        plan.etag = Some(ETag::from_parts(u64::MAX, u64::MAX, u64::MAX));
+        plan.cache_control = Some(Arc::from("public, max-age=31536000, immutable"));
+        plan.accept_ranges = true;
+        plan.content_range = Some(ContentRange::Unsatisfied { complete: u64::MAX });
         let mut out = Vec::with_capacity(4096);
         let ptr = out.as_ptr();
         for _ in 0..100 {

@@ -5,13 +5,18 @@
 //! [`head::encode`]; the body is carried out by the connection through [`writer`].
 
 pub mod head;
+pub mod multipart;
 pub mod writer;
 
 use std::fs::File;
 use std::io;
+use std::sync::Arc;
 use std::time::SystemTime;
 
+use crate::handler::conditional::ETag;
+use crate::handler::range::ContentRange;
 use crate::http::Status;
+use multipart::Boundary;
 
 /// A `Content-Type` value: a static MIME type and whether `; charset=utf-8` follows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +31,21 @@ impl ContentType {
         mime: "text/html",
         charset: true,
     };
+
+    /// `multipart/byteranges`, the type of a multi-range 206; its boundary is
+    /// [`ResponsePlan::boundary`].
+    pub const MULTIPART_BYTERANGES: ContentType = ContentType {
+        mime: "multipart/byteranges",
+        charset: false,
+    };
+
+    /// Appends the value (without the field name) to `out`.
+    pub fn write_value(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.mime.as_bytes());
+        if self.charset {
+            out.extend_from_slice(b"; charset=utf-8");
+        }
+    }
 }
 
 /// A slice of an open file to send as (part of) a body.
@@ -78,9 +98,20 @@ pub enum Body {
 pub struct ResponsePlan {
     pub status: Status,
     pub content_type: Option<ContentType>,
+    /// The `boundary` parameter of a `multipart/byteranges` content type.
+    pub boundary: Option<Boundary>,
     /// `Content-Length`; `None` for statuses that have none (204, 304).
     pub content_length: Option<u64>,
     pub last_modified: Option<SystemTime>,
+    /// `ETag`: the file's validator, on 200, 206 and 304.
+    pub etag: Option<ETag>,
+    /// `Cache-Control`, on 200, 206 and 304. Shared with the site's policy, so a response
+    /// clones a reference count, never the text.
+    pub cache_control: Option<Arc<str>>,
+    /// Send `Accept-Ranges: bytes` (responses with a file's content).
+    pub accept_ranges: bool,
+    /// `Content-Range`, on 206 and 416.
+    pub content_range: Option<ContentRange>,
     /// `Location` for redirects.
     pub location: Option<String>,
     /// Send `Allow: GET, HEAD, OPTIONS` (405 and OPTIONS answers).
@@ -99,8 +130,13 @@ impl ResponsePlan {
         ResponsePlan {
             status,
             content_type: None,
+            boundary: None,
             content_length: if status.forbids_body() { None } else { Some(0) },
             last_modified: None,
+            etag: None,
+            cache_control: None,
+            accept_ranges: false,
+            content_range: None,
             location: None,
             allow: false,
             close: false,

@@ -14,3 +14,12 @@ mod robustness;
 
 /// Signals, graceful shutdown and the access log, on the real binary.
 mod shutdown;
+
+/// Validators, 304, 412 and Cache-Control.
+mod conditional;
+
+/// Range requests: 206 (single and multipart), 416, If-Range, files over 4 GiB.
+mod range;
+
+/// Resuming interrupted downloads with real clients: `curl -C -` and `wget -c`.
+mod resume;

@@ -99,6 +99,29 @@ impl TestServer {
         client.send(format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").as_bytes());
         client.response()
     }
+
+    /// One `method` request with extra `headers` on a new connection; returns the response (read
+    /// as a HEAD response for HEAD).
+    #[track_caller]
+    pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Response {
+        let mut client = self.connect();
+        client.send(request_bytes(method, path, headers).as_bytes());
+        if method == "HEAD" {
+            client.head_response()
+        } else {
+            client.response()
+        }
+    }
+}
+
+/// The text of an HTTP/1.1 request with `Host` and extra `headers`.
+pub fn request_bytes(method: &str, path: &str, headers: &[(&str, &str)]) -> String {
+    let mut text = format!("{method} {path} HTTP/1.1\r\nHost: test\r\n");
+    for (name, value) in headers {
+        text.push_str(&format!("{name}: {value}\r\n"));
+    }
+    text.push_str("\r\n");
+    text
 }
 
 /// A raw client connection with bounded reads.

@@ -1,0 +1,661 @@
+//! Validators and conditional requests (RFC 9110 §8.8, §13).
+//!
+//! Owns: the `ETag` and `Last-Modified` of a file, derived from its metadata only (never from its
+//! contents); parsing entity-tag lists and HTTP dates; the strong and weak comparisons; and the
+//! evaluation of `If-Match`, `If-Unmodified-Since`, `If-None-Match`, `If-Modified-Since` and
+//! `If-Range` in the order RFC 9110 §13.2.2 prescribes ([`evaluate`]). Never touches a socket,
+//! never reads the clock (the caller passes `now`), never opens a file.
+//!
+//! Cost per request: the ETag is formatted into a 52-byte stack buffer; each `If-*` field present is
+//! scanned once, and a date field is parsed by `httpdate` without allocating. No heap allocation.
+
+use std::fmt;
+use std::fs::Metadata;
+use std::os::unix::fs::MetadataExt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::http::Method;
+use crate::http::parse::Fields;
+
+/// Longest ETag this server makes: two quotes, three 16-digit hex numbers and two dashes.
+const ETAG_MAX: usize = 2 + 3 * 16 + 2;
+
+/// First second that `httpdate` cannot render (year 10000); it panics on later times, and on
+/// times before 1970, so a file whose mtime lies outside gets no `Last-Modified`.
+const HTTP_DATE_END: u64 = 253_402_300_800;
+
+/// A strong entity tag made from metadata: `"<hex inode>-<hex mtime ns>-<hex size>"`, quotes
+/// included, in a stack buffer.
+///
+/// Strong in the sense of RFC 9110 §8.8.1 as far as the file system lets it be: any change of
+/// size, of modification time (kept in nanoseconds, though kernels stamp with a coarser clock, a
+/// few milliseconds), or of the inode (a file replaced by rename, even with its mtime preserved by
+/// `cp -p` or `rsync -t`) changes the tag. Two same-size writes within one timestamp tick do not;
+/// that is the price of never reading the contents (nginx's tag, with whole seconds, shares it).
+/// Including the inode makes tags differ between two machines serving copies of one tree; this
+/// server is one machine.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct ETag {
+    bytes: [u8; ETAG_MAX],
+    len: u8,
+}
+
+impl ETag {
+    /// The tag for a file's metadata.
+    pub fn of(meta: &Metadata) -> ETag {
+        // Seconds and nanoseconds folded into one number; wrapping keeps pre-1970 times distinct
+        // and deterministic (the tag is opaque: only equality matters).
+        let mtime_ns = (meta.mtime() as u64)
+            .wrapping_mul(1_000_000_000)
+            .wrapping_add(meta.mtime_nsec() as u64);
+        ETag::from_parts(meta.ino(), mtime_ns, meta.size())
+    }
+
+    /// The tag for an inode, a modification time in nanoseconds and a size.
+    pub fn from_parts(ino: u64, mtime_ns: u64, size: u64) -> ETag {
+        let mut tag = ETag {
+            bytes: [0; ETAG_MAX],
+            len: 0,
+        };
+        tag.push(b'"');
+        tag.push_hex(ino);
+        tag.push(b'-');
+        tag.push_hex(mtime_ns);
+        tag.push(b'-');
+        tag.push_hex(size);
+        tag.push(b'"');
+        tag
+    }
+
+    /// The tag as sent, quotes included.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len as usize]
+    }
+
+    fn push(&mut self, byte: u8) {
+        self.bytes[self.len as usize] = byte;
+        self.len += 1;
+    }
+
+    /// Lowercase hex without leading zeros (`0` for zero).
+    fn push_hex(&mut self, n: u64) {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let digits = (64 - n.leading_zeros()).div_ceil(4).max(1);
+        for i in (0..digits).rev() {
+            self.push(HEX[((n >> (4 * i)) & 0xf) as usize]);
+        }
+    }
+}
+
+impl fmt::Debug for ETag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&String::from_utf8_lossy(self.as_bytes()))
+    }
+}
+
+/// The validators of a file response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Validators {
+    pub etag: ETag,
+    /// Seconds since the epoch of `Last-Modified`: the file's mtime, clamped to `now` (RFC 9110
+    /// §8.8.2.1: an origin must not send a modification date later than its Date), or `None`
+    /// when the mtime cannot be written as an HTTP date (before 1970, after 9999).
+    pub last_modified: Option<u64>,
+}
+
+impl Validators {
+    /// The validators of a file with `meta`, as of `now`.
+    pub fn of(meta: &Metadata, now: SystemTime) -> Validators {
+        let mtime = meta.modified().ok().map(|t| t.min(now));
+        Validators {
+            etag: ETag::of(meta),
+            last_modified: mtime.and_then(unix_seconds),
+        }
+    }
+
+    /// `Last-Modified` as a time, for the response head.
+    pub fn last_modified_time(&self) -> Option<SystemTime> {
+        self.last_modified
+            .map(|secs| UNIX_EPOCH + Duration::from_secs(secs))
+    }
+}
+
+/// Whole seconds since the epoch, if `time` can be written as an HTTP date.
+fn unix_seconds(time: SystemTime) -> Option<u64> {
+    let secs = time.duration_since(UNIX_EPOCH).ok()?.as_secs();
+    (secs < HTTP_DATE_END).then_some(secs)
+}
+
+/// What the preconditions decide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precondition {
+    /// 412 Precondition Failed.
+    Failed,
+    /// 304 Not Modified.
+    NotModified,
+    /// Perform the method; `use_range` says whether a `Range` field is to be honoured (the
+    /// request is a GET with `Range`, and `If-Range`, if any, holds).
+    Serve { use_range: bool },
+}
+
+/// Evaluates the conditional fields of a request for a file with `validators`, at `now`.
+///
+/// RFC 9110 §13.2.2, in its order:
+/// 1. When `If-Match` is present: if it is false, 412; if true, go to step 3.
+/// 2. When `If-Match` is absent and `If-Unmodified-Since` is present: if false, 412; if true, go
+///    to step 3.
+/// 3. When `If-None-Match` is present: if false, 304 for GET and HEAD (412 for other methods);
+///    if true, go to step 5.
+/// 4. When `If-None-Match` is absent, `If-Modified-Since` is present and the method is GET or
+///    HEAD: if false, 304; if true, go to step 5.
+/// 5. When the method is GET and both `Range` and `If-Range` are present: if `If-Range` is true,
+///    honour `Range`; otherwise ignore it and send the whole representation.
+/// 6. Otherwise perform the method (a GET with `Range` and no `If-Range` honours `Range`).
+pub fn evaluate(
+    method: Method,
+    fields: &Fields<'_>,
+    validators: &Validators,
+    now: SystemTime,
+) -> Precondition {
+    let get_or_head = matches!(method, Method::Get | Method::Head);
+    // Steps 1 and 2.
+    if let Some(value) = fields.if_match {
+        if !if_match(value, &validators.etag) {
+            return Precondition::Failed;
+        }
+    } else if let Some(value) = fields.if_unmodified_since
+        && !if_unmodified_since(value, validators.last_modified)
+    {
+        return Precondition::Failed;
+    }
+    // Steps 3 and 4.
+    if let Some(value) = fields.if_none_match {
+        if !if_none_match(value, &validators.etag) {
+            return if get_or_head {
+                Precondition::NotModified
+            } else {
+                Precondition::Failed
+            };
+        }
+    } else if let Some(value) = fields.if_modified_since
+        && get_or_head
+        && !if_modified_since(value, validators.last_modified, now)
+    {
+        return Precondition::NotModified;
+    }
+    // Steps 5 and 6.
+    let use_range = method == Method::Get
+        && fields.range.is_some()
+        && fields
+            .if_range
+            .is_none_or(|value| if_range(value, validators));
+    Precondition::Serve { use_range }
+}
+
+/// `If-Match` (RFC 9110 §13.1.1): true for `*` (the file exists) or when a listed tag matches
+/// the current one by strong comparison. A malformed list matches nothing from its fault on.
+pub fn if_match(value: &[u8], current: &ETag) -> bool {
+    value == b"*" || any_tag(value, |tag| tag.strong_eq(current))
+}
+
+/// `If-None-Match` (RFC 9110 §13.1.2): false for `*` (the file exists) or when a listed tag
+/// matches the current one by weak comparison.
+pub fn if_none_match(value: &[u8], current: &ETag) -> bool {
+    !(value == b"*" || any_tag(value, |tag| tag.weak_eq(current)))
+}
+
+/// `If-Modified-Since` (RFC 9110 §13.1.3): false (not modified) when the file's modification
+/// date is at or before the given date. An unparsable date, or one later than `now` (it cannot
+/// come from this server's clock), is ignored: the condition holds. Without a modification date
+/// the condition holds too.
+pub fn if_modified_since(value: &[u8], last_modified: Option<u64>, now: SystemTime) -> bool {
+    let (Some(date), Some(modified)) = (parse_date(value), last_modified) else {
+        return true;
+    };
+    let now = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    if date > now {
+        return true;
+    }
+    modified > date
+}
+
+/// `If-Unmodified-Since` (RFC 9110 §13.1.4): false when the file was modified after the given
+/// date. An unparsable date is ignored (the condition holds); so is a file without a
+/// modification date, since nothing can be said against it.
+pub fn if_unmodified_since(value: &[u8], last_modified: Option<u64>) -> bool {
+    match (parse_date(value), last_modified) {
+        (Some(date), Some(modified)) => modified <= date,
+        _ => true,
+    }
+}
+
+/// `If-Range` (RFC 9110 §13.1.5): an entity-tag holds if it matches the current tag by strong
+/// comparison (a weak tag never does); a date holds if it equals `Last-Modified` exactly.
+/// Anything else does not hold, so the whole file is sent.
+pub fn if_range(value: &[u8], validators: &Validators) -> bool {
+    let value = trim(value);
+    if value.starts_with(b"\"") || value.starts_with(b"W/") {
+        return match parse_tag(value) {
+            Some((tag, rest)) => trim(rest).is_empty() && tag.strong_eq(&validators.etag),
+            None => false,
+        };
+    }
+    matches!((parse_date(value), validators.last_modified), (Some(d), Some(m)) if d == m)
+}
+
+/// An entity-tag as received (RFC 9110 §8.8.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntityTag<'a> {
+    /// Marked `W/`.
+    pub weak: bool,
+    /// The opaque tag, quotes included.
+    pub opaque: &'a [u8],
+}
+
+impl EntityTag<'_> {
+    /// Strong comparison (§8.8.3.2): neither is weak and the opaque tags are equal. The tags
+    /// this server makes are all strong.
+    pub fn strong_eq(&self, current: &ETag) -> bool {
+        !self.weak && self.opaque == current.as_bytes()
+    }
+
+    /// Weak comparison (§8.8.3.2): the opaque tags are equal, weak or not.
+    pub fn weak_eq(&self, current: &ETag) -> bool {
+        self.opaque == current.as_bytes()
+    }
+}
+
+/// Whether any tag of the list `value` (`1#entity-tag`, empty elements allowed) satisfies `pred`.
+/// Parsing stops at the first malformed element: tags after it do not count.
+fn any_tag(value: &[u8], mut pred: impl FnMut(&EntityTag<'_>) -> bool) -> bool {
+    let mut rest = value;
+    loop {
+        rest = skip_list_separators(rest);
+        if rest.is_empty() {
+            return false;
+        }
+        let Some((tag, after)) = parse_tag(rest) else {
+            return false;
+        };
+        if pred(&tag) {
+            return true;
+        }
+        rest = trim_start(after);
+        match rest.first() {
+            None => return false,
+            Some(b',') => {}
+            Some(_) => return false,
+        }
+    }
+}
+
+/// Parses one `entity-tag` at the start of `input`; returns it and what follows.
+/// `entity-tag = [ "W/" ] DQUOTE *etagc DQUOTE`, `etagc = %x21 / %x23-7E / obs-text`.
+pub fn parse_tag(input: &[u8]) -> Option<(EntityTag<'_>, &[u8])> {
+    let (weak, rest) = match input.strip_prefix(b"W/") {
+        Some(rest) => (true, rest),
+        None => (false, input),
+    };
+    if rest.first() != Some(&b'"') {
+        return None;
+    }
+    let close = 1 + rest[1..].iter().position(|&b| b == b'"')?;
+    let opaque = &rest[..=close];
+    if !opaque[1..close]
+        .iter()
+        .all(|&b| b == 0x21 || (0x23..=0x7e).contains(&b) || b >= 0x80)
+    {
+        return None;
+    }
+    Some((EntityTag { weak, opaque }, &rest[close + 1..]))
+}
+
+/// An HTTP date in any of the three formats recipients must accept (RFC 9110 §5.6.7):
+/// IMF-fixdate, RFC 850 and asctime, as seconds since the epoch.
+pub fn parse_date(value: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(trim(value)).ok()?;
+    let time = httpdate::parse_http_date(text).ok()?;
+    time.duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs())
+}
+
+fn skip_list_separators(bytes: &[u8]) -> &[u8] {
+    let skip = bytes
+        .iter()
+        .take_while(|&&b| b == b',' || b == b' ' || b == b'\t')
+        .count();
+    &bytes[skip..]
+}
+
+fn trim_start(bytes: &[u8]) -> &[u8] {
+    let skip = bytes
+        .iter()
+        .take_while(|&&b| b == b' ' || b == b'\t')
+        .count();
+    &bytes[skip..]
+}
+
+fn trim(bytes: &[u8]) -> &[u8] {
+    let bytes = trim_start(bytes);
+    let keep = bytes.len()
+        - bytes
+            .iter()
+            .rev()
+            .take_while(|&&b| b == b' ' || b == b'\t')
+            .count();
+    &bytes[..keep]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `Sun, 06 Nov 1994 08:49:37 GMT`.
+    const T: u64 = 784_111_777;
+    const NOW: u64 = T + 1_000_000;
+
+    fn now() -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(NOW)
+    }
+
+    fn tag() -> ETag {
+        ETag::from_parts(0x1f, 0xabc, 0x10)
+    }
+
+    fn validators() -> Validators {
+        Validators {
+            etag: tag(),
+            last_modified: Some(T),
+        }
+    }
+
+    #[test]
+    fn etag_format() {
+        let cases: &[((u64, u64, u64), &str)] = &[
+            ((0x1f, 0xabc, 0x10), r#""1f-abc-10""#),
+            ((0, 0, 0), r#""0-0-0""#),
+            (
+                (1, 1_700_000_000_123_456_789, 5 << 30),
+                r#""1-17979cfe3d85cd15-140000000""#,
+            ),
+            (
+                (u64::MAX, u64::MAX, u64::MAX),
+                r#""ffffffffffffffff-ffffffffffffffff-ffffffffffffffff""#,
+            ),
+        ];
+        for ((ino, mtime, size), want) in cases {
+            let tag = ETag::from_parts(*ino, *mtime, *size);
+            assert_eq!(tag.as_bytes(), want.as_bytes(), "{want}");
+        }
+        assert_eq!(
+            ETag::from_parts(u64::MAX, u64::MAX, u64::MAX).len as usize,
+            ETAG_MAX
+        );
+    }
+
+    #[test]
+    fn etag_of_file_metadata_changes_with_size_and_mtime() {
+        let path = std::env::temp_dir().join(format!("mioserve-etag-{}", std::process::id()));
+        std::fs::write(&path, b"one").unwrap();
+        let meta = std::fs::metadata(&path).unwrap();
+        let first = ETag::of(&meta);
+        let text = String::from_utf8(first.as_bytes().to_vec()).unwrap();
+        let want_prefix = format!("\"{:x}-", meta.ino());
+        assert!(
+            text.starts_with(&want_prefix) && text.ends_with("-3\""),
+            "{text}"
+        );
+        assert_eq!(
+            ETag::of(&std::fs::metadata(&path).unwrap()),
+            first,
+            "stable"
+        );
+        std::fs::write(&path, b"four").unwrap();
+        assert_ne!(ETag::of(&std::fs::metadata(&path).unwrap()), first);
+        let file = std::fs::File::options().write(true).open(&path).unwrap();
+        file.set_modified(UNIX_EPOCH + Duration::from_secs(T))
+            .unwrap();
+        let before = ETag::of(&file.metadata().unwrap());
+        file.set_modified(UNIX_EPOCH + Duration::new(T, 1)).unwrap();
+        assert_ne!(
+            ETag::of(&file.metadata().unwrap()),
+            before,
+            "nanoseconds count"
+        );
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn last_modified_is_clamped_and_representable() {
+        let path = std::env::temp_dir().join(format!("mioserve-lm-{}", std::process::id()));
+        let file = std::fs::File::create(&path).unwrap();
+        let cases: &[(SystemTime, Option<u64>)] = &[
+            // ordinary
+            (UNIX_EPOCH + Duration::new(T, 999_999_999), Some(T)),
+            // in the future: clamped to now
+            (now() + Duration::from_secs(3600), Some(NOW)),
+            // before 1970: no Last-Modified (httpdate would panic)
+            (UNIX_EPOCH - Duration::from_secs(3600), None),
+        ];
+        for (mtime, want) in cases {
+            file.set_modified(*mtime).unwrap();
+            let v = Validators::of(&file.metadata().unwrap(), now());
+            assert_eq!(v.last_modified, *want, "{mtime:?}");
+        }
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn entity_tag_parsing() {
+        // (input, Some((weak, opaque, rest)))
+        type Parsed = Option<(bool, &'static str, &'static str)>;
+        let cases: &[(&str, Parsed)] = &[
+            (r#""abc""#, Some((false, r#""abc""#, ""))),
+            (r#"W/"abc", "d""#, Some((true, r#""abc""#, r#", "d""#))),
+            (r#""""#, Some((false, r#""""#, ""))),
+            // not tags
+            ("abc", None),
+            (r#"w/"abc""#, None),
+            (r#""abc"#, None),
+            (r#""a b""#, None),
+            ("*", None),
+        ];
+        for (input, want) in cases {
+            let got = parse_tag(input.as_bytes())
+                .map(|(t, rest)| (t.weak, t.opaque, std::str::from_utf8(rest).unwrap()));
+            let want = want.map(|(w, o, r)| (w, o.as_bytes(), r));
+            assert_eq!(got, want, "{input}");
+        }
+    }
+
+    #[test]
+    fn comparison_functions() {
+        let current = tag();
+        // (field value, If-Match result, If-None-Match result)
+        let cases: &[(&str, bool, bool)] = &[
+            // exact
+            (r#""1f-abc-10""#, true, false),
+            // weak form: weak comparison matches, strong does not
+            (r#"W/"1f-abc-10""#, false, false),
+            // lists, with OWS and empty elements
+            (r#""x", "1f-abc-10""#, true, false),
+            (r#""x","1f-abc-10""#, true, false),
+            (r#" , "x" ,, W/"1f-abc-10" "#, false, false),
+            (r#""x", "y""#, false, true),
+            // star
+            ("*", true, false),
+            // malformed: nothing matches from the fault on
+            ("1f-abc-10", false, true),
+            (r#"garbage, "1f-abc-10""#, false, true),
+            (r#""1f-abc-10" junk"#, true, false),
+            ("", false, true),
+        ];
+        for (value, want_match, want_none_match) in cases {
+            let v = value.as_bytes();
+            assert_eq!(if_match(v, &current), *want_match, "If-Match: {value}");
+            assert_eq!(
+                if_none_match(v, &current),
+                *want_none_match,
+                "If-None-Match: {value}"
+            );
+        }
+    }
+
+    #[test]
+    fn date_formats() {
+        let cases: &[(&str, Option<u64>)] = &[
+            ("Sun, 06 Nov 1994 08:49:37 GMT", Some(T)),
+            ("Sunday, 06-Nov-94 08:49:37 GMT", Some(T)),
+            ("Sun Nov  6 08:49:37 1994", Some(T)),
+            ("  Sun, 06 Nov 1994 08:49:37 GMT ", Some(T)),
+            ("Sun, 06 Nov 1994 08:49:37", None),
+            (
+                "Sun, 06 Nov 1994 08:49:37 GMT, Mon, 07 Nov 1994 08:49:37 GMT",
+                None,
+            ),
+            ("yesterday", None),
+            ("", None),
+        ];
+        for (value, want) in cases {
+            assert_eq!(parse_date(value.as_bytes()), *want, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn evaluation_table() {
+        use Precondition::*;
+        let serve = Serve { use_range: false };
+        let ranged = Serve { use_range: true };
+        const ETAG: &str = r#""1f-abc-10""#;
+        const WEAK: &str = r#"W/"1f-abc-10""#;
+        const OTHER: &str = r#""other""#;
+        const AT: &str = "Sun, 06 Nov 1994 08:49:37 GMT";
+        const BEFORE: &str = "Sun, 06 Nov 1994 08:49:36 GMT";
+        const AFTER: &str = "Sun, 06 Nov 1994 08:49:38 GMT";
+        const FUTURE: &str = "Fri, 01 Jan 2100 00:00:00 GMT";
+        const RANGE: &str = "bytes=0-1";
+        struct Case {
+            method: Method,
+            /// (If-Match, If-Unmodified-Since, If-None-Match, If-Modified-Since, Range, If-Range)
+            f: [Option<&'static str>; 6],
+            want: Precondition,
+        }
+        let c = |method, f, want| Case { method, f, want };
+        use Method::{Get, Head, Post};
+        let cases = [
+            // no conditions
+            c(Get, [None, None, None, None, None, None], serve),
+            // 1. If-Match
+            c(Get, [Some(ETAG), None, None, None, None, None], serve),
+            c(Get, [Some("*"), None, None, None, None, None], serve),
+            c(Get, [Some(OTHER), None, None, None, None, None], Failed),
+            c(Get, [Some(WEAK), None, None, None, None, None], Failed),
+            // ... and it takes precedence over If-Unmodified-Since
+            c(
+                Get,
+                [Some(ETAG), Some(BEFORE), None, None, None, None],
+                serve,
+            ),
+            // 2. If-Unmodified-Since
+            c(Get, [None, Some(AT), None, None, None, None], serve),
+            c(Get, [None, Some(AFTER), None, None, None, None], serve),
+            c(Get, [None, Some(BEFORE), None, None, None, None], Failed),
+            c(
+                Get,
+                [None, Some("not a date"), None, None, None, None],
+                serve,
+            ),
+            // 3. If-None-Match
+            c(Get, [None, None, Some(ETAG), None, None, None], NotModified),
+            c(
+                Head,
+                [None, None, Some(ETAG), None, None, None],
+                NotModified,
+            ),
+            c(Post, [None, None, Some(ETAG), None, None, None], Failed),
+            c(Get, [None, None, Some("*"), None, None, None], NotModified),
+            c(Get, [None, None, Some(OTHER), None, None, None], serve),
+            // ... after If-Match
+            c(
+                Get,
+                [Some(OTHER), None, Some(ETAG), None, None, None],
+                Failed,
+            ),
+            // ... and If-Modified-Since is ignored when it is present
+            c(Get, [None, None, Some(OTHER), Some(AT), None, None], serve),
+            // 4. If-Modified-Since
+            c(Get, [None, None, None, Some(AT), None, None], NotModified),
+            c(
+                Get,
+                [None, None, None, Some(AFTER), None, None],
+                NotModified,
+            ),
+            c(Get, [None, None, None, Some(BEFORE), None, None], serve),
+            c(Get, [None, None, None, Some(FUTURE), None, None], serve),
+            c(Get, [None, None, None, Some("garbage"), None, None], serve),
+            c(Post, [None, None, None, Some(AT), None, None], serve),
+            // 5. If-Range
+            c(Get, [None, None, None, None, Some(RANGE), None], ranged),
+            c(
+                Get,
+                [None, None, None, None, Some(RANGE), Some(ETAG)],
+                ranged,
+            ),
+            c(
+                Get,
+                [None, None, None, None, Some(RANGE), Some(OTHER)],
+                serve,
+            ),
+            c(
+                Get,
+                [None, None, None, None, Some(RANGE), Some(WEAK)],
+                serve,
+            ),
+            c(Get, [None, None, None, None, Some(RANGE), Some(AT)], ranged),
+            c(
+                Get,
+                [None, None, None, None, Some(RANGE), Some(AFTER)],
+                serve,
+            ),
+            c(
+                Get,
+                [None, None, None, None, Some(RANGE), Some("junk")],
+                serve,
+            ),
+            // ... If-Range without Range is ignored, Range on HEAD is not honoured
+            c(Get, [None, None, None, None, None, Some(OTHER)], serve),
+            c(Head, [None, None, None, None, Some(RANGE), None], serve),
+            // ... after a 304
+            c(
+                Get,
+                [None, None, Some(ETAG), None, Some(RANGE), Some(ETAG)],
+                NotModified,
+            ),
+        ];
+        for case in cases {
+            let b = |i: usize| case.f[i].map(str::as_bytes);
+            let fields = Fields {
+                if_match: b(0),
+                if_unmodified_since: b(1),
+                if_none_match: b(2),
+                if_modified_since: b(3),
+                range: b(4),
+                if_range: b(5),
+                ..Fields::default()
+            };
+            let got = evaluate(case.method, &fields, &validators(), now());
+            assert_eq!(got, case.want, "{:?} {:?}", case.method, case.f);
+        }
+    }
+
+    #[test]
+    fn no_last_modified_means_dates_do_not_decide() {
+        let v = Validators {
+            etag: tag(),
+            last_modified: None,
+        };
+        let at = b"Sun, 06 Nov 1994 08:49:37 GMT";
+        assert!(if_modified_since(at, None, now()));
+        assert!(if_unmodified_since(at, None));
+        assert!(!if_range(at, &v));
+    }
+}
