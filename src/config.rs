@@ -84,6 +84,16 @@ pub struct Cli {
     #[arg(long, value_enum, default_value_t = LogFormat::Combined, value_name = "FORMAT")]
     pub access_log: LogFormat,
 
+    /// Print a stats line every second on stderr even when it is not a terminal (one line per
+    /// second, for logs)
+    #[arg(long, conflicts_with = "no_stats")]
+    pub stats: bool,
+
+    /// Never print the live stats line (by default it is shown, rewritten in place, when stderr is
+    /// a terminal)
+    #[arg(long)]
+    pub no_stats: bool,
+
     /// More output on stderr (-v debug, -vv trace)
     #[arg(short, long, action = clap::ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,

@@ -34,6 +34,7 @@ use crate::pool::{BufferPool, ReadBuf};
 use crate::response::head::{self, Persistence};
 use crate::response::writer::{self, Flow};
 use crate::response::{Body, BodySource, FileBody, Piece, ResponsePlan};
+use crate::stats::{CloseReason, Stats};
 use crate::timer::{Deadline, DeadlineKind};
 use crate::transport::Transport;
 
@@ -57,6 +58,16 @@ const STREAM_BYTES_PER_TURN: u64 = 256 * 1024;
 const BATCH_MAX: usize = 64 * 1024;
 /// Most bytes discarded while lingering before the connection is closed regardless.
 const LINGER_MAX_BYTES: usize = 1024 * 1024;
+
+/// The close reason for an I/O error: the peer resetting or vanishing, or anything else.
+fn io_reason(e: &io::Error) -> CloseReason {
+    match e.kind() {
+        io::ErrorKind::ConnectionReset
+        | io::ErrorKind::BrokenPipe
+        | io::ErrorKind::ConnectionAborted => CloseReason::Reset,
+        _ => CloseReason::Error,
+    }
+}
 
 /// Work done in one [`Conn::drive`], checked against the per-turn limits.
 #[derive(Debug, Default)]
@@ -116,6 +127,7 @@ pub struct Cx<'a> {
     /// Reused buffer for the handler's decoded path.
     pub scratch: &'a mut Vec<u8>,
     pub log: &'a mut AccessLog,
+    pub stats: &'a Stats,
     pub now: Instant,
     /// The server is shutting down: every response closes its connection.
     pub draining: bool,
@@ -230,6 +242,12 @@ pub struct Conn<T> {
     pub deadline: Option<Deadline>,
     /// Bit per [`DeadlineKind`]: an entry of that kind is in the loop's timer heap.
     pub queued: u8,
+    /// Why the connection is ending, once that is decided (read by the loop when it closes it).
+    close_reason: Option<CloseReason>,
+    /// When the oldest response not yet fully written had its head complete, and how many
+    /// responses are in that batch: for the service-time histogram.
+    batch_since: Option<Instant>,
+    batch_len: u32,
 }
 
 impl<T: Transport> Conn<T> {
@@ -255,7 +273,21 @@ impl<T: Transport> Conn<T> {
                 at: now + config.header_timeout,
             }),
             queued: 0,
+            close_reason: None,
+            batch_since: None,
+            batch_len: 0,
         }
+    }
+
+    /// Why the connection ended; a connection closed with no other reason was closed by its client.
+    pub fn close_reason(&self) -> CloseReason {
+        self.close_reason.unwrap_or(CloseReason::ClientClosed)
+    }
+
+    /// Records why the connection ends, unless a reason was already decided (a linger after a
+    /// rejection still ends because of the rejection).
+    pub fn ending(&mut self, reason: CloseReason) {
+        self.close_reason.get_or_insert(reason);
     }
 
     /// The connection's id (see the field).
@@ -321,6 +353,13 @@ impl<T: Transport> Conn<T> {
     /// The deadline of `kind` has passed. What that means depends on the phase.
     pub fn on_deadline(&mut self, kind: DeadlineKind, cx: &mut Cx<'_>) -> Next {
         self.deadline = None;
+        self.ending(match kind {
+            DeadlineKind::Header => CloseReason::HeaderTimeout,
+            DeadlineKind::Idle => CloseReason::IdleTimeout,
+            DeadlineKind::Send => CloseReason::SendTimeout,
+            DeadlineKind::Body => CloseReason::BodyTimeout,
+            DeadlineKind::Linger => CloseReason::ConnectionClose,
+        });
         let request_started = self.read.as_ref().is_some_and(|r| !r.is_empty());
         match (kind, &self.phase) {
             // A request was started but its head did not arrive in time: 408, then close.
@@ -367,8 +406,16 @@ fn deadline_after(kind: DeadlineKind, cx: &Cx<'_>) -> Deadline {
 }
 
 impl<T: Transport> Conn<T> {
-    /// Reads once into the read buffer. Returns whether new bytes (or EOF) arrived.
+    /// Reads once into the read buffer; on failure, records why the connection ends.
     fn fill(&mut self, cx: &mut Cx<'_>) -> io::Result<()> {
+        let result = self.read_once(cx);
+        if let Err(e) = &result {
+            self.ending(io_reason(e));
+        }
+        result
+    }
+
+    fn read_once(&mut self, cx: &mut Cx<'_>) -> io::Result<()> {
         let read = self.read.get_or_insert_with(|| cx.pool.take_read());
         let spare = read.spare();
         let offered = spare.len();
@@ -429,6 +476,7 @@ impl<T: Transport> Conn<T> {
         }
         if self.peer_closed {
             // Nothing left to answer: an incomplete head from a client that gave up gets no reply.
+            self.ending(CloseReason::ClientClosed);
             return Step::Close;
         }
         if self.readable {
@@ -478,6 +526,9 @@ impl<T: Transport> Conn<T> {
             (false, Version::Http11) => Persistence::KeepAlive,
         };
         head::encode(&plan, cx.date.bytes(), persistence, out);
+        cx.stats.response(plan.status.code());
+        self.batch_since.get_or_insert_with(Instant::now);
+        self.batch_len += 1;
         if cx.log.enabled() {
             let entry = Entry {
                 peer: self.peer,
@@ -503,6 +554,11 @@ impl<T: Transport> Conn<T> {
         self.scanned = 0;
 
         let mut after = if close {
+            self.close_reason.get_or_insert(if cx.draining {
+                CloseReason::Shutdown
+            } else {
+                CloseReason::ConnectionClose
+            });
             After::Close {
                 linger: skip_body || !read.is_empty(),
             }
@@ -520,6 +576,7 @@ impl<T: Transport> Conn<T> {
                 if writer::read_into(out, &mut file, INLINE_FILE_MAX as usize).is_err() {
                     // The file shrank or failed under us: what was read goes out, then the
                     // connection ends so the short body cannot be mistaken for a complete one.
+                    self.close_reason = Some(CloseReason::Error);
                     after = After::Close { linger: true };
                 }
                 None
@@ -572,6 +629,10 @@ impl<T: Transport> Conn<T> {
     /// bytes, and sets the connection to close (lingering) once it is sent.
     fn queue_error(&mut self, cx: &mut Cx<'_>, status: Status) {
         let plan = ResponsePlan::error(status);
+        cx.stats.response(status.code());
+        self.batch_since.get_or_insert_with(Instant::now);
+        self.batch_len += 1;
+        self.ending(CloseReason::Rejected(status.code()));
         if cx.log.enabled() {
             // What there is of the request line: everything up to the first line break.
             let pending = self.read.as_ref().map_or(&[][..], ReadBuf::data);
@@ -646,13 +707,21 @@ impl<T: Transport> Conn<T> {
         }
         if let Some(out) = self.out.as_mut().filter(|out| self.out_sent < out.len()) {
             let more = sending.file.is_some() || sending.stream.is_some();
-            match writer::send_buffer(&mut self.socket, out, &mut self.out_sent, more) {
-                Ok((Flow::Done, _)) => {
+            let result = writer::send_buffer(&mut self.socket, out, &mut self.out_sent, more);
+            match result {
+                Ok((Flow::Done, n)) => {
+                    cx.stats.sent(n as u64);
                     out.clear();
                     self.out_sent = 0;
                 }
-                Ok((Flow::Blocked, sent)) => return self.blocked(cx, sent > 0),
-                Err(_) => return Step::Close,
+                Ok((Flow::Blocked, n)) => {
+                    cx.stats.sent(n as u64);
+                    return self.blocked(cx, n > 0);
+                }
+                Err(e) => {
+                    self.ending(io_reason(&e));
+                    return Step::Close;
+                }
             }
         }
         if let Some(file) = &mut sending.file {
@@ -660,18 +729,20 @@ impl<T: Transport> Conn<T> {
                 return Step::Yield;
             }
             if cx.config.sendfile {
-                match writer::send_file(&mut self.socket, file) {
-                    Ok((Flow::Done, n)) => {
-                        sent.file += n;
-                        sending.file = None;
-                    }
-                    Ok((Flow::Blocked, n)) => {
-                        sent.file += n;
-                        return self.blocked(cx, n > 0);
-                    }
+                let result = writer::send_file(&mut self.socket, file);
+                if let Ok((_, n)) = result {
+                    sent.file += n;
+                    cx.stats.sent(n);
+                }
+                match result {
+                    Ok((Flow::Done, _)) => sending.file = None,
+                    Ok((Flow::Blocked, n)) => return self.blocked(cx, n > 0),
                     // The file shrank below the announced length, or the peer went away: the
                     // body cannot be completed, so the connection ends.
-                    Err(_) => return Step::Close,
+                    Err(e) => {
+                        self.ending(io_reason(&e));
+                        return Step::Close;
+                    }
                 }
             } else {
                 let out = self.out.get_or_insert_with(|| cx.pool.take_write());
@@ -680,6 +751,7 @@ impl<T: Transport> Conn<T> {
                     sending.file = None;
                     sending.stream = None;
                     sending.after = After::Close { linger: true };
+                    self.close_reason = Some(CloseReason::Error);
                 } else {
                     sent.file += out.len() as u64;
                     if file.remaining == 0 {
@@ -714,13 +786,21 @@ impl<T: Transport> Conn<T> {
                     log::debug!("body source failed: {e}");
                     sending.stream = None;
                     sending.after = After::Close { linger: true };
+                    self.close_reason = Some(CloseReason::Error);
                 }
             }
             return Step::Continue;
         }
         // The response is complete.
+        if let Some(since) = self.batch_since.take() {
+            cx.stats.served(u64::from(self.batch_len), since.elapsed());
+            self.batch_len = 0;
+        }
         match sending.after {
-            After::KeepAlive if cx.draining => Step::Close,
+            After::KeepAlive if cx.draining => {
+                self.ending(CloseReason::Shutdown);
+                Step::Close
+            }
             After::KeepAlive => {
                 self.phase = Phase::Head;
                 if self.read.as_ref().is_some_and(|r| !r.is_empty()) {
@@ -838,6 +918,7 @@ mod tests {
         let now = Instant::now();
         let mut conn = Conn::new(transport, "127.0.0.1".parse().unwrap(), 0, now, &config);
         let mut log = AccessLog::to(LogFormat::Common, Box::new(std::io::sink()));
+        let stats = Stats::default();
         for _ in 0..100_000 {
             conn.on_event(true, true, false);
             let mut cx = Cx {
@@ -847,6 +928,7 @@ mod tests {
                 date: &date,
                 scratch: &mut scratch,
                 log: &mut log,
+                stats: &stats,
                 now,
                 draining: false,
             };

@@ -26,6 +26,7 @@ pub mod http;
 pub mod pool;
 pub mod response;
 pub mod server;
+pub mod stats;
 pub mod sys;
 pub mod timer;
 pub mod transport;

@@ -1,10 +1,16 @@
-//! The `mioserve` binary: parse the command line, set up logging, bind, print the URL, run.
+//! The `mioserve` binary: parse the command line, set up logging, bind, report what it is about
+//! to do, print the URL, run, and report what happened.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use clap::Parser;
 use mioserve::server::Exit;
+use mioserve::stats::{Snapshot, Stats};
+use mioserve::sys::NofileLimits;
 use mioserve::{Cli, Config, Server, sys};
 
 fn main() -> ExitCode {
@@ -12,12 +18,6 @@ fn main() -> ExitCode {
     init_logging(&cli);
     let config = Config::from_cli(&cli);
     let limits = sys::raise_nofile_limit();
-    log::debug!(
-        "open-file limit: soft {} (was {}), hard {}",
-        show_limit(limits.soft),
-        show_limit(limits.before),
-        show_limit(limits.hard)
-    );
     let server = match Server::bind(&config) {
         Ok(server) => server,
         Err(e) => {
@@ -26,7 +26,8 @@ fn main() -> ExitCode {
         }
     };
     let addr = server.local_addr();
-    // The one line on stdout: a person clicks it, a script reads the port from it.
+    preflight(&config, &server, addr, limits);
+    // The one line on stdout before the access log: a person clicks it, a script reads the port.
     let mut stdout = std::io::stdout().lock();
     let printed = writeln!(stdout, "Serving {} at http://{addr}/", cli.root.display())
         .and_then(|()| stdout.flush());
@@ -35,7 +36,19 @@ fn main() -> ExitCode {
         eprintln!("mioserve: cannot write to stdout: {e}");
         return ExitCode::FAILURE;
     }
-    match server.run() {
+    let stats = vec![server.stats()];
+    let live = live_line_mode(&cli);
+    if let Some(rewrite) = live {
+        spawn_live_line(stats.clone(), rewrite);
+    }
+    let started = Instant::now();
+    let result = server.run();
+    if !cli.quiet {
+        let total = Snapshot::sum(&stats.iter().map(|s| s.snapshot()).collect::<Vec<_>>());
+        let finish_line = if live == Some(true) { "\n" } else { "" };
+        eprint!("{finish_line}{}", total.report(started.elapsed()));
+    }
+    match result {
         Ok(Exit::Graceful) => ExitCode::SUCCESS,
         Ok(Exit::Forced) => ExitCode::from(130),
         Err(e) => {
@@ -58,6 +71,118 @@ fn init_logging(cli: &Cli) {
         .init();
 }
 
-fn show_limit(limit: Option<u64>) -> String {
-    limit.map_or_else(|| "unlimited".to_string(), |n| n.to_string())
+/// Reports, on stderr, the effective settings and anything a user should know before the first
+/// request: exposure beyond loopback, descriptor limits, secrets in the root.
+fn preflight(config: &Config, server: &Server, addr: SocketAddr, limits: NofileLimits) {
+    let conn = &config.conn;
+    log::info!(
+        "settings: root {}, workers 1, max connections {}, header timeout {}s, keep-alive {}, \
+         send timeout {}s, max head {} B, max body {} B, hidden files {}, sendfile {}, access log {:?}",
+        server.root().display(),
+        config.max_connections,
+        conn.header_timeout.as_secs(),
+        if conn.keep_alive {
+            format!("{}s", conn.keepalive_timeout.as_secs())
+        } else {
+            "off".to_string()
+        },
+        conn.send_timeout.as_secs(),
+        conn.limits.max_head_bytes,
+        conn.limits.max_body_bytes,
+        on_off(config.hidden),
+        on_off(conn.sendfile),
+        config.access_log,
+    );
+    if !addr.ip().is_loopback() {
+        log::warn!("listening on {addr}: this directory is visible to your network");
+    }
+    let show =
+        |limit: Option<u64>| limit.map_or_else(|| "unlimited".to_string(), |n| n.to_string());
+    if limits.soft != limits.before {
+        log::info!(
+            "open files: soft limit raised from {} to {} (hard limit {})",
+            show(limits.before),
+            show(limits.soft),
+            show(limits.hard)
+        );
+    } else {
+        log::info!(
+            "open files: soft limit {}, hard limit {}",
+            show(limits.soft),
+            show(limits.hard)
+        );
+    }
+    if limits
+        .soft
+        .is_some_and(|soft| soft < config.max_connections as u64 + 64)
+    {
+        log::warn!(
+            "the open-file limit ({}) is below --max-connections ({}): accepting will pause early",
+            show(limits.soft),
+            config.max_connections
+        );
+    }
+    for secret in [".git", ".env"] {
+        if server.root().join(secret).exists() {
+            if config.hidden {
+                log::warn!(
+                    "the root holds {secret} and --hidden serves it: anyone who can connect can read it"
+                );
+            } else {
+                log::warn!(
+                    "the root holds {secret}; it is not served (hidden files need --hidden)"
+                );
+            }
+        }
+    }
+    let url = format!("http://{addr}/");
+    log::debug!("try: curl -I {url}");
+    log::debug!("try: wrk -t1 -c64 -d10s {url}");
+    log::debug!("try: oha -c64 -z10s {url}");
+}
+
+fn on_off(on: bool) -> &'static str {
+    if on { "on" } else { "off" }
+}
+
+/// Whether to show the live line, and whether to rewrite it in place: on a terminal by default,
+/// one line per second with `--stats`, never with `--no-stats` or `-q`.
+fn live_line_mode(cli: &Cli) -> Option<bool> {
+    if cli.quiet || cli.no_stats {
+        return None;
+    }
+    if std::io::stderr().is_terminal() {
+        Some(true)
+    } else if cli.stats {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// Prints the stats line once a second from its own thread, summing every worker's counters; the
+/// loops only bump counters.
+fn spawn_live_line(stats: Vec<Arc<Stats>>, rewrite: bool) {
+    let sum = move || Snapshot::sum(&stats.iter().map(|s| s.snapshot()).collect::<Vec<_>>());
+    let spawned = std::thread::Builder::new()
+        .name("stats".into())
+        .spawn(move || {
+            let mut before = sum();
+            let mut then = Instant::now();
+            loop {
+                std::thread::sleep(Duration::from_secs(1));
+                let now = sum();
+                let line = now.live_line(&before, then.elapsed().as_secs_f64());
+                then = Instant::now();
+                before = now;
+                if rewrite {
+                    eprint!("\r\x1b[2K{line}");
+                } else {
+                    eprintln!("{line}");
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        log::warn!("no stats line: {e}");
+    }
 }

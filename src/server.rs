@@ -32,6 +32,7 @@ use crate::error::StartupError;
 use crate::handler::Site;
 use crate::http::date::DateCache;
 use crate::pool::BufferPool;
+use crate::stats::{CloseReason, Stats};
 use crate::sys;
 use crate::timer::{DeadlineKind, Due, Timers};
 
@@ -63,6 +64,7 @@ pub struct Server {
     stop: Arc<AtomicBool>,
     site: Site,
     config: Config,
+    stats: Arc<Stats>,
 }
 
 /// Stops a running server from another thread.
@@ -145,7 +147,13 @@ impl Server {
             stop: Arc::new(AtomicBool::new(false)),
             site,
             config: config.clone(),
+            stats: Arc::new(Stats::default()),
         })
+    }
+
+    /// The loop's counters (for the stats line and the exit report).
+    pub fn stats(&self) -> Arc<Stats> {
+        Arc::clone(&self.stats)
     }
 
     /// The bound address, with the real port.
@@ -188,6 +196,7 @@ impl Server {
             stop,
             site,
             config,
+            stats,
             ..
         } = self;
         let mut signals = if config.handle_signals {
@@ -214,6 +223,7 @@ impl Server {
                 date: DateCache::new(),
                 scratch: Vec::with_capacity(1024),
                 log: AccessLog::stdout(config.access_log),
+                stats: &stats,
                 site: &site,
                 config: &config.conn,
                 draining: false,
@@ -279,6 +289,10 @@ impl Server {
                         "grace period over: closing {} unfinished connections",
                         workers.conns.len()
                     );
+                    for (_, conn) in workers.conns.iter_mut() {
+                        conn.ending(CloseReason::Shutdown);
+                        workers.shared.stats.closed(conn.close_reason());
+                    }
                 }
                 workers.shared.log.flush();
                 return Ok(Exit::Graceful);
@@ -315,6 +329,7 @@ struct Shared<'a> {
     date: DateCache,
     scratch: Vec<u8>,
     log: AccessLog,
+    stats: &'a Stats,
     site: &'a Site,
     config: &'a ConnConfig,
     /// Shutdown has begun.
@@ -330,6 +345,7 @@ impl Shared<'_> {
             date: &self.date,
             scratch: &mut self.scratch,
             log: &mut self.log,
+            stats: self.stats,
             now,
             draining: self.draining,
         }
@@ -366,6 +382,7 @@ impl Loop<'_> {
                     self.max_connections
                 );
                 self.pause_accepting(registry);
+                self.shared.stats.accept_paused();
                 return;
             }
             let Some(listener) = self.listener.as_mut() else {
@@ -390,6 +407,7 @@ impl Loop<'_> {
                         self.emfile_logged = true;
                     }
                     self.pause_accepting(registry);
+                    self.shared.stats.accept_paused();
                     if self.conns.is_empty() {
                         self.accept_retry = Some(now + ACCEPT_RETRY);
                     }
@@ -416,6 +434,7 @@ impl Loop<'_> {
         let id = self.next_id;
         self.next_id += 1;
         entry.insert(Conn::new(socket, peer.ip(), id, now, self.shared.config));
+        self.shared.stats.accepted();
         self.queue_deadline(slot);
     }
 
@@ -470,6 +489,7 @@ impl Loop<'_> {
             .map(|(slot, _)| slot)
             .collect();
         for slot in idle {
+            self.conns[slot].ending(CloseReason::Shutdown);
             self.close(slot, registry);
         }
     }
@@ -524,6 +544,7 @@ impl Loop<'_> {
         let mut conn = self.conns.remove(slot);
         let _ = registry.deregister(conn.socket());
         conn.release(&mut self.shared.pool);
+        self.shared.stats.closed(conn.close_reason());
     }
 
     /// Fires the deadlines that have passed.

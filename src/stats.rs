@@ -1,0 +1,466 @@
+//! Counters for the live stats line and the exit report.
+//!
+//! Each worker owns one [`Stats`] and is its only writer; readers (the stats printer, the exit
+//! report) may be on other threads. Updates are a relaxed load and store (no locked instruction):
+//! a handful of plain adds per request, no allocation, whether or not anything is displayed.
+//! Service times go into a fixed-size log-linear [`Histogram`], so percentiles need no sorting and
+//! no memory per request.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Adds `n` to a counter that only this thread writes.
+fn bump(counter: &AtomicU64, n: u64) {
+    counter.store(
+        counter.load(Ordering::Relaxed).wrapping_add(n),
+        Ordering::Relaxed,
+    );
+}
+
+fn read(counter: &AtomicU64) -> u64 {
+    counter.load(Ordering::Relaxed)
+}
+
+/// Linear sub-buckets per power of two: 16 gives about 6% resolution.
+const SUB_BITS: u32 = 4;
+const SUB: u64 = 1 << SUB_BITS;
+/// Buckets cover 0 µs to 2^40 µs (12 days), far past any service time.
+const BUCKETS: usize = (SUB + (40 - SUB_BITS as u64) * SUB) as usize;
+
+/// A log-linear histogram of microsecond values: values below 16 have a bucket each; above, each
+/// power of two is split into 16 equal buckets.
+pub struct Histogram {
+    counts: Box<[AtomicU64]>,
+}
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Histogram {
+            counts: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+}
+
+impl Histogram {
+    /// The bucket of `value`.
+    fn bucket(value: u64) -> usize {
+        if value < SUB {
+            return value as usize;
+        }
+        let exponent = 63 - value.leading_zeros(); // >= SUB_BITS
+        let sub = (value >> (exponent - SUB_BITS)) & (SUB - 1);
+        let index = SUB + u64::from(exponent - SUB_BITS) * SUB + sub;
+        (index as usize).min(BUCKETS - 1)
+    }
+
+    /// The smallest value in bucket `index`.
+    fn lower_bound(index: usize) -> u64 {
+        let index = index as u64;
+        if index < SUB {
+            return index;
+        }
+        let exponent = (index - SUB) / SUB + u64::from(SUB_BITS);
+        let sub = (index - SUB) % SUB;
+        (1 << exponent) + (sub << (exponent - u64::from(SUB_BITS)))
+    }
+
+    /// Records `n` occurrences of `value` (single writer).
+    pub fn record(&self, value: u64, n: u64) {
+        bump(&self.counts[Histogram::bucket(value)], n);
+    }
+
+    /// A copy of the counts, to diff two moments.
+    pub fn snapshot(&self) -> Vec<u64> {
+        self.counts.iter().map(read).collect()
+    }
+
+    /// The value at quantile `q` (0..=1) of the counts `now - before` (both from
+    /// [`Histogram::snapshot`], or `before` empty for all time), as the middle of its bucket.
+    pub fn quantile(now: &[u64], before: &[u64], q: f64) -> Option<u64> {
+        let delta = |i: usize| now[i] - before.get(i).copied().unwrap_or(0);
+        let total: u64 = (0..now.len()).map(delta).sum();
+        if total == 0 {
+            return None;
+        }
+        let rank = ((q * total as f64).ceil() as u64).clamp(1, total);
+        let mut seen = 0;
+        for i in 0..now.len() {
+            seen += delta(i);
+            if seen >= rank {
+                let low = Histogram::lower_bound(i);
+                let high = Histogram::lower_bound(i + 1);
+                return Some(low + (high - low) / 2);
+            }
+        }
+        None
+    }
+}
+
+/// Why a connection ended: counted for the exit report, shown by the extended access log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The client closed its side with no request pending.
+    ClientClosed,
+    /// The server closed after a response because of `Connection: close` or HTTP/1.0.
+    ConnectionClose,
+    /// Idle between requests for the keep-alive timeout.
+    IdleTimeout,
+    /// A request head (or a first request) did not arrive within the header timeout.
+    HeaderTimeout,
+    /// A response made no progress for the send timeout.
+    SendTimeout,
+    /// A request body being discarded stalled.
+    BodyTimeout,
+    /// The request was refused with this status (400, 413, 414, 431, 505…) and the connection
+    /// closed.
+    Rejected(u16),
+    /// The peer reset the connection or vanished (ECONNRESET, EPIPE).
+    Reset,
+    /// Another I/O error, or a file that ended before its announced length.
+    Error,
+    /// Closed by the server's shutdown.
+    Shutdown,
+}
+
+impl CloseReason {
+    /// A short name for logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            CloseReason::ClientClosed => "client-closed",
+            CloseReason::ConnectionClose => "connection-close",
+            CloseReason::IdleTimeout => "idle-timeout",
+            CloseReason::HeaderTimeout => "header-timeout",
+            CloseReason::SendTimeout => "send-timeout",
+            CloseReason::BodyTimeout => "body-timeout",
+            CloseReason::Rejected(_) => "rejected",
+            CloseReason::Reset => "reset",
+            CloseReason::Error => "error",
+            CloseReason::Shutdown => "shutdown",
+        }
+    }
+
+    /// Index into [`Stats::closes`]; rejections are counted per status in [`Stats::rejected`].
+    fn index(self) -> usize {
+        match self {
+            CloseReason::ClientClosed => 0,
+            CloseReason::ConnectionClose => 1,
+            CloseReason::IdleTimeout => 2,
+            CloseReason::HeaderTimeout => 3,
+            CloseReason::SendTimeout => 4,
+            CloseReason::BodyTimeout => 5,
+            CloseReason::Rejected(_) => 6,
+            CloseReason::Reset => 7,
+            CloseReason::Error => 8,
+            CloseReason::Shutdown => 9,
+        }
+    }
+}
+
+const CLOSE_KINDS: usize = 10;
+/// Statuses a connection can be refused with, counted separately in the exit report.
+const REJECT_STATUSES: [u16; 8] = [400, 408, 413, 414, 431, 501, 505, 500];
+
+/// One worker's counters.
+pub struct Stats {
+    requests: AtomicU64,
+    /// Responses by status class: 1xx … 5xx.
+    classes: [AtomicU64; 5],
+    bytes_out: AtomicU64,
+    accepted: AtomicU64,
+    open: AtomicU64,
+    /// Times accepting paused at the connection cap or for lack of file descriptors.
+    accept_pauses: AtomicU64,
+    closes: [AtomicU64; CLOSE_KINDS],
+    rejected: [AtomicU64; REJECT_STATUSES.len()],
+    /// Microseconds from a complete request head to its response fully written.
+    service: Histogram,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats {
+            requests: AtomicU64::new(0),
+            classes: Default::default(),
+            bytes_out: AtomicU64::new(0),
+            accepted: AtomicU64::new(0),
+            open: AtomicU64::new(0),
+            accept_pauses: AtomicU64::new(0),
+            closes: Default::default(),
+            rejected: Default::default(),
+            service: Histogram::default(),
+        }
+    }
+}
+
+impl Stats {
+    /// A response with `status` was decided.
+    pub fn response(&self, status: u16) {
+        bump(&self.requests, 1);
+        let class = usize::from(status / 100).clamp(1, 5) - 1;
+        bump(&self.classes[class], 1);
+    }
+
+    /// `n` responses completed, each `elapsed` after its head was complete.
+    pub fn served(&self, n: u64, elapsed: Duration) {
+        self.service.record(elapsed.as_micros() as u64, n);
+    }
+
+    /// Bytes written to clients.
+    pub fn sent(&self, bytes: u64) {
+        bump(&self.bytes_out, bytes);
+    }
+
+    /// A connection was accepted.
+    pub fn accepted(&self) {
+        bump(&self.accepted, 1);
+        bump(&self.open, 1);
+    }
+
+    /// Accepting paused.
+    pub fn accept_paused(&self) {
+        bump(&self.accept_pauses, 1);
+    }
+
+    /// A connection ended.
+    pub fn closed(&self, reason: CloseReason) {
+        self.open
+            .store(read(&self.open).saturating_sub(1), Ordering::Relaxed);
+        bump(&self.closes[reason.index()], 1);
+        if let CloseReason::Rejected(status) = reason {
+            let slot = REJECT_STATUSES
+                .iter()
+                .position(|&s| s == status)
+                .unwrap_or(REJECT_STATUSES.len() - 1);
+            bump(&self.rejected[slot], 1);
+        }
+    }
+
+    /// A point-in-time copy.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            requests: read(&self.requests),
+            classes: self.classes.each_ref().map(read),
+            bytes_out: read(&self.bytes_out),
+            accepted: read(&self.accepted),
+            open: read(&self.open),
+            accept_pauses: read(&self.accept_pauses),
+            closes: self.closes.each_ref().map(read),
+            rejected: self.rejected.each_ref().map(read),
+            service: self.service.snapshot(),
+        }
+    }
+}
+
+/// Counter values at one moment, summable across workers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    pub requests: u64,
+    pub classes: [u64; 5],
+    pub bytes_out: u64,
+    pub accepted: u64,
+    pub open: u64,
+    pub accept_pauses: u64,
+    pub closes: [u64; CLOSE_KINDS],
+    pub rejected: [u64; REJECT_STATUSES.len()],
+    pub service: Vec<u64>,
+}
+
+impl Snapshot {
+    /// The sum of several workers' snapshots.
+    pub fn sum<'a>(all: impl IntoIterator<Item = &'a Snapshot>) -> Snapshot {
+        let mut total = Snapshot {
+            service: vec![0; BUCKETS],
+            ..Snapshot::default()
+        };
+        for s in all {
+            total.requests += s.requests;
+            total.bytes_out += s.bytes_out;
+            total.accepted += s.accepted;
+            total.open += s.open;
+            total.accept_pauses += s.accept_pauses;
+            add(&mut total.classes, &s.classes);
+            add(&mut total.closes, &s.closes);
+            add(&mut total.rejected, &s.rejected);
+            total
+                .service
+                .iter_mut()
+                .zip(&s.service)
+                .for_each(|(a, b)| *a += b);
+        }
+        total
+    }
+
+    /// Connections that ended for `reason` (all rejections together for `Rejected`).
+    pub fn closes(&self, reason: CloseReason) -> u64 {
+        self.closes[reason.index()]
+    }
+
+    /// The live line for the second between `before` and `self`.
+    pub fn live_line(&self, before: &Snapshot, seconds: f64) -> String {
+        let per_sec = |now: u64, then: u64| (now - then) as f64 / seconds.max(1e-9);
+        let micros = |q| {
+            Histogram::quantile(&self.service, &before.service, q)
+                .map_or_else(|| "-".to_string(), format_micros)
+        };
+        let class = |i: usize| self.classes[i] - before.classes[i];
+        let errors: u64 = [
+            CloseReason::Reset,
+            CloseReason::Error,
+            CloseReason::SendTimeout,
+        ]
+        .iter()
+        .map(|&r| self.closes(r) - before.closes(r))
+        .sum();
+        format!(
+            "{:>8.0} req/s {:>8.2} MB/s {:>6} conns  p50 {:>7} p99 {:>7}  2xx {} 3xx {} 4xx {} 5xx {}  errors {}",
+            per_sec(self.requests, before.requests),
+            per_sec(self.bytes_out, before.bytes_out) / 1e6,
+            self.open,
+            micros(0.5),
+            micros(0.99),
+            class(1),
+            class(2),
+            class(3),
+            class(4),
+            errors,
+        )
+    }
+
+    /// The exit report: totals and why connections ended.
+    pub fn report(&self, uptime: Duration) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "mioserve: {} requests in {:.1}s (1xx {}, 2xx {}, 3xx {}, 4xx {}, 5xx {}), {} bytes out, {} connections accepted",
+            self.requests,
+            uptime.as_secs_f64(),
+            self.classes[0],
+            self.classes[1],
+            self.classes[2],
+            self.classes[3],
+            self.classes[4],
+            self.bytes_out,
+            self.accepted,
+        );
+        let rejected: Vec<String> = REJECT_STATUSES
+            .iter()
+            .zip(self.rejected)
+            .filter(|(_, n)| *n > 0)
+            .map(|(status, n)| format!("{status}: {n}"))
+            .collect();
+        let rejected = if rejected.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", rejected.join(", "))
+        };
+        let c = |r| self.closes(r);
+        let _ = writeln!(
+            out,
+            "connections ended: client closed {}, Connection: close {}, keep-alive idle timeout {}, header timeout {}, send timeout {}, body timeout {}, parse error {}{}, reset by peer {}, other error {}, shutdown {}; accept paused {} times (connection cap or no descriptors)",
+            c(CloseReason::ClientClosed),
+            c(CloseReason::ConnectionClose),
+            c(CloseReason::IdleTimeout),
+            c(CloseReason::HeaderTimeout),
+            c(CloseReason::SendTimeout),
+            c(CloseReason::BodyTimeout),
+            c(CloseReason::Rejected(0)),
+            rejected,
+            c(CloseReason::Reset),
+            c(CloseReason::Error),
+            c(CloseReason::Shutdown),
+            self.accept_pauses,
+        );
+        out
+    }
+}
+
+fn add(into: &mut [u64], from: &[u64]) {
+    into.iter_mut().zip(from).for_each(|(a, b)| *a += b);
+}
+
+fn format_micros(us: u64) -> String {
+    if us < 1000 {
+        format!("{us}µs")
+    } else if us < 1_000_000 {
+        format!("{:.1}ms", us as f64 / 1e3)
+    } else {
+        format!("{:.2}s", us as f64 / 1e6)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_round_trip() {
+        for value in [0, 1, 15, 16, 17, 31, 32, 100, 1000, 123_456, 1 << 30] {
+            let bucket = Histogram::bucket(value);
+            assert!(Histogram::lower_bound(bucket) <= value, "{value}");
+            assert!(value < Histogram::lower_bound(bucket + 1), "{value}");
+        }
+    }
+
+    #[test]
+    fn percentiles_of_a_known_distribution() {
+        // 1..=10_000 µs, uniform: p50 ≈ 5,000, p99 ≈ 9,900, within the 1/16 bucket resolution.
+        let h = Histogram::default();
+        for v in 1..=10_000 {
+            h.record(v, 1);
+        }
+        let all = h.snapshot();
+        for (q, want) in [(0.5, 5_000.0), (0.99, 9_900.0), (0.999, 9_990.0)] {
+            let got = Histogram::quantile(&all, &[], q).unwrap() as f64;
+            assert!(
+                (got - want).abs() / want < 1.0 / 16.0,
+                "q{q}: {got} vs {want}"
+            );
+        }
+        // A two-valued distribution: 90% at 100 µs, 10% at 50 ms.
+        let h = Histogram::default();
+        h.record(100, 900);
+        h.record(50_000, 100);
+        let all = h.snapshot();
+        let p50 = Histogram::quantile(&all, &[], 0.5).unwrap();
+        let p99 = Histogram::quantile(&all, &[], 0.99).unwrap();
+        assert!((96..=104).contains(&p50), "{p50}");
+        assert!((48_000..=52_000).contains(&p99), "{p99}");
+    }
+
+    #[test]
+    fn quantiles_over_a_window() {
+        let h = Histogram::default();
+        h.record(10, 1000);
+        let before = h.snapshot();
+        h.record(5000, 10);
+        let now = h.snapshot();
+        let p50 = Histogram::quantile(&now, &before, 0.5).unwrap();
+        assert!(
+            (4800..=5200).contains(&p50),
+            "only the window counts: {p50}"
+        );
+        assert_eq!(Histogram::quantile(&before, &before, 0.5), None);
+    }
+
+    #[test]
+    fn report_counts_reasons() {
+        let stats = Stats::default();
+        stats.accepted();
+        stats.accepted();
+        stats.response(200);
+        stats.response(431);
+        stats.closed(CloseReason::Rejected(431));
+        stats.closed(CloseReason::HeaderTimeout);
+        let total = Snapshot::sum([&stats.snapshot(), &stats.snapshot()]);
+        assert_eq!(total.requests, 4);
+        assert_eq!(total.closes(CloseReason::HeaderTimeout), 2);
+        let report = total.report(Duration::from_secs(3));
+        assert!(
+            report.contains("4 requests in 3.0s (1xx 0, 2xx 2, 3xx 0, 4xx 2, 5xx 0)"),
+            "{report}"
+        );
+        assert!(report.contains("parse error 2 (431: 2)"), "{report}");
+        assert!(report.contains("header timeout 2"), "{report}");
+    }
+}
