@@ -3,8 +3,14 @@
 
 mod util;
 
-/// GET/HEAD of files, MIME types, file names, large files.
+/// GET/HEAD of files, MIME types, file names, redirects, indexes, large files.
 mod files;
+
+/// Request rules: malformed heads, versions, request bodies, absolute-form targets.
+mod framing;
 
 /// Persistence: keep-alive, Connection: close, HTTP/1.0, HEAD, OPTIONS.
 mod keepalive;
+
+/// Pipelined requests answered in order, fragmented requests.
+mod pipelining;
