@@ -3,6 +3,9 @@
 
 mod util;
 
+/// Every 4xx/5xx status: its page, its persistence, HEAD of it, 403/404/405/414/431/501.
+mod errors;
+
 /// GET/HEAD of files, MIME types, file names, redirects, indexes, large files.
 mod files;
 
@@ -14,3 +17,6 @@ mod keepalive;
 
 /// Pipelined requests answered in order, fragmented requests.
 mod pipelining;
+
+/// Path traversal and symlinks: nothing outside the root is ever served.
+mod traversal;

@@ -93,8 +93,14 @@ impl TestServer {
     /// One request on a new connection; returns the response.
     #[track_caller]
     pub fn get(&self, path: &str) -> Response {
+        self.request(format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").as_bytes())
+    }
+
+    /// Sends `raw` on a new connection and reads one response to it (a GET-like response).
+    #[track_caller]
+    pub fn request(&self, raw: &[u8]) -> Response {
         let mut client = self.connect();
-        client.send(format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").as_bytes());
+        client.send(raw);
         client.response()
     }
 }
