@@ -3,6 +3,9 @@
 
 mod util;
 
+/// The binary: command line, the startup line, startup errors.
+mod cli;
+
 /// Every 4xx/5xx status: its page, its persistence, HEAD of it, 403/404/405/414/431/501.
 mod errors;
 
@@ -17,6 +20,9 @@ mod keepalive;
 
 /// Pipelined requests answered in order, fragmented requests.
 mod pipelining;
+
+/// The library server: bind, stop, many connections, failing clients, timeouts.
+mod server;
 
 /// Path traversal and symlinks: nothing outside the root is ever served.
 mod traversal;

@@ -164,6 +164,13 @@ impl Client {
         }
     }
 
+    /// Sends a GET for `path` and reads its response.
+    #[track_caller]
+    pub fn response_to_get(&mut self, path: &str) -> Response {
+        self.send(format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").as_bytes());
+        self.response()
+    }
+
     /// Writes all of `bytes`.
     #[track_caller]
     pub fn send(&mut self, bytes: &[u8]) {
