@@ -45,6 +45,7 @@ fn every_error_status_has_its_page_and_the_right_persistence() {
         (get("/"), 403, false),
         (get("/empty/"), 403, false),
         (get("/missing.txt"), 404, false),
+        (get("/a.txt/"), 404, false),
         (get("/.hidden"), 404, false),
         (get("*"), 400, false),
         ("POST /a.txt HTTP/1.1\r\nHost: t\r\n\r\n".into(), 405, false),
@@ -95,6 +96,8 @@ fn not_found() {
         "/missing/dir/",
         "/missing/a.txt",
         "/a.txt/x",
+        "/a.txt/",
+        "/a.txt/.",
         "/.hidden",
         "/A.TXT",
     ] {
