@@ -280,6 +280,8 @@ fn map_io(e: &std::io::Error) -> ResolveError {
 fn map_errno(e: Errno) -> ResolveError {
     match e {
         Errno::ACCESS | Errno::PERM => ResolveError::Forbidden,
+        // A socket, or a device node with no driver behind it: it exists but is no regular file.
+        Errno::NXIO | Errno::NODEV => ResolveError::Forbidden,
         Errno::NAMETOOLONG => ResolveError::TooLong,
         Errno::MFILE | Errno::NFILE | Errno::NOMEM => ResolveError::Unavailable,
         // ENOENT, ENOTDIR, ELOOP (a symlink loop), EXDEV and anything else: nothing to serve here.

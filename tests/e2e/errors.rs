@@ -252,6 +252,41 @@ fn fifo_is_403_and_does_not_stall_the_server() {
 }
 
 #[test]
+fn unix_socket_file_is_403() {
+    let server = server();
+    let _socket = std::os::unix::net::UnixListener::bind(server.root().join("sock"))
+        .expect("bind a unix socket in the root");
+    server.get("/sock").assert_status(403).assert_error_page();
+}
+
+#[test]
+fn device_nodes_are_403() {
+    let server = server();
+    let cases = [
+        // (name, major, minor): a zero device that would never end, and a device with no driver
+        ("zero", "1", "5"),
+        ("nodriver", "4000", "0"),
+    ];
+    for (name, major, minor) in cases {
+        let path = server.root().join(name);
+        let made = Command::new("mknod")
+            .arg(&path)
+            .args(["c", major, minor])
+            .stderr(std::process::Stdio::null())
+            .status();
+        if !made.is_ok_and(|s| s.success()) {
+            eprintln!("note: cannot create device nodes here; /{name} not checked");
+            continue;
+        }
+        let mut client = server.connect();
+        client.send(get(&format!("/{name}")).as_bytes());
+        client.response().assert_status(403).assert_error_page();
+        client.send(get("/a.txt").as_bytes());
+        assert_eq!(client.response().text(), "hello\n");
+    }
+}
+
+#[test]
 fn unreadable_file_is_403() {
     let server = TestServer::with(
         |root| {
