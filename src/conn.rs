@@ -537,7 +537,17 @@ impl Conn {
     /// Queues an error response after whatever is already buffered, drops the unread request
     /// bytes, and sets the connection to close (lingering) once it is sent.
     fn queue_error(&mut self, cx: &mut Cx<'_>, status: Status) {
-        let plan = ResponsePlan::error(status);
+        let mut plan = ResponsePlan::error(status);
+        // A refused HEAD request still gets no content (RFC 9110 §9.3.2): while a head is being
+        // read, its method is known from the buffered request line even if the rest is refused.
+        let head_request = matches!(self.phase, Phase::Head)
+            && self
+                .read
+                .as_ref()
+                .is_some_and(|r| r.data().starts_with(b"HEAD "));
+        if head_request {
+            plan = plan.without_body();
+        }
         let out = self.out.get_or_insert_with(|| cx.pool.take_write());
         head::encode(&plan, cx.date.bytes(), Persistence::Close, out);
         if let Body::Static(bytes) = plan.body {

@@ -226,6 +226,32 @@ fn head_of_an_error_has_its_headers_and_no_body() {
 }
 
 #[test]
+fn head_of_a_refused_request_has_no_body() {
+    let server = server();
+    let cases = [
+        // (request, status)
+        ("HEAD /a.txt HTTP/1.1\r\n\r\n".to_string(), 400),
+        ("HEAD /a.txt HTTP/2.0\r\nHost: t\r\n\r\n".to_string(), 505),
+        (
+            format!("HEAD /{} HTTP/1.1\r\nHost: t\r\n\r\n", "u".repeat(9000)),
+            414,
+        ),
+        (big_header(9000).replacen("GET", "HEAD", 1), 431),
+    ];
+    for (raw, status) in &cases {
+        let mut client = server.connect();
+        client.send(raw.as_bytes());
+        let response = client.head_response();
+        response
+            .assert_status(*status)
+            .assert_header("connection", Some("close"));
+        assert!(response.header("content-length").is_some());
+        // No content may follow a response to HEAD (RFC 9110 §9.3.2).
+        client.assert_closed();
+    }
+}
+
+#[test]
 fn directory_without_index_is_403() {
     let server = server();
     server.get("/empty/").assert_status(403).assert_error_page();

@@ -119,6 +119,14 @@ fn slow_heads_get_408_and_idle_connections_close_silently() {
         .assert_header("connection", Some("close"))
         .assert_error_page();
     client.assert_closed();
+    // The same for HEAD: the 408 has no body.
+    let mut client = server.connect();
+    client.send(b"HEAD /a.txt HTTP/1.1\r\nHost: t\r\n");
+    client
+        .head_response()
+        .assert_status(408)
+        .assert_header("connection", Some("close"));
+    client.assert_closed();
     // A connection that never sends a byte: closed without a word.
     let mut client = server.connect();
     client.assert_closed();
