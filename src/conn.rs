@@ -10,7 +10,8 @@
 //! until done or `WouldBlock`, and parses bytes already buffered as soon as a response finishes,
 //! since no new event will come for them. A read shorter than the space offered means the socket was
 //! empty at that moment; any later byte raises a new edge, so no second read is spent to see
-//! `WouldBlock`.
+//! `WouldBlock`. The exception is an end of stream reported together with the bytes: no later
+//! edge comes for it, so after such an event the connection reads on until a read returns 0.
 //!
 //! Cost of a kept-alive GET of a small file: one `read`, one `send` (head and body together), plus
 //! the handler's `openat2` + `fstat` + `pread`; no heap allocation (buffers come from the loop's pool
@@ -207,6 +208,10 @@ pub struct Conn {
     writable: bool,
     /// The peer shut its write side (a read returned 0).
     peer_closed: bool,
+    /// An event reported the peer's end of stream (or an error) while bytes may still precede it:
+    /// a short read then does not mean the socket is drained, and reading goes on until it returns
+    /// 0, since no new edge will come for the end of stream.
+    read_closed: bool,
     /// Request bytes; taken from the pool when there is something to read, returned when empty.
     read: Option<ReadBuf>,
     /// Response bytes (heads and inlined bodies) not yet sent; from the pool likewise.
@@ -234,6 +239,7 @@ impl Conn {
             readable: false,
             writable: true,
             peer_closed: false,
+            read_closed: false,
             read: None,
             out: None,
             out_sent: 0,
@@ -258,8 +264,9 @@ impl Conn {
     }
 
     /// Records what an event reported.
-    pub fn on_event(&mut self, readable: bool, writable: bool) {
+    pub fn on_event(&mut self, readable: bool, writable: bool, read_closed: bool) {
         self.readable |= readable;
+        self.read_closed |= read_closed;
         self.writable |= writable;
     }
 
@@ -370,7 +377,7 @@ impl Conn {
             }
             Ok(n) => {
                 read.filled(n);
-                if n < offered {
+                if n < offered && !self.read_closed {
                     self.readable = false;
                 }
             }

@@ -199,7 +199,8 @@ impl Server {
                             event.is_readable() || event.is_read_closed() || event.is_error();
                         let writable = event.is_writable() || event.is_write_closed();
                         if let Some(conn) = workers.conns.get_mut(slot) {
-                            conn.on_event(readable, writable);
+                            let read_closed = event.is_read_closed() || event.is_error();
+                            conn.on_event(readable, writable, read_closed);
                             workers.drive(slot, poll.registry(), now);
                         }
                     }
