@@ -135,8 +135,9 @@ enum After {
     /// Read the next request.
     KeepAlive,
     /// Close. With `linger`, the client may still be sending (an unread body, a rejected head,
-    /// pipelined bytes): shut the write side and drain first, so closing with unread data does not
-    /// reset the connection and destroy the response before the client reads it.
+    /// pipelined bytes, or bytes yet to come): shut the write side and drain first, so closing
+    /// with unread data does not reset the connection and destroy the response before the client
+    /// reads it (RFC 9112 §9.6).
     Close { linger: bool },
 }
 
@@ -476,8 +477,11 @@ impl Conn {
         self.scanned = 0;
 
         let mut after = if close {
+            // Linger unless the peer has finished sending: not only unread bytes already here (a
+            // body, a pipeline) but any it sends while the response is in flight, such as the next
+            // request of a pipeline the server will not answer, would reset the connection.
             After::Close {
-                linger: skip_body || !read.is_empty(),
+                linger: !self.peer_closed,
             }
         } else {
             After::KeepAlive

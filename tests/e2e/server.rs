@@ -1,4 +1,4 @@
-use std::io::{ErrorKind, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::Duration;
 
@@ -98,6 +98,44 @@ fn error_response_survives_unread_request_bytes() {
             response.header("content-length").unwrap()
         );
         client.assert_closed();
+    }
+}
+
+#[test]
+fn closing_response_survives_bytes_sent_after_its_request() {
+    // RFC 9112 §9.6: a server that closes half-closes and drains first, so bytes the client sends
+    // after its request (the next request of a pipeline the server will not answer) cannot
+    // reset the connection and destroy the response still in flight.
+    let big = pseudo_random_bytes(5 << 20, 3);
+    let cases = [
+        // (keep-alive enabled on the server, request)
+        (
+            true,
+            "GET /big.bin HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+        ),
+        (true, "GET /big.bin HTTP/1.0\r\n\r\n"),
+        (false, "GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n"),
+    ];
+    for (keep_alive, request) in cases {
+        let server = TestServer::with(
+            |root| write_file(root, "big.bin", &big),
+            |config| config.conn.keep_alive = keep_alive,
+        );
+        let mut client = server.connect();
+        client.send(request.as_bytes());
+        let mut received = vec![0u8; 64 * 1024];
+        let n = client
+            .stream
+            .read(&mut received)
+            .expect("start of the response");
+        received.truncate(n);
+        client.send(b"GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n");
+        received.extend(client.read_to_close());
+        let head_end = find(&received, b"\r\n\r\n").expect("a response head") + 4;
+        assert!(
+            String::from_utf8_lossy(&received[..head_end]).contains("\r\nConnection: close\r\n")
+        );
+        assert_same_bytes(&received[head_end..], &big, request);
     }
 }
 
