@@ -1,5 +1,6 @@
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
+use std::time::{Duration, SystemTime};
 
 use crate::util::*;
 
@@ -17,12 +18,23 @@ fn serves_a_file_with_its_headers() {
         Some("text/plain; charset=utf-8")
     );
     assert_eq!(response.header("content-length"), Some("6"));
-    assert!(
-        response
-            .header("last-modified")
-            .is_some_and(|v| v.ends_with(" GMT"))
+    // Last-Modified is the file's mtime, Date the current time, both as IMF-fixdate.
+    let http_date = |name| {
+        let value = response.header(name).unwrap_or_default();
+        httpdate::parse_http_date(value).unwrap_or_else(|e| panic!("{name}: {value:?}: {e}"))
+    };
+    let mtime = fs::metadata(server.root().join("a.txt"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    assert_eq!(
+        httpdate::fmt_http_date(http_date("last-modified")),
+        httpdate::fmt_http_date(mtime)
     );
-    assert!(response.header("date").is_some_and(|v| v.ends_with(" GMT")));
+    let skew = http_date("date")
+        .duration_since(SystemTime::now() - Duration::from_secs(5))
+        .expect("Date lies more than 5 s in the past");
+    assert!(skew < Duration::from_secs(10), "Date is off by {skew:?}");
     assert_eq!(
         response.header("server"),
         Some(concat!("mioserve/", env!("CARGO_PKG_VERSION")))

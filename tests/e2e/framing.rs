@@ -199,6 +199,31 @@ fn chunked_body_with_extension_and_trailer_is_discarded_not_parsed() {
 }
 
 #[test]
+fn valid_framing_variants_are_accepted() {
+    let n = SMUGGLED.len();
+    let cases = [
+        // repeated Content-Length of one value (RFC 9112 §6.3 rule 5)
+        format!("POST /a.txt HTTP/1.1\r\nHost: t\r\nContent-Length: {n}, {n}\r\n\r\n{SMUGGLED}"),
+        format!(
+            "POST /a.txt HTTP/1.1\r\nHost: t\r\nContent-Length: {n}\r\ncontent-length: {n}\r\n\r\n{SMUGGLED}"
+        ),
+        // leading zeros are still 1*DIGIT
+        format!("POST /a.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 000{n}\r\n\r\n{SMUGGLED}"),
+        // coding names are case-insensitive, whitespace around values is optional
+        format!(
+            "POST /a.txt HTTP/1.1\r\nHost: t\r\nTransfer-Encoding:  Chunked \r\n\r\n{n:X}\r\n{SMUGGLED}\r\n0\r\n\r\n"
+        ),
+        // an empty body
+        "POST /a.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n".to_string(),
+        "POST /a.txt HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+            .to_string(),
+    ];
+    for first in &cases {
+        assert_body_discarded(first, 405);
+    }
+}
+
+#[test]
 fn bodies_on_other_methods_are_discarded() {
     let cases = [
         // a GET may carry a body; it is skipped, the file served
