@@ -1,6 +1,8 @@
 use std::ffi::OsStr;
+use std::fs;
 use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpListener};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -27,7 +29,18 @@ impl Mioserve {
     /// As [`Mioserve::start`], with `RUST_LOG` set to `rust_log` if given.
     #[track_caller]
     fn start_logging(cwd: &Path, args: &[&OsStr], rust_log: Option<&str>) -> Mioserve {
-        let mut command = Command::new(BIN);
+        Mioserve::spawn(Command::new(BIN), cwd, args, rust_log)
+    }
+
+    /// Runs `command` (the binary, or a wrapper that executes it) with `args` appended, as
+    /// [`Mioserve::start_logging`] describes.
+    #[track_caller]
+    fn spawn(
+        mut command: Command,
+        cwd: &Path,
+        args: &[&OsStr],
+        rust_log: Option<&str>,
+    ) -> Mioserve {
         command.env_remove("RUST_LOG");
         if let Some(filter) = rust_log {
             command.env("RUST_LOG", filter);
@@ -294,4 +307,35 @@ fn logging_follows_rust_log_and_the_flags() {
             "{flags:?} RUST_LOG={rust_log:?}: {stderr:?}"
         );
     }
+}
+
+#[test]
+fn unreadable_file_is_403_even_when_the_tests_run_as_root() {
+    // Root reads mode-000 files, so the in-process check (errors::unreadable_file_is_403) cannot
+    // see a 403 there; the binary run as `nobody` through setpriv can.
+    let dir = site();
+    let root = dir.path().join("root");
+    write_file(&root, "locked.txt", "locked\n");
+    let locked = root.join("locked.txt");
+    fs::set_permissions(&locked, fs::Permissions::from_mode(0o000)).unwrap();
+    let args = [root.as_os_str(), OsStr::new("-p"), OsStr::new("0")];
+    let mut server = if fs::read(&locked).is_ok() {
+        let mut setpriv = Command::new("setpriv");
+        setpriv.args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN]);
+        Mioserve::spawn(setpriv, dir.path(), &args, None)
+    } else {
+        Mioserve::start(dir.path(), &args)
+    };
+    let line = server.first_line();
+    if line.is_empty() {
+        eprintln!("note: could not run mioserve without privileges; 403 not checked");
+        return;
+    }
+    let port = port_from(&line, &root.display().to_string(), "127.0.0.1");
+    let mut client = Client::connect(SocketAddr::from(([127, 0, 0, 1], port)));
+    client
+        .response_to_get("/locked.txt")
+        .assert_status(403)
+        .assert_error_page();
+    assert_eq!(client.response_to_get("/a.txt").text(), "hello\n");
 }

@@ -327,9 +327,10 @@ fn unreadable_file_is_403() {
         let status = Command::new("chmod").arg("000").arg(path).status().unwrap();
         assert!(status.success());
     }
-    // Root (CAP_DAC_OVERRIDE) reads whatever the mode bits say: nothing to test then.
+    // Root (CAP_DAC_OVERRIDE) reads whatever the mode bits say: nothing to test in-process then
+    // (cli::unreadable_file_is_403_even_when_the_tests_run_as_root runs the binary as nobody).
     if fs::read(&locked).is_ok() {
-        eprintln!("note: running with permission to read mode-000 files; 403 not checked");
+        eprintln!("note: running with permission to read mode-000 files; 403 not checked here");
         return;
     }
     server
