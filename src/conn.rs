@@ -10,7 +10,8 @@
 //! until done or `WouldBlock`, and parses bytes already buffered as soon as a response finishes,
 //! since no new event will come for them. A read shorter than the space offered means the socket was
 //! empty at that moment; any later byte raises a new edge, so no second read is spent to see
-//! `WouldBlock`.
+//! `WouldBlock`. The exception is an end of stream reported together with the bytes: no later
+//! edge comes for it, so after such an event the connection reads on until a read returns 0.
 //!
 //! Cost of a kept-alive GET of a small file: one `read`, one `send` (head and body together), plus
 //! the handler's `openat2` + `fstat` + `pread`; no heap allocation (buffers come from the loop's pool
@@ -150,8 +151,9 @@ enum After {
     /// Read the next request.
     KeepAlive,
     /// Close. With `linger`, the client may still be sending (an unread body, a rejected head,
-    /// pipelined bytes): shut the write side and drain first, so closing with unread data does not
-    /// reset the connection and destroy the response before the client reads it.
+    /// pipelined bytes, or bytes yet to come): shut the write side and drain first, so closing
+    /// with unread data does not reset the connection and destroy the response before the client
+    /// reads it (RFC 9112 §9.6).
     Close { linger: bool },
 }
 
@@ -559,8 +561,11 @@ impl<T: Transport> Conn<T> {
             } else {
                 CloseReason::ConnectionClose
             });
+            // Linger unless the peer has finished sending: not only unread bytes already here (a
+            // body, a pipeline) but any it sends while the response is in flight, such as the next
+            // request of a pipeline the server will not answer, would reset the connection.
             After::Close {
-                linger: skip_body || !read.is_empty(),
+                linger: !self.peer_closed,
             }
         } else {
             After::KeepAlive
@@ -628,7 +633,17 @@ impl<T: Transport> Conn<T> {
     /// Queues an error response after whatever is already buffered, drops the unread request
     /// bytes, and sets the connection to close (lingering) once it is sent.
     fn queue_error(&mut self, cx: &mut Cx<'_>, status: Status) {
-        let plan = ResponsePlan::error(status);
+        let mut plan = ResponsePlan::error(status);
+        // A refused HEAD request still gets no content (RFC 9110 §9.3.2): while a head is being
+        // read, its method is known from the buffered request line even if the rest is refused.
+        let head_request = matches!(self.phase, Phase::Head)
+            && self
+                .read
+                .as_ref()
+                .is_some_and(|r| r.data().starts_with(b"HEAD "));
+        if head_request {
+            plan = plan.without_body();
+        }
         cx.stats.response(status.code());
         self.batch_since.get_or_insert_with(Instant::now);
         self.batch_len += 1;
@@ -641,7 +656,10 @@ impl<T: Transport> Conn<T> {
                 peer: self.peer,
                 request: RequestLine::Raw(line.strip_suffix(b"\r").unwrap_or(line)),
                 status: status.code(),
-                body_bytes: plan.content_length,
+                body_bytes: match plan.body {
+                    Body::Empty => None,
+                    _ => plan.content_length,
+                },
                 referer: None,
                 user_agent: None,
             };

@@ -65,6 +65,9 @@ pub struct Server {
     site: Site,
     config: Config,
     stats: Arc<Stats>,
+    /// SIGINT/SIGTERM, when the server handles signals. Registered at bind time, so every
+    /// descriptor the server holds exists before it reports its address.
+    signals: Option<Signals>,
 }
 
 /// Stops a running server from another thread.
@@ -139,6 +142,15 @@ impl Server {
             .register(&mut listener, LISTENER, Interest::READABLE)
             .map_err(StartupError::Poll)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(StartupError::Poll)?);
+        let signals = if config.handle_signals {
+            let mut signals = Signals::new([SIGINT, SIGTERM]).map_err(StartupError::Poll)?;
+            poll.registry()
+                .register(&mut signals, SIGNALS, Interest::READABLE)
+                .map_err(StartupError::Poll)?;
+            Some(signals)
+        } else {
+            None
+        };
         Ok(Server {
             poll,
             listener,
@@ -148,6 +160,7 @@ impl Server {
             site,
             config: config.clone(),
             stats: Arc::new(Stats::default()),
+            signals,
         })
     }
 
@@ -197,16 +210,9 @@ impl Server {
             site,
             config,
             stats,
+            mut signals,
             ..
         } = self;
-        let mut signals = if config.handle_signals {
-            let mut signals = Signals::new([SIGINT, SIGTERM])?;
-            poll.registry()
-                .register(&mut signals, SIGNALS, Interest::READABLE)?;
-            Some(signals)
-        } else {
-            None
-        };
         let mut workers = Loop {
             conns: Slab::new(),
             timers: Timers::default(),
@@ -266,7 +272,8 @@ impl Server {
                         let readable = event.is_readable() || event.is_error();
                         let writable = event.is_writable() || event.is_write_closed();
                         if let Some(conn) = workers.conns.get_mut(slot) {
-                            conn.on_event(readable, writable, event.is_read_closed());
+                            let read_closed = event.is_read_closed() || event.is_error();
+                            conn.on_event(readable, writable, read_closed);
                             workers.drive(slot, poll.registry(), now);
                         }
                     }

@@ -26,7 +26,8 @@ use rustix::io::Errno;
 pub enum ResolveError {
     /// Not an origin-form or absolute-form target, a NUL byte, or `..` above the root.
     BadRequest,
-    /// No such file, a hidden name, or a symlink whose target leaves the root.
+    /// No such file, a hidden name, a symlink whose target leaves the root, or a file named with a
+    /// trailing slash.
     NotFound,
     /// Exists but may not be read, or is not a regular file or directory.
     Forbidden,
@@ -170,6 +171,11 @@ pub fn resolve(
     let file = open_beneath(root_dir, root, scratch)?;
     let meta = file.metadata().map_err(|_| ResolveError::Forbidden)?;
     if meta.is_file() {
+        // A trailing slash names a directory, as `open("a.txt/")` would say (ENOTDIR): serving
+        // the file there would give it a second URL under which its relative links break.
+        if trailing_slash {
+            return Err(ResolveError::NotFound);
+        }
         return Ok(Resolved::File(file, meta));
     }
     if !meta.is_dir() {
@@ -274,6 +280,8 @@ fn map_io(e: &std::io::Error) -> ResolveError {
 fn map_errno(e: Errno) -> ResolveError {
     match e {
         Errno::ACCESS | Errno::PERM => ResolveError::Forbidden,
+        // A socket, or a device node with no driver behind it: it exists but is no regular file.
+        Errno::NXIO | Errno::NODEV => ResolveError::Forbidden,
         Errno::NAMETOOLONG => ResolveError::TooLong,
         Errno::MFILE | Errno::NFILE | Errno::NOMEM => ResolveError::Unavailable,
         // ENOENT, ENOTDIR, ELOOP (a symlink loop), EXDEV and anything else: nothing to serve here.

@@ -1,4 +1,6 @@
 use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::time::{Duration, SystemTime};
 
 use crate::util::*;
 
@@ -16,14 +18,296 @@ fn serves_a_file_with_its_headers() {
         Some("text/plain; charset=utf-8")
     );
     assert_eq!(response.header("content-length"), Some("6"));
-    assert!(
-        response
-            .header("last-modified")
-            .is_some_and(|v| v.ends_with(" GMT"))
+    // Last-Modified is the file's mtime, Date the current time, both as IMF-fixdate.
+    let http_date = |name| {
+        let value = response.header(name).unwrap_or_default();
+        httpdate::parse_http_date(value).unwrap_or_else(|e| panic!("{name}: {value:?}: {e}"))
+    };
+    let mtime = fs::metadata(server.root().join("a.txt"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    assert_eq!(
+        httpdate::fmt_http_date(http_date("last-modified")),
+        httpdate::fmt_http_date(mtime)
     );
-    assert!(response.header("date").is_some_and(|v| v.ends_with(" GMT")));
+    let skew = http_date("date")
+        .duration_since(SystemTime::now() - Duration::from_secs(5))
+        .expect("Date lies more than 5 s in the past");
+    assert!(skew < Duration::from_secs(10), "Date is off by {skew:?}");
     assert_eq!(
         response.header("server"),
         Some(concat!("mioserve/", env!("CARGO_PKG_VERSION")))
     );
+}
+
+/// A root with hostile names, a folder with an index and one without.
+fn server() -> TestServer {
+    TestServer::with(
+        |root| {
+            write_file(root, "a.txt", "hello\n");
+            write_file(root, "café.txt", "unicode\n");
+            write_file(root, "with space.txt", "space\n");
+            write_file(root, "😀.txt", "emoji\n");
+            write_file(root, "100%.txt", "percent\n");
+            write_file(root, "a+b.txt", "plus\n");
+            write_file(root, "quote\"s'.txt", "quotes\n");
+            write_file(root, "new\nline.txt", "newline\n");
+            write_file(root, "foo..txt", "dots\n");
+            write_file(root, "dir/index.html", "<h1>index</h1>\n");
+            write_file(root, "dir/inner.txt", "inner\n");
+            write_file(root, "café/index.html", "<h1>café</h1>\n");
+            fs::create_dir(root.join("noindex")).unwrap();
+            // A name that is not UTF-8: Linux names are bytes.
+            let latin1 = std::ffi::OsStr::from_bytes(b"caf\xe9.txt");
+            fs::write(root.join(latin1), "latin1\n").unwrap();
+        },
+        |_| {},
+    )
+}
+
+#[test]
+fn names_are_percent_decoded() {
+    let server = server();
+    let cases = [
+        // (target, body)
+        ("/caf%C3%A9.txt", "unicode\n"),
+        ("/caf%c3%a9.txt", "unicode\n"),
+        ("/café.txt", "unicode\n"),
+        ("/with%20space.txt", "space\n"),
+        ("/%F0%9F%98%80.txt", "emoji\n"),
+        ("/100%25.txt", "percent\n"),
+        ("/a+b.txt", "plus\n"),
+        ("/a%2Bb.txt", "plus\n"),
+        ("/quote%22s'.txt", "quotes\n"),
+        ("/new%0Aline.txt", "newline\n"),
+        ("/foo..txt", "dots\n"),
+        ("/%61.txt", "hello\n"),
+        ("/caf%E9.txt", "latin1\n"),
+    ];
+    let mut client = server.connect();
+    for (target, body) in cases {
+        client.send(format!("GET {target} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes());
+        let response = client.response();
+        assert_eq!(response.status, 200, "{target}: {}", response.head);
+        assert_eq!(response.text(), body, "{target}");
+    }
+}
+
+#[test]
+fn query_is_ignored_and_paths_collapse() {
+    let server = server();
+    let cases = [
+        // (target, body)
+        ("/a.txt?x=1", "hello\n"),
+        ("/a.txt?", "hello\n"),
+        ("/a.txt?../../secret.txt", "hello\n"),
+        ("/a.txt?%00", "hello\n"),
+        ("//a.txt", "hello\n"),
+        ("/./a.txt", "hello\n"),
+        ("/.//./a.txt", "hello\n"),
+        ("/dir/../a.txt", "hello\n"),
+        ("/dir//inner.txt", "inner\n"),
+        ("/dir/./inner.txt?q", "inner\n"),
+        ("/dir%2Finner.txt", "inner\n"),
+    ];
+    let mut client = server.connect();
+    for (target, body) in cases {
+        client.send(format!("GET {target} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes());
+        let response = client.response();
+        assert_eq!(response.status, 200, "{target}: {}", response.head);
+        assert_eq!(response.text(), body, "{target}");
+    }
+}
+
+#[test]
+fn directory_without_slash_redirects_keeping_the_query() {
+    let server = server();
+    let cases = [
+        // (target, Location)
+        ("/dir", "/dir/"),
+        ("/dir?x=1", "/dir/?x=1"),
+        ("/dir?a=1&b=%20", "/dir/?a=1&b=%20"),
+        ("/caf%C3%A9", "/caf%C3%A9/"),
+        ("/noindex", "/noindex/"),
+        ("/dir/../dir", "/dir/"),
+        ("//dir", "/dir/"),
+    ];
+    for (target, location) in cases {
+        let response = server.get(target);
+        assert_eq!(response.status, 301, "{target}: {}", response.head);
+        response
+            .assert_header("location", Some(location))
+            .assert_error_page();
+    }
+}
+
+#[test]
+fn directory_with_slash_serves_its_index() {
+    let server = server();
+    for (target, body) in [
+        ("/dir/", "<h1>index</h1>\n"),
+        ("/dir/?x=1", "<h1>index</h1>\n"),
+        ("/dir/./", "<h1>index</h1>\n"),
+        ("/dir/index.html", "<h1>index</h1>\n"),
+        ("/caf%C3%A9/", "<h1>café</h1>\n"),
+    ] {
+        let response = server.get(target);
+        assert_eq!(response.status, 200, "{target}: {}", response.head);
+        response.assert_header("content-type", Some("text/html; charset=utf-8"));
+        assert_eq!(response.text(), body, "{target}");
+    }
+    server.get("/noindex/").assert_status(403);
+}
+
+#[test]
+fn content_types() {
+    let server = TestServer::with(
+        |root| {
+            for name in [
+                "page.html",
+                "style.css",
+                "app.js",
+                "pic.png",
+                "data.json",
+                "logo.svg",
+                "blob.zzzunknown",
+                "Makefile",
+                "v1.2/README",
+            ] {
+                write_file(root, name, "x");
+            }
+        },
+        |_| {},
+    );
+    let cases = [
+        // (path, Content-Type)
+        ("/page.html", "text/html; charset=utf-8"),
+        ("/style.css", "text/css; charset=utf-8"),
+        ("/app.js", "text/javascript; charset=utf-8"),
+        ("/pic.png", "image/png"),
+        ("/data.json", "application/json; charset=utf-8"),
+        ("/logo.svg", "image/svg+xml; charset=utf-8"),
+        ("/blob.zzzunknown", "application/octet-stream"),
+        ("/Makefile", "application/octet-stream"),
+        ("/v1.2/README", "application/octet-stream"),
+    ];
+    for (path, content_type) in cases {
+        let response = server.get(path);
+        response.assert_status(200);
+        assert_eq!(
+            response.header("content-type"),
+            Some(content_type),
+            "{path}"
+        );
+    }
+}
+
+/// Sizes around the inlining threshold (16 KiB) and the write buffer, plus an empty file.
+const SIZES: &[usize] = &[
+    0,
+    1,
+    16 * 1024 - 1,
+    16 * 1024,
+    16 * 1024 + 1,
+    64 * 1024 + 7,
+    1 << 20,
+];
+
+const FIVE_MIB: usize = 5 * 1024 * 1024;
+
+/// Serves files of [`SIZES`] and a 5 MiB file of pseudo-random bytes, and checks every byte,
+/// twice on one connection (so a large body leaves the connection usable).
+fn check_exact_bytes(sendfile: bool) {
+    let server = TestServer::with(
+        |root| {
+            for (i, &size) in SIZES.iter().enumerate() {
+                write_file(
+                    root,
+                    &format!("s{size}.bin"),
+                    pseudo_random_bytes(size, i as u64),
+                );
+            }
+            write_file(root, "big.bin", pseudo_random_bytes(FIVE_MIB, 42));
+        },
+        |config| config.conn.sendfile = sendfile,
+    );
+    let big = pseudo_random_bytes(FIVE_MIB, 42);
+    let mut client = server.connect();
+    for _ in 0..2 {
+        client.send(b"GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n");
+        let response = client.response();
+        response
+            .assert_status(200)
+            .assert_header("content-length", Some("5242880"));
+        assert_same_bytes(&response.body, &big, "big.bin");
+    }
+    for (i, &size) in SIZES.iter().enumerate() {
+        client.send(format!("GET /s{size}.bin HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes());
+        let response = client.response();
+        response.assert_status(200);
+        assert_same_bytes(
+            &response.body,
+            &pseudo_random_bytes(size, i as u64),
+            &format!("s{size}.bin"),
+        );
+    }
+    client.send(b"HEAD /big.bin HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    client
+        .head_response()
+        .assert_status(200)
+        .assert_header("content-length", Some("5242880"));
+    client.assert_closed();
+}
+
+#[test]
+fn exact_bytes_of_large_files_with_sendfile() {
+    check_exact_bytes(true);
+}
+
+#[test]
+fn exact_bytes_of_large_files_without_sendfile() {
+    check_exact_bytes(false);
+}
+
+#[test]
+fn large_file_to_an_http10_client_ends_with_close() {
+    let server = TestServer::with(
+        |root| write_file(root, "big.bin", pseudo_random_bytes(FIVE_MIB, 9)),
+        |_| {},
+    );
+    let mut client = server.connect();
+    client.send(b"GET /big.bin HTTP/1.0\r\n\r\n");
+    let raw = client.read_to_close();
+    let head_end = find(&raw, b"\r\n\r\n").expect("a response head") + 4;
+    assert_same_bytes(
+        &raw[head_end..],
+        &pseudo_random_bytes(FIVE_MIB, 9),
+        "big.bin",
+    );
+}
+
+#[test]
+fn the_demo_site_is_served() {
+    let public = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("public");
+    let server = TestServer::with(|_| {}, |config| config.root = public.clone());
+    let index = server.get("/");
+    index.assert_status(200);
+    assert_eq!(index.body, fs::read(public.join("index.html")).unwrap());
+    let cases = [
+        // (path, Content-Type)
+        ("/style.css", "text/css; charset=utf-8"),
+        ("/app.js", "text/javascript; charset=utf-8"),
+        ("/logo.svg", "image/svg+xml; charset=utf-8"),
+        ("/docs/", "text/html; charset=utf-8"),
+    ];
+    for (path, content_type) in cases {
+        assert!(
+            index.text().contains(&format!("\"{}\"", &path[1..])),
+            "index.html does not link {path}"
+        );
+        let response = server.get(path);
+        assert_eq!(response.status, 200, "{path}: {}", response.head);
+        response.assert_header("content-type", Some(content_type));
+    }
 }

@@ -3,8 +3,17 @@
 
 mod util;
 
-/// GET/HEAD of files, MIME types, file names, large files.
+/// The binary: command line, the startup line, startup errors.
+mod cli;
+
+/// Every 4xx/5xx status: its page, its persistence, HEAD of it, 403/404/405/414/431/501.
+mod errors;
+
+/// GET/HEAD of files, MIME types, file names, redirects, indexes, large files.
 mod files;
+
+/// Request rules: malformed heads, versions, request bodies, absolute-form targets.
+mod framing;
 
 /// Persistence: keep-alive, Connection: close, HTTP/1.0, HEAD, OPTIONS.
 mod keepalive;
@@ -23,3 +32,12 @@ mod range;
 
 /// Resuming interrupted downloads with real clients: `curl -C -` and `wget -c`.
 mod resume;
+
+/// Pipelined requests answered in order, fragmented requests.
+mod pipelining;
+
+/// The library server: bind, stop, many connections, failing clients, timeouts.
+mod server;
+
+/// Path traversal and symlinks: nothing outside the root is ever served.
+mod traversal;

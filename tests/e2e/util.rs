@@ -95,8 +95,14 @@ impl TestServer {
     /// One request on a new connection; returns the response.
     #[track_caller]
     pub fn get(&self, path: &str) -> Response {
+        self.request_raw(format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").as_bytes())
+    }
+
+    /// Sends `raw` on a new connection and reads one response to it (a GET-like response).
+    #[track_caller]
+    pub fn request_raw(&self, raw: &[u8]) -> Response {
         let mut client = self.connect();
-        client.send(format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").as_bytes());
+        client.send(raw);
         client.response()
     }
 
@@ -124,6 +130,45 @@ pub fn request_bytes(method: &str, path: &str, headers: &[(&str, &str)]) -> Stri
     text
 }
 
+/// Writes `contents` to `root/rel`, creating the folders on the way.
+#[track_caller]
+pub fn write_file(root: &Path, rel: &str, contents: impl AsRef<[u8]>) {
+    let path = root.join(rel);
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).expect("create fixture folder");
+    }
+    fs::write(&path, contents).expect("write fixture file");
+}
+
+/// `len` deterministic pseudo-random bytes (xorshift64*), different for each `seed`: a body in
+/// which any lost, repeated or reordered piece shows.
+pub fn pseudo_random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        out.extend_from_slice(&state.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// Asserts two (large) byte strings are equal, reporting the lengths and the first differing
+/// offset instead of dumping megabytes.
+#[track_caller]
+pub fn assert_same_bytes(got: &[u8], want: &[u8], what: &str) {
+    if got != want {
+        let first = got.iter().zip(want).position(|(a, b)| a != b);
+        panic!(
+            "{what}: got {} bytes, want {}; first difference at {first:?}",
+            got.len(),
+            want.len()
+        );
+    }
+}
+
 /// A raw client connection with bounded reads.
 pub struct Client {
     pub stream: TcpStream,
@@ -144,10 +189,29 @@ impl Client {
         }
     }
 
+    /// Sends a GET for `path` and reads its response.
+    #[track_caller]
+    pub fn response_to_get(&mut self, path: &str) -> Response {
+        self.send(format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").as_bytes());
+        self.response()
+    }
+
     /// Writes all of `bytes`.
     #[track_caller]
     pub fn send(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).expect("send request");
+    }
+
+    /// Writes `bytes` one at a time with `pause` between them, like a client trickling its request.
+    /// The only sleep in the tests: it paces the writer, it never waits for the server.
+    #[track_caller]
+    pub fn send_slowly(&mut self, bytes: &[u8], pause: Duration) {
+        for byte in bytes {
+            self.stream
+                .write_all(std::slice::from_ref(byte))
+                .expect("send one byte");
+            std::thread::sleep(pause);
+        }
     }
 
     /// Reads one response to a GET-like request (a body framed by its headers).
@@ -170,8 +234,8 @@ impl Client {
             }
             if !self.fill() {
                 panic!(
-                    "connection ended before a complete response head; got {:?}",
-                    String::from_utf8_lossy(&self.pending)
+                    "connection ended before a complete response head; got {}",
+                    preview(&self.pending)
                 );
             }
         };
@@ -201,7 +265,7 @@ impl Client {
         response
     }
 
-    /// Decodes a chunked body, keeping its raw framing in `raw_chunked` order checks to callers.
+    /// Decodes a chunked body, checking its framing strictly.
     fn read_chunked(&mut self) -> Vec<u8> {
         let mut body = Vec::new();
         loop {
@@ -241,7 +305,7 @@ impl Client {
     #[track_caller]
     fn fill(&mut self) -> bool {
         let mut buf = [0u8; 64 * 1024];
-        match self.stream.read(&mut buf) {
+        match read_retrying(&mut self.stream, &mut buf) {
             Ok(0) => false,
             Ok(n) => {
                 self.pending.extend_from_slice(&buf[..n]);
@@ -249,8 +313,9 @@ impl Client {
             }
             Err(e) if e.kind() == io::ErrorKind::ConnectionReset => false,
             Err(e) => panic!(
-                "read failed ({e}); had {:?}",
-                String::from_utf8_lossy(&self.pending)
+                "read failed ({e}); had {} bytes: {}",
+                self.pending.len(),
+                preview(&self.pending)
             ),
         }
     }
@@ -263,28 +328,56 @@ impl Client {
         std::mem::take(&mut self.pending)
     }
 
+    /// Asserts the server closes the connection (EOF or reset) within 2 s without sending more.
+    #[track_caller]
+    pub fn assert_closed(&mut self) {
+        assert!(
+            self.closed_within(Duration::from_secs(2)),
+            "the server kept the connection open"
+        );
+    }
+
     /// Whether the server closed the connection (EOF or reset) within `within`, with no further
     /// bytes. Panics if bytes arrive.
     #[track_caller]
     pub fn closed_within(&mut self, within: Duration) -> bool {
         assert!(
             self.pending.is_empty(),
-            "unread bytes: {:?}",
-            String::from_utf8_lossy(&self.pending)
+            "unread bytes: {}",
+            preview(&self.pending)
         );
         self.stream.set_read_timeout(Some(within)).unwrap();
         let mut buf = [0u8; 1024];
-        let result = match self.stream.read(&mut buf) {
+        let result = match read_retrying(&mut self.stream, &mut buf) {
             Ok(0) => true,
-            Ok(n) => panic!(
-                "expected close, got {:?}",
-                String::from_utf8_lossy(&buf[..n])
-            ),
+            Ok(n) => panic!("expected close, got {}", preview(&buf[..n])),
             Err(e) if e.kind() == io::ErrorKind::ConnectionReset => true,
             Err(_) => false,
         };
         self.stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
         result
+    }
+}
+
+/// Reads once, retrying when a signal interrupts the read: with a receive timeout set, Linux does
+/// not restart the call, and the tests' child processes send SIGCHLD to this one.
+fn read_retrying(stream: &mut TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match stream.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            result => return result,
+        }
+    }
+}
+
+/// The first bytes of `bytes` as text, for failure messages (a body may be megabytes).
+fn preview(bytes: &[u8]) -> String {
+    const MAX: usize = 300;
+    let shown = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX)]);
+    if bytes.len() > MAX {
+        format!("{shown:?}… ({} bytes)", bytes.len())
+    } else {
+        format!("{shown:?}")
     }
 }
 
@@ -336,6 +429,43 @@ impl Response {
     /// The body as text (lossy).
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The headers other than those named (lower case), in order: for comparing two responses
+    /// whose `Date` may differ.
+    pub fn headers_except(&self, names: &[&str]) -> Vec<(String, String)> {
+        let mut headers = self.headers.clone();
+        headers.retain(|(n, _)| !names.contains(&n.as_str()));
+        headers
+    }
+
+    /// Asserts the header `name` has `value`, showing the whole head on failure.
+    #[track_caller]
+    pub fn assert_header(&self, name: &str, value: Option<&str>) -> &Response {
+        assert_eq!(
+            self.header(name),
+            value,
+            "header {name}; head:\n{}",
+            self.head
+        );
+        self
+    }
+
+    /// Asserts this is a built-in error page: HTML naming its status, as long as `Content-Length`
+    /// says (the body was read by that length, so also check nothing follows it where it matters).
+    #[track_caller]
+    pub fn assert_error_page(&self) -> &Response {
+        self.assert_header("content-type", Some("text/html; charset=utf-8"));
+        let len = self.body.len().to_string();
+        self.assert_header("content-length", Some(&len));
+        let title = format!("<title>{} ", self.status);
+        assert!(
+            self.text().starts_with("<!DOCTYPE html>") && self.text().contains(&title),
+            "not the error page for {}: {:?}",
+            self.status,
+            self.text()
+        );
+        self
     }
 
     /// Asserts the status, showing the whole head on failure.
