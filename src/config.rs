@@ -71,7 +71,13 @@ pub struct Cli {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub send_timeout: u64,
 
-    /// Most open client connections; at the cap new connections wait in the listen backlog
+    /// Event loops, each on its own thread with its own listener on the port (SO_REUSEPORT lets
+    /// the kernel spread connections); 0 means one per CPU core
+    #[arg(short, long, default_value_t = 1, value_name = "N")]
+    pub workers: usize,
+
+    /// Most open client connections per worker; at the cap new connections wait in the listen
+    /// backlog
     #[arg(long, default_value_t = 10_000, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
@@ -157,6 +163,8 @@ pub struct Config {
     pub access_log: LogFormat,
     /// Shut down gracefully on SIGINT/SIGTERM (the binary; tests stop through a handle).
     pub handle_signals: bool,
+    /// Event loops to run (each binds its own listener); the library runs one per `Server`.
+    pub workers: usize,
 }
 
 impl Config {
@@ -173,6 +181,7 @@ impl Config {
             grace_period: Duration::from_secs(5),
             access_log: LogFormat::Off,
             handle_signals: false,
+            workers: 1,
         }
     }
 
@@ -197,6 +206,10 @@ impl Config {
             cli.access_log
         };
         config.handle_signals = true;
+        config.workers = match cli.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
         config
     }
 }

@@ -18,15 +18,15 @@ fn main() -> ExitCode {
     init_logging(&cli);
     let config = Config::from_cli(&cli);
     let limits = sys::raise_nofile_limit();
-    let server = match Server::bind(&config) {
-        Ok(server) => server,
+    let servers = match bind_workers(config.clone()) {
+        Ok(servers) => servers,
         Err(e) => {
             eprintln!("mioserve: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let addr = server.local_addr();
-    preflight(&config, &server, addr, limits);
+    let addr = servers[0].local_addr();
+    preflight(&config, &servers[0], addr, limits);
     // The one line on stdout before the access log: a person clicks it, a script reads the port.
     let mut stdout = std::io::stdout().lock();
     let printed = writeln!(stdout, "Serving {} at http://{addr}/", cli.root.display())
@@ -36,13 +36,13 @@ fn main() -> ExitCode {
         eprintln!("mioserve: cannot write to stdout: {e}");
         return ExitCode::FAILURE;
     }
-    let stats = vec![server.stats()];
+    let stats: Vec<Arc<Stats>> = servers.iter().map(Server::stats).collect();
     let live = live_line_mode(&cli);
     if let Some(rewrite) = live {
         spawn_live_line(stats.clone(), rewrite);
     }
     let started = Instant::now();
-    let result = server.run();
+    let result = run_workers(servers);
     if !cli.quiet {
         let total = Snapshot::sum(&stats.iter().map(|s| s.snapshot()).collect::<Vec<_>>());
         let finish_line = if live == Some(true) { "\n" } else { "" };
@@ -56,6 +56,43 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Binds one server per worker: the first picks the port (0 = any), the rest share it through
+/// `SO_REUSEPORT`.
+fn bind_workers(mut config: Config) -> Result<Vec<Server>, mioserve::StartupError> {
+    let first = Server::bind(&config)?;
+    config.addr = first.local_addr();
+    let mut servers = vec![first];
+    for _ in 1..config.workers {
+        servers.push(Server::bind(&config)?);
+    }
+    Ok(servers)
+}
+
+/// Runs every worker on its own thread and waits for them. A worker forced out by a second signal
+/// ends the process at once; otherwise the result is the first failure, or a graceful exit.
+fn run_workers(servers: Vec<Server>) -> std::io::Result<Exit> {
+    let (done, finished) = std::sync::mpsc::channel();
+    let count = servers.len();
+    for (i, server) in servers.into_iter().enumerate() {
+        let done = done.clone();
+        std::thread::Builder::new()
+            .name(format!("worker-{i}"))
+            .spawn(move || {
+                let _ = done.send(server.run());
+            })?;
+    }
+    let mut outcome = Ok(Exit::Graceful);
+    for _ in 0..count {
+        match finished.recv() {
+            Ok(Ok(Exit::Forced)) => return Ok(Exit::Forced),
+            Ok(Ok(Exit::Graceful)) => {}
+            Ok(Err(e)) => outcome = outcome.and(Err(e)),
+            Err(_) => break,
+        }
+    }
+    outcome
 }
 
 /// `RUST_LOG` decides when set; otherwise info, raised by `-v`/`-vv` or lowered to errors by `-q`.
@@ -76,9 +113,10 @@ fn init_logging(cli: &Cli) {
 fn preflight(config: &Config, server: &Server, addr: SocketAddr, limits: NofileLimits) {
     let conn = &config.conn;
     log::info!(
-        "settings: root {}, workers 1, max connections {}, header timeout {}s, keep-alive {}, \
+        "settings: root {}, workers {}, max connections {} per worker, header timeout {}s, keep-alive {}, \
          send timeout {}s, max head {} B, max body {} B, hidden files {}, sendfile {}, access log {:?}",
         server.root().display(),
+        config.workers,
         config.max_connections,
         conn.header_timeout.as_secs(),
         if conn.keep_alive {

@@ -127,12 +127,14 @@ impl Drop for Running {
 }
 
 impl Server {
-    /// Opens the root and binds the listener (port 0 picks a free port).
+    /// Opens the root and binds the listener (port 0 picks a free port). With `config.workers > 1`
+    /// the listener sets `SO_REUSEPORT`, so further servers can bind the same address (use the
+    /// first one's [`Server::local_addr`] for them when the port was 0).
     pub fn bind(config: &Config) -> Result<Server, StartupError> {
         let site =
             Site::from_config(config).map_err(|e| StartupError::Root(config.root.clone(), e))?;
-        let std_listener =
-            sys::listen(config.addr, false).map_err(|e| StartupError::Bind(config.addr, e))?;
+        let std_listener = sys::listen(config.addr, config.workers > 1)
+            .map_err(|e| StartupError::Bind(config.addr, e))?;
         let mut listener = TcpListener::from_std(std_listener);
         let local_addr = listener
             .local_addr()

@@ -1,0 +1,116 @@
+//! Proves that serving kept-alive GET requests allocates nothing per request: a counting global
+//! allocator (`stats_alloc`, so no `unsafe` here) watches a connection driven over the in-memory
+//! transport after a warm-up. Its own binary, since the allocator counts every thread's
+//! allocations and must see no other test's.
+
+use std::alloc::System;
+use std::fs;
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use mioserve::access_log::{AccessLog, LogFormat};
+use mioserve::config::ConnConfig;
+use mioserve::conn::{Conn, Cx, Next};
+use mioserve::handler::Site;
+use mioserve::http::date::DateCache;
+use mioserve::pool::BufferPool;
+use mioserve::stats::Stats;
+use mioserve::transport::MemoryTransport;
+use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
+
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+/// Requests of the common kinds: small file (inlined), large file (sendfile or pread), index,
+/// HEAD, a range, a 404, each with the headers a browser or wrk sends.
+const REQUESTS: &[&str] = &[
+    "GET /small.txt HTTP/1.1\r\nHost: localhost:8080\r\nUser-Agent: wrk\r\nAccept: */*\r\n\r\n",
+    "GET /big.bin HTTP/1.1\r\nHost: localhost:8080\r\nUser-Agent: Mozilla/5.0\r\nReferer: http://localhost/\r\n\r\n",
+    "GET /dir/ HTTP/1.1\r\nHost: localhost:8080\r\n\r\n",
+    "HEAD /small.txt HTTP/1.1\r\nHost: localhost:8080\r\n\r\n",
+    "GET /big.bin HTTP/1.1\r\nHost: localhost:8080\r\nRange: bytes=100-4099\r\n\r\n",
+    "GET /missing.txt HTTP/1.1\r\nHost: localhost:8080\r\n\r\n",
+];
+
+fn allocations_for(sendfile: bool, log_format: LogFormat) -> usize {
+    let dir =
+        std::env::temp_dir().join(format!("mioserve-alloc-{}-{sendfile}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(dir.join("dir")).unwrap();
+    fs::write(dir.join("small.txt"), vec![b'a'; 1024]).unwrap();
+    fs::write(dir.join("big.bin"), vec![b'b'; 256 * 1024]).unwrap();
+    fs::write(dir.join("dir/index.html"), "<p>hi</p>").unwrap();
+
+    let site = Site::open(&dir, false).unwrap();
+    let config = ConnConfig {
+        sendfile,
+        ..ConnConfig::default()
+    };
+    let mut pool = BufferPool::new(config.limits.max_head_bytes);
+    let mut date = DateCache::new();
+    date.refresh(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+    let mut scratch = Vec::with_capacity(1024);
+    let mut log = AccessLog::to(log_format, Box::new(std::io::sink()));
+    let stats = Stats::default();
+
+    const WARM_UP: usize = 3;
+    const MEASURED: usize = 50;
+    let mut transport = MemoryTransport::default();
+    transport.sent.reserve(64 << 20);
+    for _ in 0..WARM_UP + MEASURED {
+        for request in REQUESTS {
+            transport.push(request.as_bytes());
+        }
+    }
+    let now = Instant::now();
+    let mut conn = Conn::new(transport, "127.0.0.1".parse().unwrap(), 0, now, &config);
+    let mut turn = |conn: &mut Conn<MemoryTransport>| {
+        conn.on_event(true, true, false);
+        let mut cx = Cx {
+            site: &site,
+            config: &config,
+            pool: &mut pool,
+            date: &date,
+            scratch: &mut scratch,
+            log: &mut log,
+            stats: &stats,
+            now,
+            draining: false,
+        };
+        assert!(
+            matches!(conn.drive(&mut cx), Next::Wait(_)),
+            "connection ended"
+        );
+    };
+    // Each turn reads one queued request (each is its own segment) and answers it.
+    for _ in 0..WARM_UP * REQUESTS.len() {
+        turn(&mut conn);
+    }
+    let before_len = conn.socket().sent.len();
+    let region = Region::new(GLOBAL);
+    for _ in 0..MEASURED * REQUESTS.len() {
+        turn(&mut conn);
+    }
+    let change = region.change();
+    let answered = &conn.socket().sent[before_len..];
+    let responses = answered.windows(9).filter(|w| w == b"HTTP/1.1 ").count();
+    assert_eq!(
+        responses,
+        MEASURED * REQUESTS.len(),
+        "every request answered"
+    );
+    let _ = fs::remove_dir_all(&dir);
+    change.allocations + change.reallocations
+}
+
+#[test]
+fn keep_alive_requests_allocate_nothing() {
+    for sendfile in [true, false] {
+        for format in [LogFormat::Combined, LogFormat::Off] {
+            let allocations = allocations_for(sendfile, format);
+            assert_eq!(
+                allocations, 0,
+                "sendfile {sendfile}, access log {format:?}: {allocations} allocations for 300 requests"
+            );
+        }
+    }
+}
