@@ -41,3 +41,6 @@ mod server;
 
 /// Path traversal and symlinks: nothing outside the root is ever served.
 mod traversal;
+
+/// What the server reports: the exit report and its close reasons, `--explain`.
+mod operability;

@@ -1,0 +1,96 @@
+use std::fs;
+use std::io::Read;
+use std::time::Duration;
+
+use rustix::process::Signal;
+
+use crate::util::*;
+
+fn site(root: &std::path::Path) {
+    fs::write(root.join("a.txt"), "hello\n").unwrap();
+    fs::File::create(root.join("big.bin"))
+        .unwrap()
+        .set_len(64 << 20)
+        .unwrap();
+}
+
+#[test]
+fn exit_report_counts_what_happened_and_why_connections_ended() {
+    let mut server = ChildServer::spawn(site, &["--access-log", "off", "--header-timeout", "1"]);
+
+    // Three requests on one connection, then the client closes it.
+    let mut client = server.connect();
+    for _ in 0..3 {
+        client.send(b"GET /a.txt HTTP/1.1\r\nHost: t\r\n\r\n");
+        client.response().assert_status(200);
+    }
+    drop(client);
+    // Connection: close.
+    let mut client = server.connect();
+    client.send(b"GET /a.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    client.response().assert_status(200);
+    assert!(client.closed_within(Duration::from_secs(2)));
+    // A parse error.
+    let mut client = server.connect();
+    client.send(b"GARBAGE\r\n\r\n");
+    client.response().assert_status(400);
+    assert!(client.closed_within(Duration::from_secs(3)));
+    // A header timeout mid-request.
+    let mut client = server.connect();
+    client.send(b"GET /a.txt HTTP/1.1\r\n");
+    client.response().assert_status(408);
+    assert!(client.closed_within(Duration::from_secs(3)));
+    // A client that resets in the middle of a download.
+    let mut client = server.connect();
+    client.send(b"GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n");
+    let mut some = [0u8; 65536];
+    client.stream.read_exact(&mut some).unwrap();
+    socket2::SockRef::from(&client.stream)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(client);
+    // An idle keep-alive connection when the shutdown comes.
+    let mut idle = server.connect();
+    idle.send(b"GET /a.txt HTTP/1.1\r\nHost: t\r\n\r\n");
+    idle.response().assert_status(200);
+    std::thread::sleep(Duration::from_millis(200));
+
+    server.signal(Signal::TERM);
+    assert!(idle.closed_within(Duration::from_secs(2)));
+    let (status, stderr) = server.wait(Duration::from_secs(5));
+    assert!(status.success(), "{stderr}");
+    let report: Vec<&str> = stderr.lines().filter(|l| !l.starts_with('[')).collect();
+    assert_eq!(report.len(), 2, "{stderr}");
+    assert!(
+        report[0].starts_with("mioserve: 8 requests in "),
+        "{}",
+        report[0]
+    );
+    assert!(
+        report[0].contains("(1xx 0, 2xx 6, 3xx 0, 4xx 2, 5xx 0)"),
+        "{}",
+        report[0]
+    );
+    assert!(
+        report[0].ends_with(", 6 connections accepted"),
+        "{}",
+        report[0]
+    );
+    for expected in [
+        "client closed 1,",
+        "Connection: close 1,",
+        "keep-alive idle timeout 0,",
+        "header timeout 1,",
+        "send timeout 0,",
+        "parse error 1 (400: 1),",
+        "reset by peer 1,",
+        "other error 0,",
+        "shutdown 1;",
+    ] {
+        assert!(
+            report[1].contains(expected),
+            "{expected:?} missing from {}",
+            report[1]
+        );
+    }
+}
