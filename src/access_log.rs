@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 use clap::ValueEnum;
 
+use crate::stats::CloseReason;
+
 /// Which line format to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -21,6 +23,11 @@ pub enum LogFormat {
     Combined,
     /// `host - - [time] "request" status bytes`
     Common,
+    /// Combined plus `conn=<id>` on each line, and one line per connection end saying why it
+    /// ended and how many requests it carried: `host - - [time] "-" 000 - "-" "-" conn=<id>
+    /// end=<reason> requests=<n>`. For reconciling a load generator's socket errors with what the
+    /// server saw.
+    Extended,
     /// No access log.
     Off,
 }
@@ -49,6 +56,8 @@ pub enum RequestLine<'a> {
 #[derive(Debug, Clone, Copy)]
 pub struct Entry<'a> {
     pub peer: IpAddr,
+    /// The connection's id (shown by the extended format).
+    pub conn: u64,
     pub request: RequestLine<'a>,
     pub status: u16,
     /// Body bytes, if known up front (`-` otherwise, and for empty bodies, as CLF wants).
@@ -136,7 +145,7 @@ impl AccessLog {
             Some(n) if n > 0 => buf.extend_from_slice(itoa::Buffer::new().format(n).as_bytes()),
             _ => buf.push(b'-'),
         }
-        if self.format == LogFormat::Combined {
+        if self.format != LogFormat::Common {
             for field in [entry.referer, entry.user_agent] {
                 buf.extend_from_slice(b" \"");
                 match field {
@@ -146,7 +155,46 @@ impl AccessLog {
                 buf.push(b'"');
             }
         }
-        buf.push(b'\n');
+        if self.format == LogFormat::Extended {
+            buf.extend_from_slice(b" conn=");
+            buf.extend_from_slice(itoa::Buffer::new().format(entry.conn).as_bytes());
+        }
+        self.end_line(now);
+    }
+
+    /// In the extended format, records that connection `conn` ended for `reason` after `requests`
+    /// requests.
+    pub fn record_close(
+        &mut self,
+        peer: IpAddr,
+        conn: u64,
+        reason: CloseReason,
+        requests: u64,
+        clf_time: &[u8],
+        now: Instant,
+    ) {
+        if self.format != LogFormat::Extended || self.broken {
+            return;
+        }
+        let buf = &mut self.buf;
+        let _ = write!(buf, "{peer}");
+        buf.extend_from_slice(b" - - [");
+        buf.extend_from_slice(clf_time);
+        buf.extend_from_slice(b"] \"-\" 000 - \"-\" \"-\" conn=");
+        buf.extend_from_slice(itoa::Buffer::new().format(conn).as_bytes());
+        buf.extend_from_slice(b" end=");
+        buf.extend_from_slice(reason.name().as_bytes());
+        if let CloseReason::Rejected(status) = reason {
+            buf.push(b'-');
+            buf.extend_from_slice(itoa::Buffer::new().format(status).as_bytes());
+        }
+        buf.extend_from_slice(b" requests=");
+        buf.extend_from_slice(itoa::Buffer::new().format(requests).as_bytes());
+        self.end_line(now);
+    }
+
+    fn end_line(&mut self, now: Instant) {
+        self.buf.push(b'\n');
         self.oldest.get_or_insert(now);
         if self.buf.len() >= FLUSH_BYTES {
             self.flush();
@@ -233,6 +281,7 @@ mod tests {
     fn entry() -> Entry<'static> {
         Entry {
             peer: "127.0.0.1".parse().unwrap(),
+            conn: 7,
             request: RequestLine::Parsed {
                 method: "GET",
                 target: "/a b\"\x1b[31m",
@@ -270,6 +319,35 @@ mod tests {
                 want
             );
         }
+    }
+
+    #[test]
+    fn extended_adds_the_connection_and_its_end() {
+        let now = Instant::now();
+        let sink = Shared::default();
+        let mut log = AccessLog::to(LogFormat::Extended, Box::new(sink.clone()));
+        let time = b"06/Nov/1994:08:49:37 +0000";
+        log.record(&entry(), time, now);
+        let peer = "127.0.0.1".parse().unwrap();
+        log.record_close(peer, 7, CloseReason::Rejected(431), 2, time, now);
+        log.record_close(peer, 8, CloseReason::HeaderTimeout, 0, time, now);
+        log.flush();
+        let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[0].ends_with("\"curl/8 \\x5C \\xFF\" conn=7"),
+            "{}",
+            lines[0]
+        );
+        assert_eq!(
+            lines[1],
+            "127.0.0.1 - - [06/Nov/1994:08:49:37 +0000] \"-\" 000 - \"-\" \"-\" conn=7 end=rejected-431 requests=2"
+        );
+        assert!(
+            lines[2].ends_with("conn=8 end=header-timeout requests=0"),
+            "{}",
+            lines[2]
+        );
     }
 
     #[test]

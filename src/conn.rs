@@ -218,6 +218,8 @@ pub struct Conn<T> {
     socket: T,
     /// The client's address, for the access log.
     peer: IpAddr,
+    /// Requests answered (or refused) on this connection.
+    requests: u64,
     /// Unique for the life of the loop (slab slots are reused), so a stale timer entry can tell.
     id: u64,
     phase: Phase,
@@ -259,6 +261,7 @@ impl<T: Transport> Conn<T> {
         Conn {
             socket,
             peer,
+            requests: 0,
             id,
             phase: Phase::Head,
             readable: false,
@@ -279,6 +282,16 @@ impl<T: Transport> Conn<T> {
             batch_since: None,
             batch_len: 0,
         }
+    }
+
+    /// The client's address.
+    pub fn peer(&self) -> IpAddr {
+        self.peer
+    }
+
+    /// Requests answered or refused on this connection.
+    pub fn requests(&self) -> u64 {
+        self.requests
     }
 
     /// Why the connection ended; a connection closed with no other reason was closed by its client.
@@ -529,11 +542,13 @@ impl<T: Transport> Conn<T> {
         };
         head::encode(&plan, cx.date.bytes(), persistence, out);
         cx.stats.response(plan.status.code());
+        self.requests += 1;
         self.batch_since.get_or_insert_with(Instant::now);
         self.batch_len += 1;
         if cx.log.enabled() {
             let entry = Entry {
                 peer: self.peer,
+                conn: self.id,
                 request: RequestLine::Parsed {
                     method: head.method_token,
                     target: head.target,
@@ -645,6 +660,7 @@ impl<T: Transport> Conn<T> {
             plan = plan.without_body();
         }
         cx.stats.response(status.code());
+        self.requests += 1;
         self.batch_since.get_or_insert_with(Instant::now);
         self.batch_len += 1;
         self.ending(CloseReason::Rejected(status.code()));
@@ -654,6 +670,7 @@ impl<T: Transport> Conn<T> {
             let line = pending.split(|&b| b == b'\n').next().unwrap_or_default();
             let entry = Entry {
                 peer: self.peer,
+                conn: self.id,
                 request: RequestLine::Raw(line.strip_suffix(b"\r").unwrap_or(line)),
                 status: status.code(),
                 body_bytes: match plan.body {

@@ -300,7 +300,7 @@ impl Server {
                     );
                     for (_, conn) in workers.conns.iter_mut() {
                         conn.ending(CloseReason::Shutdown);
-                        workers.shared.stats.closed(conn.close_reason());
+                        workers.shared.ended(conn, now);
                     }
                 }
                 workers.shared.log.flush();
@@ -346,6 +346,20 @@ struct Shared<'a> {
 }
 
 impl Shared<'_> {
+    /// Counts a connection's end and logs it (extended access log).
+    fn ended(&mut self, conn: &Conn<TcpStream>, now: Instant) {
+        let reason = conn.close_reason();
+        self.stats.closed(reason);
+        self.log.record_close(
+            conn.peer(),
+            conn.id(),
+            reason,
+            conn.requests(),
+            self.date.clf(),
+            now,
+        );
+    }
+
     fn cx(&mut self, now: Instant) -> Cx<'_> {
         Cx {
             site: self.site,
@@ -553,7 +567,7 @@ impl Loop<'_> {
         let mut conn = self.conns.remove(slot);
         let _ = registry.deregister(conn.socket());
         conn.release(&mut self.shared.pool);
-        self.shared.stats.closed(conn.close_reason());
+        self.shared.ended(&conn, Instant::now());
     }
 
     /// Fires the deadlines that have passed.

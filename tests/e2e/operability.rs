@@ -94,3 +94,41 @@ fn exit_report_counts_what_happened_and_why_connections_ended() {
         );
     }
 }
+
+#[test]
+fn extended_access_log_says_why_each_connection_ended() {
+    let mut server =
+        ChildServer::spawn(site, &["--access-log", "extended", "--header-timeout", "1"]);
+    let mut client = server.connect();
+    client.send(b"GET /a.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    client.response().assert_status(200);
+    assert!(client.closed_within(Duration::from_secs(2)));
+    let mut silent = server.connect();
+    assert!(
+        silent.closed_within(Duration::from_secs(3)),
+        "header timeout"
+    );
+    server.signal(Signal::TERM);
+    let (status, _) = server.wait(Duration::from_secs(5));
+    assert!(status.success());
+    wait_until(Duration::from_secs(2), || {
+        server.stdout_lines.lock().unwrap().len() >= 3
+    });
+    let lines = server.stdout_lines.lock().unwrap().clone();
+    assert_eq!(lines.len(), 3, "{lines:#?}");
+    assert!(
+        lines[0].contains("\"GET /a.txt HTTP/1.1\" 200 6 ") && lines[0].ends_with(" conn=0"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].ends_with("\"-\" 000 - \"-\" \"-\" conn=0 end=connection-close requests=1"),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[2].ends_with("conn=1 end=header-timeout requests=0"),
+        "{}",
+        lines[2]
+    );
+}
