@@ -659,7 +659,9 @@ impl Conn {
                     sending.file = Some(file);
                 }
                 Ok(Some(Piece::End)) => sending.stream = None,
-                Ok(_) => sent.stream += out.len() as u64,
+                // A piece costs at least a full one: a source may work without output (reading a
+                // directory) and must still yield.
+                Ok(_) => sent.stream += (out.len() as u64).max(STREAM_PIECE as u64),
                 // A source that fails midway cannot finish its body: end the connection so the
                 // client sees an incomplete response rather than a short one taken as whole.
                 Err(e) => {
