@@ -33,9 +33,13 @@ pub struct Cli {
     #[arg(short, long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
     pub bind: IpAddr,
 
-    /// Serve files and folders whose names start with a dot
+    /// Serve and list files and folders whose names start with a dot
     #[arg(long)]
     pub hidden: bool,
+
+    /// Answer 403 for a folder without index.html instead of listing its contents
+    #[arg(long)]
+    pub no_listing: bool,
 
     /// Send file bodies with read/write instead of sendfile (for file systems where sendfile
     /// serves stale data)
@@ -117,6 +121,8 @@ pub struct Config {
     pub addr: SocketAddr,
     /// Serve dotfiles.
     pub hidden: bool,
+    /// List folders that have no `index.html` (otherwise 403).
+    pub listing: bool,
     pub conn: ConnConfig,
 }
 
@@ -127,6 +133,7 @@ impl Config {
             root: root.into(),
             addr,
             hidden: false,
+            listing: true,
             conn: ConnConfig::default(),
         }
     }
@@ -135,6 +142,7 @@ impl Config {
     pub fn from_cli(cli: &Cli) -> Config {
         let mut config = Config::new(cli.root.clone(), SocketAddr::new(cli.bind, cli.port));
         config.hidden = cli.hidden;
+        config.listing = !cli.no_listing;
         let conn = &mut config.conn;
         conn.sendfile = !cli.no_sendfile;
         conn.limits.max_head_bytes = cli.max_header_bytes as usize;

@@ -18,7 +18,7 @@ use slab::Slab;
 use crate::config::{Config, ConnConfig};
 use crate::conn::{Conn, Cx, Next};
 use crate::error::StartupError;
-use crate::handler::Site;
+use crate::handler::{Site, SiteOptions};
 use crate::http::date::DateCache;
 use crate::pool::BufferPool;
 use crate::sys;
@@ -95,7 +95,7 @@ impl Drop for Running {
 impl Server {
     /// Opens the root and binds the listener (port 0 picks a free port).
     pub fn bind(config: &Config) -> Result<Server, StartupError> {
-        let site = Site::open(&config.root, config.hidden)
+        let site = Site::open(&config.root, SiteOptions::from(config))
             .map_err(|e| StartupError::Root(config.root.clone(), e))?;
         let std_listener =
             sys::listen(config.addr, false).map_err(|e| StartupError::Bind(config.addr, e))?;

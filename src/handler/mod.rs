@@ -5,6 +5,7 @@
 //! Cost of a plain GET of a file: the path decoded into a reused scratch buffer, one `openat2`, one
 //! `fstat`, no heap allocation.
 
+pub mod listing;
 pub mod mime;
 pub mod resolve;
 
@@ -12,10 +13,30 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::config::Config;
 use crate::http::parse::RequestHead;
 use crate::http::{Method, Status};
-use crate::response::{Body, FileBody, ResponsePlan};
+use crate::response::{Body, ContentType, FileBody, ResponsePlan};
+use listing::Listing;
 use resolve::{ResolveError, Resolved};
+
+/// The policies a [`Site`] applies, from the configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SiteOptions {
+    /// Serve and list names starting with `.`.
+    pub hidden: bool,
+    /// List a directory that has no `index.html` (otherwise 403).
+    pub listing: bool,
+}
+
+impl From<&Config> for SiteOptions {
+    fn from(config: &Config) -> SiteOptions {
+        SiteOptions {
+            hidden: config.hidden,
+            listing: config.listing,
+        }
+    }
+}
 
 /// The directory being served and the policies that apply to it.
 #[derive(Debug)]
@@ -24,13 +45,18 @@ pub struct Site {
     root: PathBuf,
     /// The root, opened once: every file is opened relative to it.
     root_dir: File,
-    /// Serve names starting with `.`.
+    /// Serve and list names starting with `.`.
     hidden: bool,
+    /// List directories without an index.
+    listing: bool,
 }
+
+/// The file in the root whose content, when it exists, is the body of every 404 response.
+const NOT_FOUND_PAGE: &[u8] = b"404.html";
 
 impl Site {
     /// Opens `root` (which must be a directory) for serving.
-    pub fn open(root: &Path, hidden: bool) -> io::Result<Site> {
+    pub fn open(root: &Path, options: SiteOptions) -> io::Result<Site> {
         let root = root.canonicalize()?;
         let root_dir = File::open(&root)?;
         if !root_dir.metadata()?.is_dir() {
@@ -42,7 +68,8 @@ impl Site {
         Ok(Site {
             root,
             root_dir,
-            hidden,
+            hidden: options.hidden,
+            listing: options.listing,
         })
     }
 
@@ -82,7 +109,7 @@ pub fn handle(req: &RequestHead<'_>, site: &Site, scratch: &mut Vec<u8>) -> Resp
 fn serve(req: &RequestHead<'_>, site: &Site, scratch: &mut Vec<u8>) -> ResponsePlan {
     let target = match resolve::split_target(req.target) {
         Ok(target) => target,
-        Err(e) => return error_plan(e),
+        Err(e) => return error_plan(site, e),
     };
     match resolve::resolve(&site.root_dir, &site.root, &target, site.hidden, scratch) {
         Ok(Resolved::File(file, meta)) => {
@@ -101,17 +128,32 @@ fn serve(req: &RequestHead<'_>, site: &Site, scratch: &mut Vec<u8>) -> ResponseP
                 ..ResponsePlan::empty(Status::OK)
             }
         }
-        // Listings are not served yet: a directory without an index is forbidden.
-        Ok(Resolved::Directory(_)) => ResponsePlan::error(Status::FORBIDDEN),
+        Ok(Resolved::Directory(_)) if !site.listing => ResponsePlan::error(Status::FORBIDDEN),
+        Ok(Resolved::Directory(dir)) => {
+            let options = listing::Options::from_request(target.query, req.fields.accept);
+            let listing = Listing::new(dir, scratch, &site.root, site.hidden, options);
+            // No Content-Length: the connection sends it chunked (or close-delimited to
+            // HTTP/1.0), generated as it goes.
+            ResponsePlan {
+                content_type: Some(options.content_type()),
+                content_length: None,
+                vary: Some("Accept"),
+                body: Body::Stream(Box::new(listing)),
+                ..ResponsePlan::empty(Status::OK)
+            }
+        }
         Ok(Resolved::AddSlash(location)) => ResponsePlan {
             location: Some(location),
             ..ResponsePlan::error(Status::MOVED_PERMANENTLY)
         },
-        Err(e) => error_plan(e),
+        Err(e) => error_plan(site, e),
     }
 }
 
-fn error_plan(e: ResolveError) -> ResponsePlan {
+fn error_plan(site: &Site, e: ResolveError) -> ResponsePlan {
+    if e == ResolveError::NotFound {
+        return not_found(site);
+    }
     ResponsePlan::error(match e {
         ResolveError::BadRequest => Status::BAD_REQUEST,
         ResolveError::NotFound => Status::NOT_FOUND,
@@ -119,4 +161,25 @@ fn error_plan(e: ResolveError) -> ResponsePlan {
         ResolveError::TooLong => Status::URI_TOO_LONG,
         ResolveError::Unavailable => Status::SERVICE_UNAVAILABLE,
     })
+}
+
+/// 404 with the root's `404.html` as its body if there is one (opened afresh each time, so an
+/// edit shows at once; one more `openat2` and `fstat` per 404), else the built-in page.
+fn not_found(site: &Site) -> ResponsePlan {
+    match resolve::open_beneath(&site.root_dir, &site.root, NOT_FOUND_PAGE) {
+        Ok(file) => match file.metadata() {
+            Ok(meta) if meta.is_file() => ResponsePlan {
+                content_type: Some(ContentType::HTML),
+                content_length: Some(meta.len()),
+                body: Body::File(FileBody {
+                    file,
+                    offset: 0,
+                    remaining: meta.len(),
+                }),
+                ..ResponsePlan::empty(Status::NOT_FOUND)
+            },
+            _ => ResponsePlan::error(Status::NOT_FOUND),
+        },
+        Err(_) => ResponsePlan::error(Status::NOT_FOUND),
+    }
 }

@@ -161,6 +161,7 @@ macro_rules! page_style {
         )
     };
 }
+pub(crate) use page_style;
 
 macro_rules! page {
     ($code:literal, $reason:literal, $message:literal) => {

@@ -8,3 +8,6 @@ mod files;
 
 /// Persistence: keep-alive, Connection: close, HTTP/1.0, HEAD, OPTIONS.
 mod keepalive;
+
+/// Directory listings (HTML, JSON, sorting, names), chunked streaming, dotfile/symlink policy, 404.html.
+mod listing;
