@@ -158,6 +158,7 @@ macro_rules! page_style {
             "p{color:var(--mute)}",
             "footer{margin-top:1rem;color:var(--mute);font-size:.85rem}",
             "footer a{color:inherit;text-decoration:underline}",
+            ".msg{max-width:40rem;padding-top:4rem}.msg h1{font-size:1.75rem;margin-bottom:.5rem}",
         )
     };
 }
@@ -174,7 +175,7 @@ macro_rules! page {
             $reason,
             "</title><style>",
             page_style!(),
-            "</style></head><body><main><h1>",
+            "</style></head><body><main class=\"msg\"><h1>",
             $code,
             " ",
             $reason,
