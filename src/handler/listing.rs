@@ -619,19 +619,22 @@ fn html_top(out: &mut Vec<u8>, path: &[u8], options: Options) {
             "</title><style>",
             page_style!(),
             ".box{border:1px solid var(--line);border-radius:8px;overflow:hidden}",
-            "table{width:100%;border-collapse:collapse;table-layout:auto}",
+            // Fixed layout: the columns keep their width while rows stream in, and the browser
+            // need not measure every cell of a long listing.
+            "table{width:100%;border-collapse:collapse;table-layout:fixed}",
+            "th.s{width:7.5rem}th.m{width:11.5rem}",
             "th,td{padding:.4rem .8rem;text-align:left;vertical-align:top}",
             "td{border-top:1px solid var(--line)}",
             "thead th{background:var(--head);font-size:.8rem;font-weight:600;",
             "text-transform:uppercase;letter-spacing:.04em}",
             "th a{color:var(--mute)}th a.on{color:var(--fg)}",
-            "td.n{overflow-wrap:anywhere;width:100%}",
+            "td.n{overflow-wrap:anywhere}",
             "tr.d td.n a{font-weight:600}",
             ".s,.m{white-space:nowrap;font-variant-numeric:tabular-nums}",
             ".s{text-align:right}td.s,td.m{color:var(--mute)}",
             "tbody tr:hover{background:var(--hover)}",
             ".up a::before{content:\"\\2191\\00a0\"}",
-            "@media(max-width:36rem){main{padding:1rem .5rem}th,td{padding:.5rem}",
+            "@media(max-width:36rem){main{padding:1rem .5rem}th,td{padding:.5rem}th.s{width:6rem}",
             ".m{display:none}}",
             "</style></head><body><main><h1>Index of ",
         )
@@ -720,9 +723,11 @@ fn html_row(out: &mut Vec<u8>, entry: &Entry, name: &[u8]) {
     if dir {
         out.push(b'/');
     }
-    out.extend_from_slice(b"</a></td>");
+    // End tags of cells and rows are implied (HTML §13.1.2.4) and left out: a big listing parses
+    // noticeably faster with fewer tokens.
+    out.extend_from_slice(b"</a>");
     if dir || !entry.known {
-        out.extend_from_slice(b"<td class=\"s\">\xe2\x80\x94</td>");
+        out.extend_from_slice(b"<td class=\"s\">\xe2\x80\x94");
     } else {
         out.extend_from_slice(b"<td class=\"s\" title=\"");
         out.extend_from_slice(itoa::Buffer::new().format(entry.size).as_bytes());
@@ -732,19 +737,16 @@ fn html_row(out: &mut Vec<u8>, entry: &Entry, name: &[u8]) {
             b" bytes\">"
         });
         push_human_size(out, entry.size);
-        out.extend_from_slice(b"</td>");
     }
     if entry.known {
         let t = Civil::from_unix(entry.modified);
-        out.extend_from_slice(b"<td class=\"m\"><time datetime=\"");
-        t.push(out, TimeStyle::Rfc3339);
-        out.extend_from_slice(b"\" title=\"");
+        out.extend_from_slice(b"<td class=\"m\" title=\"");
         t.push(out, TimeStyle::Seconds);
         out.extend_from_slice(b" UTC\">");
         t.push(out, TimeStyle::Minutes);
-        out.extend_from_slice(b"</time></td></tr>\n");
+        out.push(b'\n');
     } else {
-        out.extend_from_slice(b"<td class=\"m\">\xe2\x80\x94</td></tr>\n");
+        out.extend_from_slice(b"<td class=\"m\">\xe2\x80\x94\n");
     }
 }
 

@@ -454,7 +454,7 @@ fn sort_orders() {
     ));
     assert!(html.contains("<a href=\"?sort=name&amp;order=asc\">Name</a>"));
     assert!(html.contains("<a href=\"?sort=modified&amp;order=asc\">Modified</a>"));
-    assert!(html.contains("<td class=\"s\" title=\"30 bytes\">30 B</td>"));
+    assert!(html.contains("<td class=\"s\" title=\"30 bytes\">30 B<td class=\"m\" title=\""));
     assert!(html.contains("2 folders, 4 files"));
 }
 
