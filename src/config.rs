@@ -34,7 +34,7 @@ pub struct Cli {
     #[arg(short, long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
     pub bind: IpAddr,
 
-    /// Serve files and folders whose names start with a dot
+    /// Serve and list files and folders whose names start with a dot
     #[arg(long)]
     pub hidden: bool,
 
@@ -42,6 +42,9 @@ pub struct Cli {
     /// `public, max-age=31536000, immutable` for content-hashed names such as app.3f9c2e1a.js)
     #[arg(long, value_name = "VALUE", value_parser = parse_field_value)]
     pub cache_control: Option<String>,
+    /// Answer 403 for a folder without index.html instead of listing its contents
+    #[arg(long)]
+    pub no_listing: bool,
 
     /// Send file bodies with read/write instead of sendfile (for file systems where sendfile
     /// serves stale data)
@@ -155,6 +158,8 @@ pub struct Config {
     /// `Cache-Control` for every file; `None` for the default policy (see
     /// [`crate::handler::cache`]).
     pub cache_control: Option<String>,
+    /// List folders that have no `index.html` (otherwise 403).
+    pub listing: bool,
     pub conn: ConnConfig,
     /// Most open client connections; the listener pauses at the cap.
     pub max_connections: usize,
@@ -176,6 +181,7 @@ impl Config {
             addr,
             hidden: false,
             cache_control: None,
+            listing: true,
             conn: ConnConfig::default(),
             max_connections: 10_000,
             grace_period: Duration::from_secs(5),
@@ -190,6 +196,7 @@ impl Config {
         let mut config = Config::new(cli.root.clone(), SocketAddr::new(cli.bind, cli.port));
         config.hidden = cli.hidden;
         config.cache_control = cli.cache_control.clone();
+        config.listing = !cli.no_listing;
         let conn = &mut config.conn;
         conn.sendfile = !cli.no_sendfile;
         conn.limits.max_head_bytes = cli.max_header_bytes as usize;

@@ -814,7 +814,9 @@ impl<T: Transport> Conn<T> {
                     sending.file = Some(file);
                 }
                 Ok(Some(Piece::End)) => sending.stream = None,
-                Ok(_) => sent.stream += out.len() as u64,
+                // A piece costs at least a full one: a source may work without output (reading a
+                // directory) and must still yield.
+                Ok(_) => sent.stream += (out.len() as u64).max(STREAM_PIECE as u64),
                 // A source that fails midway cannot finish its body: end the connection so the
                 // client sees an incomplete response rather than a short one taken as whole.
                 Err(e) => {
@@ -927,7 +929,7 @@ mod tests {
             let big: Vec<u8> = (0..40_000u32).map(|i| (i % 251) as u8).collect();
             std::fs::write(dir.join("big.bin"), big).unwrap();
             std::fs::write(dir.join("dir/index.html"), "<p>index</p>").unwrap();
-            let site = Site::open(&dir, false).unwrap();
+            let site = Site::open(&dir, crate::handler::SiteOptions::default()).unwrap();
             (dir, site)
         });
         site

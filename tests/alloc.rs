@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 use mioserve::access_log::{AccessLog, LogFormat};
 use mioserve::config::ConnConfig;
 use mioserve::conn::{Conn, Cx, Next};
-use mioserve::handler::Site;
+use mioserve::handler::{Site, SiteOptions};
 use mioserve::http::date::DateCache;
 use mioserve::pool::BufferPool;
 use mioserve::stats::Stats;
@@ -40,7 +40,7 @@ fn allocations_for(sendfile: bool, log_format: LogFormat) -> usize {
     fs::write(dir.join("big.bin"), vec![b'b'; 256 * 1024]).unwrap();
     fs::write(dir.join("dir/index.html"), "<p>hi</p>").unwrap();
 
-    let site = Site::open(&dir, false).unwrap();
+    let site = Site::open(&dir, SiteOptions::default()).unwrap();
     let config = ConnConfig {
         sendfile,
         ..ConnConfig::default()

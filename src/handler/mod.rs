@@ -12,6 +12,7 @@
 
 pub mod cache;
 pub mod conditional;
+pub mod listing;
 pub mod mime;
 pub mod range;
 pub mod resolve;
@@ -28,8 +29,37 @@ use crate::response::multipart::{Boundary, MultipartBody};
 use crate::response::{Body, ContentType, FileBody, ResponsePlan};
 use cache::CachePolicy;
 use conditional::{Precondition, Validators};
+use listing::Listing;
 use range::{ContentRange, Decision};
 use resolve::{ResolveError, Resolved};
+
+/// The policies a [`Site`] applies, from the configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SiteOptions {
+    /// Serve and list names starting with `.`.
+    pub hidden: bool,
+    /// List a directory that has no `index.html` (otherwise 403).
+    pub listing: bool,
+}
+
+impl Default for SiteOptions {
+    /// What the command line defaults to: no hidden files, listings on.
+    fn default() -> Self {
+        SiteOptions {
+            hidden: false,
+            listing: true,
+        }
+    }
+}
+
+impl From<&Config> for SiteOptions {
+    fn from(config: &Config) -> SiteOptions {
+        SiteOptions {
+            hidden: config.hidden,
+            listing: config.listing,
+        }
+    }
+}
 
 /// The directory being served and the policies that apply to it.
 #[derive(Debug)]
@@ -38,22 +68,27 @@ pub struct Site {
     root: PathBuf,
     /// The root, opened once: every file is opened relative to it.
     root_dir: File,
-    /// Serve names starting with `.`.
+    /// Serve and list names starting with `.`.
     hidden: bool,
     /// The `Cache-Control` value of each file.
     cache: CachePolicy,
+    /// List directories without an index.
+    listing: bool,
 }
+
+/// The file in the root whose content, when it exists, is the body of every 404 response.
+const NOT_FOUND_PAGE: &[u8] = b"404.html";
 
 impl Site {
     /// Opens the configured root with the configured policies.
     pub fn from_config(config: &Config) -> io::Result<Site> {
-        let mut site = Site::open(&config.root, config.hidden)?;
+        let mut site = Site::open(&config.root, SiteOptions::from(config))?;
         site.cache = CachePolicy::new(config.cache_control.as_deref());
         Ok(site)
     }
 
     /// Opens `root` (which must be a directory) for serving, with the default cache policy.
-    pub fn open(root: &Path, hidden: bool) -> io::Result<Site> {
+    pub fn open(root: &Path, options: SiteOptions) -> io::Result<Site> {
         let root = root.canonicalize()?;
         let root_dir = File::open(&root)?;
         if !root_dir.metadata()?.is_dir() {
@@ -65,7 +100,8 @@ impl Site {
         Ok(Site {
             root,
             root_dir,
-            hidden,
+            hidden: options.hidden,
+            listing: options.listing,
             cache: CachePolicy::default(),
         })
     }
@@ -106,20 +142,32 @@ pub fn handle(req: &RequestHead<'_>, site: &Site, scratch: &mut Vec<u8>) -> Resp
 fn serve(req: &RequestHead<'_>, site: &Site, scratch: &mut Vec<u8>) -> ResponsePlan {
     let target = match resolve::split_target(req.target) {
         Ok(target) => target,
-        Err(e) => return error_plan(e),
+        Err(e) => return error_plan(site, e),
     };
     match resolve::resolve(&site.root_dir, &site.root, &target, site.hidden, scratch) {
         Ok(Resolved::File(file, meta)) => {
             let name = scratch.rsplit(|&b| b == b'/').next().unwrap_or(scratch);
             serve_file(req, site, file, &meta, name, SystemTime::now())
         }
-        // Listings are not served yet: a directory without an index is forbidden.
-        Ok(Resolved::Directory(_)) => ResponsePlan::error(Status::FORBIDDEN),
+        Ok(Resolved::Directory(_)) if !site.listing => ResponsePlan::error(Status::FORBIDDEN),
+        Ok(Resolved::Directory(dir)) => {
+            let options = listing::Options::from_request(target.query, req.fields.accept);
+            let listing = Listing::new(dir, scratch, &site.root, site.hidden, options);
+            // No Content-Length: the connection sends it chunked (or close-delimited to
+            // HTTP/1.0), generated as it goes.
+            ResponsePlan {
+                content_type: Some(options.content_type()),
+                content_length: None,
+                vary: Some("Accept"),
+                body: Body::Stream(Box::new(listing)),
+                ..ResponsePlan::empty(Status::OK)
+            }
+        }
         Ok(Resolved::AddSlash(location)) => ResponsePlan {
             location: Some(location),
             ..ResponsePlan::error(Status::MOVED_PERMANENTLY)
         },
-        Err(e) => error_plan(e),
+        Err(e) => error_plan(site, e),
     }
 }
 
@@ -199,7 +247,10 @@ fn serve_file(
     }
 }
 
-fn error_plan(e: ResolveError) -> ResponsePlan {
+fn error_plan(site: &Site, e: ResolveError) -> ResponsePlan {
+    if e == ResolveError::NotFound {
+        return not_found(site);
+    }
     ResponsePlan::error(match e {
         ResolveError::BadRequest => Status::BAD_REQUEST,
         ResolveError::NotFound => Status::NOT_FOUND,
@@ -207,6 +258,27 @@ fn error_plan(e: ResolveError) -> ResponsePlan {
         ResolveError::TooLong => Status::URI_TOO_LONG,
         ResolveError::Unavailable => Status::SERVICE_UNAVAILABLE,
     })
+}
+
+/// 404 with the root's `404.html` as its body if there is one (opened afresh each time, so an
+/// edit shows at once; one more `openat2` and `fstat` per 404), else the built-in page.
+fn not_found(site: &Site) -> ResponsePlan {
+    match resolve::open_beneath(&site.root_dir, &site.root, NOT_FOUND_PAGE) {
+        Ok(file) => match file.metadata() {
+            Ok(meta) if meta.is_file() => ResponsePlan {
+                content_type: Some(ContentType::HTML),
+                content_length: Some(meta.len()),
+                body: Body::File(FileBody {
+                    file,
+                    offset: 0,
+                    remaining: meta.len(),
+                }),
+                ..ResponsePlan::empty(Status::NOT_FOUND)
+            },
+            _ => ResponsePlan::error(Status::NOT_FOUND),
+        },
+        Err(_) => ResponsePlan::error(Status::NOT_FOUND),
+    }
 }
 
 #[cfg(test)]
@@ -237,7 +309,7 @@ mod tests {
             for (name, contents) in files {
                 std::fs::write(path.join(name), contents).unwrap();
             }
-            let site = Site::open(&path, false).unwrap();
+            let site = Site::open(&path, SiteOptions::default()).unwrap();
             Root { path, site }
         }
 

@@ -242,7 +242,7 @@ pub const PATH_ENCODE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
 
 /// Opens `rel` (normalised, relative) beneath `root_dir`. Non-blocking, so a FIFO opens at once
 /// (and is then refused as not a regular file) instead of stalling the event loop.
-fn open_beneath(root_dir: &File, root: &Path, rel: &[u8]) -> Result<File, ResolveError> {
+pub(crate) fn open_beneath(root_dir: &File, root: &Path, rel: &[u8]) -> Result<File, ResolveError> {
     let path: &[u8] = if rel.is_empty() { b"." } else { rel };
     let path = Path::new(std::ffi::OsStr::from_bytes(path));
     let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;

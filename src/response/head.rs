@@ -78,6 +78,11 @@ pub fn encode(plan: &ResponsePlan, date: &[u8], persistence: Persistence, out: &
         out.extend_from_slice(location.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
+    if let Some(vary) = plan.vary {
+        out.extend_from_slice(b"Vary: ");
+        out.extend_from_slice(vary.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
     if plan.allow {
         out.extend_from_slice(b"Allow: GET, HEAD, OPTIONS\r\n");
     }
@@ -167,6 +172,19 @@ mod tests {
         }
         assert!(!text.contains("Content-Length"), "{text}");
         assert!(!text.contains("\r\nContent-Type:"), "{text}");
+    }
+
+    #[test]
+    fn vary_names_the_negotiated_field() {
+        let mut plan = ResponsePlan::empty(Status::OK);
+        plan.vary = Some("Accept");
+        let mut out = Vec::new();
+        encode(&plan, DATE, Persistence::KeepAlive, &mut out);
+        assert!(
+            String::from_utf8(out)
+                .unwrap()
+                .contains("\r\nVary: Accept\r\n")
+        );
     }
 
     #[test]

@@ -114,6 +114,9 @@ pub struct ResponsePlan {
     pub content_range: Option<ContentRange>,
     /// `Location` for redirects.
     pub location: Option<String>,
+    /// `Vary`: the request fields the content was chosen by (a listing picks HTML or JSON by
+    /// `Accept`), so caches keep the variants apart (RFC 9110 §12.5.5).
+    pub vary: Option<&'static str>,
     /// Send `Allow: GET, HEAD, OPTIONS` (405 and OPTIONS answers).
     pub allow: bool,
     /// The connection must close after this response, whatever the client asked.
@@ -138,6 +141,7 @@ impl ResponsePlan {
             accept_ranges: false,
             content_range: None,
             location: None,
+            vary: None,
             allow: false,
             close: false,
             chunked: false,
@@ -170,6 +174,32 @@ impl ResponsePlan {
     }
 }
 
+/// The style sheet shared by the built-in pages: error pages and directory listings. A macro
+/// rather than a `const` so `concat!` can build whole pages at compile time. Light and dark
+/// schemes, system fonts, no external assets.
+macro_rules! page_style {
+    () => {
+        concat!(
+            ":root{color-scheme:light dark;--fg:#1f2328;--mute:#59636e;--bg:#fff;--line:#d1d9e0;",
+            "--head:#f6f8fa;--link:#0969da;--hover:#f6f8fa}",
+            "@media(prefers-color-scheme:dark){:root{--fg:#e6edf3;--mute:#9198a1;--bg:#0d1117;",
+            "--line:#3d444d;--head:#151b23;--link:#4493f8;--hover:#151b23}}",
+            "*{box-sizing:border-box}",
+            "body{margin:0;background:var(--bg);color:var(--fg);",
+            "font:15px/1.5 system-ui,-apple-system,\"Segoe UI\",Roboto,\"Noto Sans\",\"DejaVu Sans\",sans-serif}",
+            "main{max-width:62rem;margin:0 auto;padding:1.5rem 1rem 2.5rem}",
+            "a{color:var(--link);text-decoration:none}a:hover{text-decoration:underline}",
+            "h1{font-size:1.3rem;font-weight:600;margin:0 0 1rem;overflow-wrap:anywhere}",
+            "h1 .sep{color:var(--mute);padding:0 .1em}",
+            "p{color:var(--mute)}",
+            "footer{margin-top:1rem;color:var(--mute);font-size:.85rem}",
+            "footer a{color:inherit;text-decoration:underline}",
+            ".msg{max-width:40rem;padding-top:4rem}.msg h1{font-size:1.75rem;margin-bottom:.5rem}",
+        )
+    };
+}
+pub(crate) use page_style;
+
 macro_rules! page {
     ($code:literal, $reason:literal, $message:literal) => {
         concat!(
@@ -180,18 +210,15 @@ macro_rules! page {
             " ",
             $reason,
             "</title><style>",
-            "body{font:16px/1.5 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;",
-            "max-width:40rem;margin:4rem auto;padding:0 1rem;color:#222}",
-            "h1{font-size:1.6rem;margin:0 0 .5rem}p{color:#555}",
-            "footer{margin-top:2rem;font-size:.85rem;color:#888}",
-            "@media(prefers-color-scheme:dark){body{background:#161616;color:#ddd}p{color:#aaa}}",
-            "</style></head><body><h1>",
+            page_style!(),
+            "</style></head><body><main class=\"msg\"><h1>",
             $code,
             " ",
             $reason,
             "</h1><p>",
             $message,
-            "</p><footer>mioserve</footer></body></html>\n"
+            "</p><p><a href=\"/\">Go to the top folder</a></p>",
+            "<footer>mioserve</footer></main></body></html>\n"
         )
         .as_bytes()
     };

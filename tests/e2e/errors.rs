@@ -11,7 +11,8 @@ fn server() -> TestServer {
             write_file(root, ".hidden", "dotfile\n");
             fs::create_dir(root.join("empty")).unwrap();
         },
-        |_| {},
+        // Listings off: a directory without an index is then the 403 case.
+        |c| c.listing = false,
     )
 }
 
@@ -252,7 +253,7 @@ fn head_of_a_refused_request_has_no_body() {
 }
 
 #[test]
-fn directory_without_index_is_403() {
+fn directory_without_index_is_403_with_listings_off() {
     let server = server();
     server.get("/empty/").assert_status(403).assert_error_page();
     server.get("/").assert_status(403).assert_error_page();

@@ -44,3 +44,6 @@ mod traversal;
 
 /// What the server reports: the exit report and its close reasons, `--explain`.
 mod operability;
+
+/// Directory listings (HTML, JSON, sorting, names), chunked streaming, dotfile/symlink policy, 404.html.
+mod listing;

@@ -1,0 +1,269 @@
+// Real-browser test: headless Debian Chromium, driven by playwright-core, against real mioserve
+// processes. Run through ./run.sh, which installs what is missing and builds the binary.
+//
+// Environment: MIOSERVE_BIN (the binary to run), SCREENSHOT_DIR (where the PNGs go).
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, "../..");
+const bin = process.env.MIOSERVE_BIN || path.join(repo, "target/debug/mioserve");
+const shots = process.env.SCREENSHOT_DIR || path.join(repo, "target/screenshots");
+
+const UNICODE_DIR = "Ünïcødé folder";
+const UNICODE_FILE = "hello wörld.txt";
+const GREETING = "Hello from a folder with a Unicode name.";
+
+/** Every bound on a wait: a broken server fails the test instead of hanging it. */
+const TIMEOUT = 10_000;
+
+/** Starts mioserve on `root`, port 0; resolves with its URL once it printed it. */
+function startServer(root, args = []) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(bin, [root, "-p", "0", "-q", ...args], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    const timer = setTimeout(() => reject(new Error("mioserve did not start")), TIMEOUT);
+    child.on("error", reject);
+    child.on("exit", (code) => reject(new Error(`mioserve exited with ${code}`)));
+    createInterface({ input: child.stdout }).once("line", (line) => {
+      clearTimeout(timer);
+      const match = line.match(/(http:\/\/\S+\/)$/);
+      if (!match) return reject(new Error(`no URL in ${JSON.stringify(line)}`));
+      resolve({ child, url: match[1] });
+    });
+  });
+}
+
+/** A folder to browse: a Unicode-named subfolder, files of distinct sizes, hostile names. */
+function makeFixture() {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), "mioserve-browser-"));
+  fs.mkdirSync(path.join(root, UNICODE_DIR));
+  fs.writeFileSync(path.join(root, UNICODE_DIR, UNICODE_FILE), GREETING + "\n");
+  fs.mkdirSync(path.join(root, "docs"));
+  fs.writeFileSync(path.join(root, "docs", "notes.md"), "# Notes\n");
+  const sizes = { "tiny.txt": 12, "report-2.csv": 4_000, "report-10.csv": 90_000, "video.bin": 3_500_000 };
+  for (const [name, size] of Object.entries(sizes)) {
+    fs.writeFileSync(path.join(root, name), Buffer.alloc(size, 120));
+  }
+  fs.writeFileSync(path.join(root, "a & b <c> \"quoted\" #1?.txt"), "hostile\n");
+  fs.writeFileSync(path.join(root, "100% done [final].txt"), "done\n");
+  // Not valid UTF-8: a path given as bytes.
+  const latin1 = Buffer.concat([Buffer.from(root + "/"), Buffer.from("latin1-caf\xe9.txt", "latin1")]);
+  fs.writeFileSync(latin1, "latin1\n");
+  fs.writeFileSync(path.join(root, ".secret"), "hidden\n");
+  fs.writeFileSync(path.join(root, "report-1.csv"), "a,b\n");
+  return root;
+}
+
+let browser;
+let fixture;
+let listingServer;
+let demoServer;
+
+before(async () => {
+  fs.mkdirSync(shots, { recursive: true });
+  fixture = makeFixture();
+  listingServer = await startServer(fixture);
+  demoServer = await startServer(path.join(repo, "public"));
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    headless: true,
+    timeout: 30_000,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  for (const server of [listingServer, demoServer]) {
+    if (server) {
+      server.child.removeAllListeners("exit");
+      server.child.kill();
+    }
+  }
+  if (fixture) fs.rmSync(fixture, { recursive: true, force: true });
+});
+
+/** A fresh page that fails the test on any uncaught page error. */
+async function newPage(viewport = { width: 1100, height: 760 }) {
+  const context = await browser.newContext({ viewport });
+  const page = await context.newPage();
+  page.setDefaultTimeout(TIMEOUT);
+  const problems = [];
+  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+  page.on("console", (m) => {
+    if (m.type() !== "error") return;
+    const where = m.location().url;
+    // A plain-text file shown as a page makes Chromium ask for /favicon.ico, which the fixture
+    // does not have; HTML pages (listings, the demo) name their icon, so nothing else is excused.
+    if (new URL(where, "http://x/").pathname === "/favicon.ico") return;
+    problems.push(`console error: ${m.text()} (${where})`);
+  });
+  return { context, page, problems };
+}
+
+/** Names in the listing's rows, in order (the parent row left out). */
+function rowNames(page) {
+  return page.$$eval("tbody tr:not(.up) td.n a", (links) => links.map((a) => a.textContent));
+}
+
+test("browse: root listing → Unicode folder → file", async () => {
+  const { context, page, problems } = await newPage();
+  const response = await page.goto(listingServer.url);
+  assert.equal(response.status(), 200);
+  assert.equal(await page.title(), "Index of /");
+  const names = await rowNames(page);
+  assert.deepEqual(names.slice(0, 2), ["docs/", `${UNICODE_DIR}/`], "folders first");
+  assert.ok(names.includes('a & b <c> "quoted" #1?.txt'), names.join(" | "));
+  assert.ok(names.includes("latin1-caf\uFFFD.txt"), names.join(" | "));
+  assert.ok(!names.includes(".secret"), "dotfiles are not listed");
+  assert.deepEqual(
+    names.filter((n) => n.startsWith("report-")),
+    ["report-1.csv", "report-2.csv", "report-10.csv"],
+    "natural order",
+  );
+  await page.screenshot({ path: path.join(shots, "listing.png"), fullPage: true });
+
+  await page.getByRole("link", { name: `${UNICODE_DIR}/`, exact: true }).click();
+  await page.waitForURL(/\/%C3%9Cn%C3%AFc%C3%B8d%C3%A9%20folder\/$/);
+  assert.match(await page.locator("h1").innerText(), new RegExp(UNICODE_DIR));
+  assert.deepEqual(await rowNames(page), [UNICODE_FILE]);
+  await page.screenshot({ path: path.join(shots, "listing-unicode-folder.png") });
+
+  await page.getByRole("link", { name: UNICODE_FILE, exact: true }).click();
+  await page.waitForURL(/\/hello%20w%C3%B6rld\.txt$/);
+  assert.equal((await page.locator("body").innerText()).trim(), GREETING);
+
+  // Back up through the parent link and the breadcrumb.
+  await page.goBack();
+  await page.getByRole("link", { name: "Parent folder" }).click();
+  await page.waitForURL(listingServer.url);
+  assert.equal(await page.title(), "Index of /");
+
+  // Every hostile name is clickable and serves its own file.
+  await page.getByRole("link", { name: 'a & b <c> "quoted" #1?.txt', exact: true }).click();
+  assert.equal((await page.locator("body").innerText()).trim(), "hostile");
+  await page.goBack();
+  await page.getByRole("link", { name: "latin1-caf\uFFFD.txt", exact: true }).click();
+  assert.equal((await page.locator("body").innerText()).trim(), "latin1");
+
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test("sort the listing by size, both ways, from the column headers", async () => {
+  const { context, page, problems } = await newPage();
+  await page.goto(listingServer.url);
+  const header = page.locator("thead th.s a");
+
+  await header.click();
+  await page.waitForURL(/\?sort=size&order=asc$/);
+  let names = await rowNames(page);
+  assert.deepEqual(names.slice(0, 2), ["docs/", `${UNICODE_DIR}/`], "folders stay first");
+  const files = (list) => list.filter((n) => !n.endsWith("/"));
+  const bySize = [
+    "report-1.csv", // 4 bytes
+    "100% done [final].txt", // 5
+    "latin1-caf\uFFFD.txt", // 7
+    'a & b <c> "quoted" #1?.txt', // 8
+    "tiny.txt", // 12
+    "report-2.csv", // 4,000
+    "report-10.csv", // 90,000
+    "video.bin", // 3,500,000
+  ];
+  assert.deepEqual(files(names), bySize);
+  assert.equal(await page.locator("thead th.s").getAttribute("aria-sort"), "ascending");
+
+  await header.click();
+  await page.waitForURL(/\?sort=size&order=desc$/);
+  names = await rowNames(page);
+  assert.deepEqual(names.slice(0, 2), [`${UNICODE_DIR}/`, "docs/"], "folders first, reversed");
+  assert.deepEqual(files(names), [...bySize].reverse());
+  assert.equal(await page.locator("thead th.s").getAttribute("aria-sort"), "descending");
+  // Exact sizes are in the title of the human-readable ones.
+  assert.equal(await page.locator("tbody tr:not(.up) td.s").nth(2).getAttribute("title"), "3500000 bytes");
+  assert.equal(await page.locator("tbody tr:not(.up) td.s").nth(2).innerText(), "3.3 MiB");
+  await page.screenshot({ path: path.join(shots, "listing-by-size.png"), fullPage: true });
+
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test("the listing in the dark scheme", async () => {
+  const context = await browser.newContext({ viewport: { width: 1100, height: 600 }, colorScheme: "dark" });
+  const page = await context.newPage();
+  await page.goto(listingServer.url + "?sort=modified&order=desc");
+  const background = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  assert.equal(background, "rgb(13, 17, 23)");
+  await page.screenshot({ path: path.join(shots, "listing-dark.png") });
+  await context.close();
+});
+
+test("the listing reads well on a phone", async () => {
+  const { context, page } = await newPage({ width: 390, height: 844 });
+  await page.goto(listingServer.url);
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `no horizontal scrolling (overflow ${overflow}px)`);
+  await page.screenshot({ path: path.join(shots, "listing-phone.png"), fullPage: true });
+  await context.close();
+});
+
+test("built-in error page", async () => {
+  const { context, page } = await newPage({ width: 900, height: 500 });
+  const response = await page.goto(listingServer.url + "no/such/file");
+  assert.equal(response.status(), 404);
+  assert.equal(await page.locator("h1").innerText(), "404 Not Found");
+  await page.screenshot({ path: path.join(shots, "error-404.png") });
+  await context.close();
+});
+
+test("demo site: every sub-resource loads with 200 and the console stays clean", async () => {
+  for (const start of ["", "docs/"]) {
+    const { context, page, problems } = await newPage();
+    const responses = [];
+    const failures = [];
+    page.on("response", (r) => responses.push({ url: r.url(), status: r.status() }));
+    page.on("requestfailed", (r) => failures.push(`${r.url()}: ${r.failure()?.errorText}`));
+    const main = await page.goto(demoServer.url + start, { waitUntil: "load" });
+    assert.equal(main.status(), 200);
+    await page.waitForLoadState("networkidle");
+
+    assert.deepEqual(failures, []);
+    const bad = responses.filter((r) => r.status !== 200);
+    assert.deepEqual(bad, [], "every response is 200");
+    const loaded = responses.map((r) => new URL(r.url).pathname);
+    for (const resource of ["/style.css", "/logo.svg"]) {
+      assert.ok(loaded.includes(resource), `${resource} loaded: ${loaded.join(", ")}`);
+    }
+    if (start === "") {
+      assert.ok(loaded.includes("/app.js"), `app.js loaded: ${loaded.join(", ")}`);
+      // app.js fills this in from the Server header of a HEAD request.
+      await page.waitForFunction(() => /mioserve/.test(document.getElementById("served-by")?.textContent ?? ""));
+      const styled = await page.evaluate(() => getComputedStyle(document.body).fontFamily);
+      assert.notEqual(styled, "", "style.css applied");
+      await page.screenshot({ path: path.join(shots, "demo.png"), fullPage: true });
+    } else {
+      await page.screenshot({ path: path.join(shots, "demo-docs.png"), fullPage: true });
+    }
+    assert.deepEqual(problems, [], "no console errors");
+    await context.close();
+  }
+});

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Real-browser end-to-end test: headless Debian Chromium, driven by playwright-core (which never
+# downloads a browser of its own), against a freshly built mioserve. Installs what is missing,
+# builds, runs listing.test.mjs with node's test runner, and exits non-zero on any failure.
+# Screenshots land in target/screenshots/. Takes about 30 s once Chromium is installed.
+#
+#   tests/browser/run.sh                      debug build (what `cargo test` already built)
+#   MIOSERVE_BIN=target/release/mioserve tests/browser/run.sh    any other binary
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+
+if [ ! -x /usr/bin/chromium ]; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+fi
+
+cd "$here"
+# Exactly what package-lock.json pins (one package, playwright-core: no browser download).
+npm ci --no-audit --no-fund --loglevel=error
+
+if [ -z "${MIOSERVE_BIN:-}" ]; then
+    (cd "$repo" && cargo build --quiet)
+    export MIOSERVE_BIN="$repo/target/debug/mioserve"
+fi
+export SCREENSHOT_DIR="${SCREENSHOT_DIR:-$repo/target/screenshots}"
+
+# A bound on the whole run: a wedged browser must fail CI, not hang it.
+timeout 170 node --test --test-reporter=tap listing.test.mjs
+echo "screenshots: $SCREENSHOT_DIR"
