@@ -93,6 +93,10 @@ pub struct Cli {
     #[arg(long, value_enum, default_value_t = LogFormat::Combined, value_name = "FORMAT")]
     pub access_log: LogFormat,
 
+    /// Print one line per request on stderr saying which rule produced the answer
+    #[arg(long)]
+    pub explain: bool,
+
     /// Print a stats line every second on stderr even when it is not a terminal (one line per
     /// second, for logs)
     #[arg(long, conflicts_with = "no_stats")]
@@ -130,6 +134,8 @@ pub struct ConnConfig {
     pub body_timeout: Duration,
     /// Time to drain a connection after its write side was shut, before closing it.
     pub linger_timeout: Duration,
+    /// Print an `--explain` line per request on stderr.
+    pub explain: bool,
 }
 
 impl Default for ConnConfig {
@@ -143,6 +149,7 @@ impl Default for ConnConfig {
             send_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(30),
             linger_timeout: Duration::from_secs(2),
+            explain: false,
         }
     }
 }
@@ -205,6 +212,7 @@ impl Config {
         conn.keep_alive = cli.keepalive_timeout > 0;
         conn.keepalive_timeout = Duration::from_secs(cli.keepalive_timeout);
         conn.send_timeout = Duration::from_secs(cli.send_timeout);
+        conn.explain = cli.explain;
         config.max_connections = cli.max_connections as usize;
         config.grace_period = Duration::from_secs(cli.grace_period);
         config.access_log = if cli.quiet {

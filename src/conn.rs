@@ -25,6 +25,7 @@ use mio::Interest;
 
 use crate::access_log::{AccessLog, Entry, RequestLine};
 use crate::config::ConnConfig;
+use crate::explain::{self, Delivery};
 use crate::handler::{self, Site};
 use crate::http::body::BodyDecoder;
 use crate::http::date::DateCache;
@@ -541,6 +542,10 @@ impl<T: Transport> Conn<T> {
             (false, Version::Http11) => Persistence::KeepAlive,
         };
         head::encode(&plan, cx.date.bytes(), persistence, out);
+        if cx.config.explain {
+            let delivery = Delivery::of(&plan, INLINE_FILE_MAX, cx.config.sendfile);
+            eprintln!("{}", explain::line(&head, &plan, delivery));
+        }
         cx.stats.response(plan.status.code());
         self.requests += 1;
         self.batch_since.get_or_insert_with(Instant::now);
@@ -641,6 +646,12 @@ impl<T: Transport> Conn<T> {
     /// Answers a request that cannot be parsed or accepted, then closes.
     fn reject(&mut self, cx: &mut Cx<'_>, error: ParseError) -> Step {
         log::debug!("rejecting request: {error:?}");
+        if cx.config.explain {
+            let pending = self.read.as_ref().map_or(&[][..], ReadBuf::data);
+            let line = pending.split(|&b| b == b'\n').next().unwrap_or_default();
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            eprintln!("{}", explain::rejected_line(line, error));
+        }
         self.queue_error(cx, error.status());
         Step::Continue
     }

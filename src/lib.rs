@@ -21,6 +21,7 @@ pub mod access_log;
 pub mod config;
 pub mod conn;
 pub mod error;
+pub mod explain;
 pub mod handler;
 pub mod http;
 pub mod pool;

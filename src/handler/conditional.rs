@@ -16,6 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::http::Method;
 use crate::http::parse::Fields;
+use crate::response::reason::Condition;
 
 /// Longest ETag this server makes: two quotes, three 16-digit hex numbers and two dashes.
 const ETAG_MAX: usize = 2 + 3 * 16 + 2;
@@ -129,13 +130,17 @@ fn unix_seconds(time: SystemTime) -> Option<u64> {
 /// What the preconditions decide.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Precondition {
-    /// 412 Precondition Failed.
-    Failed,
-    /// 304 Not Modified.
-    NotModified,
+    /// 412 Precondition Failed, because of this field.
+    Failed(Condition),
+    /// 304 Not Modified, because of this field.
+    NotModified(Condition),
     /// Perform the method; `use_range` says whether a `Range` field is to be honoured (the
-    /// request is a GET with `Range`, and `If-Range`, if any, holds).
-    Serve { use_range: bool },
+    /// request is a GET with `Range`, and `If-Range`, if any, holds); `if_range` is the outcome
+    /// of an `If-Range` field that was evaluated.
+    Serve {
+        use_range: bool,
+        if_range: Option<bool>,
+    },
 }
 
 /// Evaluates the conditional fields of a request for a file with `validators`, at `now`.
@@ -161,35 +166,38 @@ pub fn evaluate(
     // Steps 1 and 2.
     if let Some(value) = fields.if_match {
         if !if_match(value, &validators.etag) {
-            return Precondition::Failed;
+            return Precondition::Failed(Condition::IfMatch);
         }
     } else if let Some(value) = fields.if_unmodified_since
         && !if_unmodified_since(value, validators.last_modified)
     {
-        return Precondition::Failed;
+        return Precondition::Failed(Condition::IfUnmodifiedSince);
     }
     // Steps 3 and 4.
     if let Some(value) = fields.if_none_match {
         if !if_none_match(value, &validators.etag) {
             return if get_or_head {
-                Precondition::NotModified
+                Precondition::NotModified(Condition::IfNoneMatch)
             } else {
-                Precondition::Failed
+                Precondition::Failed(Condition::IfNoneMatch)
             };
         }
     } else if let Some(value) = fields.if_modified_since
         && get_or_head
         && !if_modified_since(value, validators.last_modified, now)
     {
-        return Precondition::NotModified;
+        return Precondition::NotModified(Condition::IfModifiedSince);
     }
     // Steps 5 and 6.
-    let use_range = method == Method::Get
-        && fields.range.is_some()
-        && fields
-            .if_range
-            .is_none_or(|value| if_range(value, validators));
-    Precondition::Serve { use_range }
+    let ranged = method == Method::Get && fields.range.is_some();
+    let if_range = fields
+        .if_range
+        .filter(|_| ranged)
+        .map(|value| if_range(value, validators));
+    Precondition::Serve {
+        use_range: ranged && if_range != Some(false),
+        if_range,
+    }
 }
 
 /// `If-Match` (RFC 9110 §13.1.1): true for `*` (the file exists) or when a listed tag matches
@@ -522,9 +530,25 @@ mod tests {
 
     #[test]
     fn evaluation_table() {
-        use Precondition::*;
-        let serve = Serve { use_range: false };
-        let ranged = Serve { use_range: true };
+        use Condition::*;
+        use Precondition::{Failed, NotModified, Serve};
+        let serve = Serve {
+            use_range: false,
+            if_range: None,
+        };
+        let ranged = Serve {
+            use_range: true,
+            if_range: None,
+        };
+        // If-Range held / did not hold.
+        let if_range_held = Serve {
+            use_range: true,
+            if_range: Some(true),
+        };
+        let if_range_failed = Serve {
+            use_range: false,
+            if_range: Some(false),
+        };
         const ETAG: &str = r#""1f-abc-10""#;
         const WEAK: &str = r#"W/"1f-abc-10""#;
         const OTHER: &str = r#""other""#;
@@ -547,8 +571,16 @@ mod tests {
             // 1. If-Match
             c(Get, [Some(ETAG), None, None, None, None, None], serve),
             c(Get, [Some("*"), None, None, None, None, None], serve),
-            c(Get, [Some(OTHER), None, None, None, None, None], Failed),
-            c(Get, [Some(WEAK), None, None, None, None, None], Failed),
+            c(
+                Get,
+                [Some(OTHER), None, None, None, None, None],
+                Failed(IfMatch),
+            ),
+            c(
+                Get,
+                [Some(WEAK), None, None, None, None, None],
+                Failed(IfMatch),
+            ),
             // ... and it takes precedence over If-Unmodified-Since
             c(
                 Get,
@@ -558,36 +590,56 @@ mod tests {
             // 2. If-Unmodified-Since
             c(Get, [None, Some(AT), None, None, None, None], serve),
             c(Get, [None, Some(AFTER), None, None, None, None], serve),
-            c(Get, [None, Some(BEFORE), None, None, None, None], Failed),
+            c(
+                Get,
+                [None, Some(BEFORE), None, None, None, None],
+                Failed(IfUnmodifiedSince),
+            ),
             c(
                 Get,
                 [None, Some("not a date"), None, None, None, None],
                 serve,
             ),
             // 3. If-None-Match
-            c(Get, [None, None, Some(ETAG), None, None, None], NotModified),
+            c(
+                Get,
+                [None, None, Some(ETAG), None, None, None],
+                NotModified(IfNoneMatch),
+            ),
             c(
                 Head,
                 [None, None, Some(ETAG), None, None, None],
-                NotModified,
+                NotModified(IfNoneMatch),
             ),
-            c(Post, [None, None, Some(ETAG), None, None, None], Failed),
-            c(Get, [None, None, Some("*"), None, None, None], NotModified),
+            c(
+                Post,
+                [None, None, Some(ETAG), None, None, None],
+                Failed(IfNoneMatch),
+            ),
+            c(
+                Get,
+                [None, None, Some("*"), None, None, None],
+                NotModified(IfNoneMatch),
+            ),
             c(Get, [None, None, Some(OTHER), None, None, None], serve),
             // ... after If-Match
             c(
                 Get,
                 [Some(OTHER), None, Some(ETAG), None, None, None],
-                Failed,
+                Failed(IfMatch),
             ),
             // ... and If-Modified-Since is ignored when it is present
             c(Get, [None, None, Some(OTHER), Some(AT), None, None], serve),
             // 4. If-Modified-Since
-            c(Get, [None, None, None, Some(AT), None, None], NotModified),
+            c(
+                Get,
+                [None, None, None, Some(AT), None, None],
+                NotModified(IfModifiedSince),
+            ),
             c(
                 Get,
                 [None, None, None, Some(AFTER), None, None],
-                NotModified,
+                NotModified(IfModifiedSince),
             ),
             c(Get, [None, None, None, Some(BEFORE), None, None], serve),
             c(Get, [None, None, None, Some(FUTURE), None, None], serve),
@@ -598,28 +650,32 @@ mod tests {
             c(
                 Get,
                 [None, None, None, None, Some(RANGE), Some(ETAG)],
-                ranged,
+                if_range_held,
             ),
             c(
                 Get,
                 [None, None, None, None, Some(RANGE), Some(OTHER)],
-                serve,
+                if_range_failed,
             ),
             c(
                 Get,
                 [None, None, None, None, Some(RANGE), Some(WEAK)],
-                serve,
+                if_range_failed,
             ),
-            c(Get, [None, None, None, None, Some(RANGE), Some(AT)], ranged),
+            c(
+                Get,
+                [None, None, None, None, Some(RANGE), Some(AT)],
+                if_range_held,
+            ),
             c(
                 Get,
                 [None, None, None, None, Some(RANGE), Some(AFTER)],
-                serve,
+                if_range_failed,
             ),
             c(
                 Get,
                 [None, None, None, None, Some(RANGE), Some("junk")],
-                serve,
+                if_range_failed,
             ),
             // ... If-Range without Range is ignored, Range on HEAD is not honoured
             c(Get, [None, None, None, None, None, Some(OTHER)], serve),
@@ -628,7 +684,7 @@ mod tests {
             c(
                 Get,
                 [None, None, Some(ETAG), None, Some(RANGE), Some(ETAG)],
-                NotModified,
+                NotModified(IfNoneMatch),
             ),
         ];
         for case in cases {

@@ -26,6 +26,7 @@ use crate::config::Config;
 use crate::http::parse::RequestHead;
 use crate::http::{Method, Status};
 use crate::response::multipart::{Boundary, MultipartBody};
+use crate::response::reason::Reason;
 use crate::response::{Body, ContentType, FileBody, ResponsePlan};
 use cache::CachePolicy;
 use conditional::{Precondition, Validators};
@@ -118,6 +119,7 @@ pub fn handle(req: &RequestHead<'_>, site: &Site, scratch: &mut Vec<u8>) -> Resp
         Method::Get | Method::Head => serve(req, site, scratch),
         Method::Options => ResponsePlan {
             allow: true,
+            reason: Some(Reason::Options),
             ..ResponsePlan::empty(Status::NO_CONTENT)
         },
         Method::Post
@@ -127,9 +129,12 @@ pub fn handle(req: &RequestHead<'_>, site: &Site, scratch: &mut Vec<u8>) -> Resp
         | Method::Connect
         | Method::Trace => ResponsePlan {
             allow: true,
+            reason: Some(Reason::MethodNotAllowed),
             ..ResponsePlan::error(Status::METHOD_NOT_ALLOWED)
         },
-        Method::Unknown => ResponsePlan::error(Status::NOT_IMPLEMENTED),
+        Method::Unknown => {
+            ResponsePlan::error(Status::NOT_IMPLEMENTED).because(Reason::UnknownMethod)
+        }
     };
     if req.method == Method::Head {
         plan.without_body()
@@ -146,10 +151,18 @@ fn serve(req: &RequestHead<'_>, site: &Site, scratch: &mut Vec<u8>) -> ResponseP
     };
     match resolve::resolve(&site.root_dir, &site.root, &target, site.hidden, scratch) {
         Ok(Resolved::File(file, meta)) => {
+            // A directory's index stands in for it: the target named the directory.
+            let index = !target.path.ends_with("index.html") && scratch.ends_with(b"index.html");
             let name = scratch.rsplit(|&b| b == b'/').next().unwrap_or(scratch);
-            serve_file(req, site, file, &meta, name, SystemTime::now())
+            let plan = serve_file(req, site, file, &meta, name, SystemTime::now());
+            match plan.reason {
+                Some(Reason::File(_)) if index => plan.because(Reason::Index),
+                _ => plan,
+            }
         }
-        Ok(Resolved::Directory(_)) if !site.listing => ResponsePlan::error(Status::FORBIDDEN),
+        Ok(Resolved::Directory(_)) if !site.listing => {
+            ResponsePlan::error(Status::FORBIDDEN).because(Reason::NoListing)
+        }
         Ok(Resolved::Directory(dir)) => {
             let options = listing::Options::from_request(target.query, req.fields.accept);
             let listing = Listing::new(dir, scratch, &site.root, site.hidden, options);
@@ -160,11 +173,13 @@ fn serve(req: &RequestHead<'_>, site: &Site, scratch: &mut Vec<u8>) -> ResponseP
                 content_length: None,
                 vary: Some("Accept"),
                 body: Body::Stream(Box::new(listing)),
+                reason: Some(Reason::Listing),
                 ..ResponsePlan::empty(Status::OK)
             }
         }
         Ok(Resolved::AddSlash(location)) => ResponsePlan {
             location: Some(location),
+            reason: Some(Reason::AddSlash),
             ..ResponsePlan::error(Status::MOVED_PERMANENTLY)
         },
         Err(e) => error_plan(site, e),
@@ -189,18 +204,32 @@ fn serve_file(
         cache_control: Some(site.cache.for_name(name)),
         ..ResponsePlan::empty(status)
     };
-    let use_range = match conditional::evaluate(req.method, &req.fields, &validators, now) {
-        Precondition::Failed => return ResponsePlan::error(Status::PRECONDITION_FAILED),
-        Precondition::NotModified => return validated(Status::NOT_MODIFIED),
-        Precondition::Serve { use_range } => use_range,
-    };
+    let (use_range, if_range) =
+        match conditional::evaluate(req.method, &req.fields, &validators, now) {
+            Precondition::Failed(field) => {
+                return ResponsePlan::error(Status::PRECONDITION_FAILED)
+                    .because(Reason::PreconditionFailed(field));
+            }
+            Precondition::NotModified(field) => {
+                return validated(Status::NOT_MODIFIED).because(Reason::NotModified(field));
+            }
+            Precondition::Serve {
+                use_range,
+                if_range,
+            } => (use_range, if_range),
+        };
     let decision = match req.fields.range {
         Some(value) if use_range => range::evaluate(value, len),
         _ => Decision::Full,
     };
-    let (content_type, _) = mime::content_type(name);
+    let (content_type, source) = mime::content_type(name);
     match decision {
         Decision::Full => ResponsePlan {
+            reason: Some(if if_range == Some(false) {
+                Reason::IfRangeFailed
+            } else {
+                Reason::File(source)
+            }),
             content_type: Some(content_type),
             content_length: Some(len),
             accept_ranges: true,
@@ -213,10 +242,14 @@ fn serve_file(
         },
         Decision::Unsatisfiable => ResponsePlan {
             content_range: Some(ContentRange::Unsatisfied { complete: len }),
+            reason: Some(Reason::Unsatisfiable),
             ..ResponsePlan::error(Status::RANGE_NOT_SATISFIABLE)
         },
         Decision::Partial(ranges) => match *ranges.as_slice() {
             [range] => ResponsePlan {
+                reason: Some(Reason::Range {
+                    if_range: if_range == Some(true),
+                }),
                 content_type: Some(content_type),
                 content_length: Some(range.len()),
                 accept_ranges: true,
@@ -235,6 +268,9 @@ fn serve_file(
                 let boundary = Boundary::random();
                 let body = MultipartBody::new(file, several, len, content_type, boundary);
                 ResponsePlan {
+                    reason: Some(Reason::Multipart {
+                        parts: several.len(),
+                    }),
                     content_type: Some(ContentType::MULTIPART_BYTERANGES),
                     boundary: Some(boundary),
                     content_length: Some(body.len()),
@@ -248,16 +284,22 @@ fn serve_file(
 }
 
 fn error_plan(site: &Site, e: ResolveError) -> ResponsePlan {
-    if e == ResolveError::NotFound {
-        return not_found(site);
-    }
-    ResponsePlan::error(match e {
-        ResolveError::BadRequest => Status::BAD_REQUEST,
-        ResolveError::NotFound => Status::NOT_FOUND,
-        ResolveError::Forbidden => Status::FORBIDDEN,
-        ResolveError::TooLong => Status::URI_TOO_LONG,
-        ResolveError::Unavailable => Status::SERVICE_UNAVAILABLE,
-    })
+    let (status, reason) = match e {
+        // A hidden name answers exactly as a missing one, so its existence does not show.
+        ResolveError::NotFound | ResolveError::Hidden => {
+            let plan = not_found(site);
+            return match e {
+                ResolveError::Hidden => plan.because(Reason::Hidden),
+                _ => plan,
+            };
+        }
+        ResolveError::BadRequest => (Status::BAD_REQUEST, Reason::BadTarget),
+        ResolveError::LeavesRoot => (Status::BAD_REQUEST, Reason::LeavesRoot),
+        ResolveError::Forbidden => (Status::FORBIDDEN, Reason::Forbidden),
+        ResolveError::TooLong => (Status::URI_TOO_LONG, Reason::TooLong),
+        ResolveError::Unavailable => (Status::SERVICE_UNAVAILABLE, Reason::Unavailable),
+    };
+    ResponsePlan::error(status).because(reason)
 }
 
 /// 404 with the root's `404.html` as its body if there is one (opened afresh each time, so an
@@ -273,11 +315,15 @@ fn not_found(site: &Site) -> ResponsePlan {
                     offset: 0,
                     remaining: meta.len(),
                 }),
+                reason: Some(Reason::NotFound { custom_page: true }),
                 ..ResponsePlan::empty(Status::NOT_FOUND)
             },
-            _ => ResponsePlan::error(Status::NOT_FOUND),
+            _ => ResponsePlan::error(Status::NOT_FOUND)
+                .because(Reason::NotFound { custom_page: false }),
         },
-        Err(_) => ResponsePlan::error(Status::NOT_FOUND),
+        Err(_) => {
+            ResponsePlan::error(Status::NOT_FOUND).because(Reason::NotFound { custom_page: false })
+        }
     }
 }
 

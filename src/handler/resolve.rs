@@ -24,9 +24,13 @@ use rustix::io::Errno;
 /// Why a target did not resolve to something to serve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResolveError {
-    /// Not an origin-form or absolute-form target, a NUL byte, or `..` above the root.
+    /// Not an origin-form or absolute-form target, or a NUL byte.
     BadRequest,
-    /// No such file, a hidden name, a symlink whose target leaves the root, or a file named with a
+    /// `..` that would climb above the root.
+    LeavesRoot,
+    /// A name starting with `.` while hidden files are not served.
+    Hidden,
+    /// No such file, a symlink whose target leaves the root, or a file named with a
     /// trailing slash.
     NotFound,
     /// Exists but may not be read, or is not a regular file or directory.
@@ -147,13 +151,13 @@ fn close_segment(out: &mut Vec<u8>, start: usize, hidden: bool) -> Result<bool, 
         b".." => {
             out.truncate(before);
             if out.is_empty() {
-                return Err(ResolveError::BadRequest);
+                return Err(ResolveError::LeavesRoot);
             }
             let parent = out.iter().rposition(|&b| b == b'/').unwrap_or(0);
             out.truncate(parent);
             Ok(true)
         }
-        name if name[0] == b'.' && !hidden => Err(ResolveError::NotFound),
+        name if name[0] == b'.' && !hidden => Err(ResolveError::Hidden),
         _ => Ok(false),
     }
 }
@@ -351,18 +355,18 @@ mod tests {
 
         let bad: &[(&str, ResolveError)] = &[
             // escapes above the root
-            ("/..", BadRequest),
-            ("/../etc/passwd", BadRequest),
-            ("/a/../../etc", BadRequest),
-            ("/%2e%2e/etc", BadRequest),
-            ("/..%2fetc", BadRequest),
-            ("/a/..%2F..%2Fetc", BadRequest),
+            ("/..", LeavesRoot),
+            ("/../etc/passwd", LeavesRoot),
+            ("/a/../../etc", LeavesRoot),
+            ("/%2e%2e/etc", LeavesRoot),
+            ("/..%2fetc", LeavesRoot),
+            ("/a/..%2F..%2Fetc", LeavesRoot),
             // NUL
             ("/a%00.txt", BadRequest),
             // hidden files
-            ("/.env", NotFound),
-            ("/a/.git/config", NotFound),
-            ("/%2egit", NotFound),
+            ("/.env", Hidden),
+            ("/a/.git/config", Hidden),
+            ("/%2egit", Hidden),
         ];
         for (path, want) in bad {
             assert_eq!(normalise(path, false, &mut out), Err(*want), "{path}");

@@ -6,6 +6,7 @@
 
 pub mod head;
 pub mod multipart;
+pub mod reason;
 pub mod writer;
 
 use std::fs::File;
@@ -17,6 +18,7 @@ use crate::handler::conditional::ETag;
 use crate::handler::range::ContentRange;
 use crate::http::Status;
 use multipart::Boundary;
+use reason::Reason;
 
 /// A `Content-Type` value: a static MIME type and whether `; charset=utf-8` follows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,6 +127,9 @@ pub struct ResponsePlan {
     /// without `Content-Length` is framed for an HTTP/1.1 client.
     pub chunked: bool,
     pub body: Body,
+    /// The rule that produced this response (set by the handler; `None` only for plans made
+    /// outside it, such as the connection's own error answers).
+    pub reason: Option<Reason>,
 }
 
 impl ResponsePlan {
@@ -146,6 +151,7 @@ impl ResponsePlan {
             close: false,
             chunked: false,
             body: Body::Empty,
+            reason: None,
         }
     }
 
@@ -164,6 +170,12 @@ impl ResponsePlan {
     /// by closing the connection.
     pub fn is_unframed(&self) -> bool {
         self.content_length.is_none() && !self.status.forbids_body()
+    }
+
+    /// The same plan, recording `reason` as the rule that produced it.
+    pub fn because(mut self, reason: Reason) -> ResponsePlan {
+        self.reason = Some(reason);
+        self
     }
 
     /// Drops the content but keeps every header, `Content-Length` included, as HEAD requires

@@ -131,3 +131,52 @@ fn extended_access_log_says_why_each_connection_ended() {
         "{lines:#?}"
     );
 }
+
+#[test]
+fn explain_says_which_rule_produced_each_answer() {
+    let mut server = ChildServer::spawn(
+        |root| {
+            fs::write(root.join("v.bin"), vec![7u8; 100_000]).unwrap();
+            fs::write(root.join("app.js"), "console.log(1)\n").unwrap();
+            fs::write(root.join("a.mjs"), "export {}\n").unwrap();
+            fs::write(root.join(".env"), "SECRET=1\n").unwrap();
+        },
+        &["--access-log", "off", "--no-stats", "--explain"],
+    );
+    let get = |target: &str, headers: &[(&str, &str)]| {
+        let mut client = server.connect();
+        client.send(request_bytes("GET", target, headers).as_bytes());
+        client.response()
+    };
+    let video_etag = get("/v.bin", &[]).header("etag").unwrap().to_string();
+    let app_etag = get("/app.js", &[]).header("etag").unwrap().to_string();
+    get(
+        "/v.bin",
+        &[("Range", "bytes=1000-"), ("If-Range", &video_etag)],
+    )
+    .assert_status(206);
+    get("/app.js", &[("If-None-Match", &app_etag)]).assert_status(304);
+    get("/.env", &[]).assert_status(404);
+    get("/a.mjs", &[]).assert_status(200);
+    get("/x/../../etc", &[]).assert_status(400);
+    let mut client = server.connect();
+    client.send(b"GET / HTTP/2.0\r\n\r\n");
+    client.response().assert_status(505);
+
+    server.signal(Signal::TERM);
+    let (status, stderr) = server.wait(Duration::from_secs(5));
+    assert!(status.success());
+    for want in [
+        "GET /v.bin Range: bytes=1000- If-Range matched → 206 bytes 1000-99999/100000 (sendfile)",
+        "GET /app.js If-None-Match matched → 304",
+        "GET /.env → 404 (hidden file, inline)",
+        "GET /a.mjs → 200 text/javascript (override table, inline)",
+        "GET /x/../../etc → 400 (path leaves root, inline)",
+        "GET / HTTP/2.0 → 505 (request refused: VersionNotSupported)",
+    ] {
+        assert!(
+            stderr.lines().any(|l| l == want),
+            "{want:?} not in:\n{stderr}"
+        );
+    }
+}

@@ -1,0 +1,104 @@
+//! Why the handler gave the answer it gave: one small `Copy` value in every plan, so `--explain`,
+//! the logs and tests all read the decision the handler made instead of re-deriving it.
+
+use crate::handler::mime;
+
+/// A conditional request field that decided a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Condition {
+    IfMatch,
+    IfUnmodifiedSince,
+    IfNoneMatch,
+    IfModifiedSince,
+}
+
+impl Condition {
+    /// The field's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Condition::IfMatch => "If-Match",
+            Condition::IfUnmodifiedSince => "If-Unmodified-Since",
+            Condition::IfNoneMatch => "If-None-Match",
+            Condition::IfModifiedSince => "If-Modified-Since",
+        }
+    }
+}
+
+/// The rule that produced a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// A file, whole; its type came from this source.
+    File(mime::Source),
+    /// A directory's `index.html`.
+    Index,
+    /// One range of a file (206). `if_range` is whether an `If-Range` field held.
+    Range { if_range: bool },
+    /// Several ranges as `multipart/byteranges` (206).
+    Multipart { parts: usize },
+    /// A `Range` whose `If-Range` did not hold: the whole file (200).
+    IfRangeFailed,
+    /// A range outside the file (416).
+    Unsatisfiable,
+    /// A conditional field said the client's copy is current (304).
+    NotModified(Condition),
+    /// A precondition failed (412).
+    PreconditionFailed(Condition),
+    /// A generated directory listing.
+    Listing,
+    /// A directory without `index.html` while listings are off (403).
+    NoListing,
+    /// A directory named without its trailing slash (301).
+    AddSlash,
+    /// A name starting with `.` while hidden files are off (404).
+    Hidden,
+    /// Nothing at this path (404); `custom_page` when the root's `404.html` is the body.
+    NotFound { custom_page: bool },
+    /// `..` would climb above the root (400).
+    LeavesRoot,
+    /// A target that is not a path, or holds a NUL byte (400).
+    BadTarget,
+    /// Not readable, or not a regular file or directory (403).
+    Forbidden,
+    /// A path longer than the file system accepts (414).
+    TooLong,
+    /// Out of file descriptors (503).
+    Unavailable,
+    /// `OPTIONS` (204).
+    Options,
+    /// A method this server knows but does not allow (405).
+    MethodNotAllowed,
+    /// A method this server does not know (501).
+    UnknownMethod,
+}
+
+impl Reason {
+    /// A short phrase for `--explain`, or `None` when the status says it all.
+    pub fn phrase(self) -> Option<&'static str> {
+        Some(match self {
+            Reason::File(mime::Source::Override) => "override table",
+            Reason::File(mime::Source::Guess) => "mime_guess",
+            Reason::File(mime::Source::Unknown) => "unknown type",
+            Reason::Index => "index.html",
+            Reason::Listing => "directory listing",
+            Reason::NoListing => "directory without index.html, listings off",
+            Reason::AddSlash => "directory: add the slash",
+            Reason::Hidden => "hidden file",
+            Reason::NotFound { custom_page: true } => "no such file; 404.html",
+            Reason::NotFound { custom_page: false } => "no such file",
+            Reason::LeavesRoot => "path leaves root",
+            Reason::BadTarget => "bad request target",
+            Reason::Forbidden => "unreadable or not a regular file",
+            Reason::TooLong => "path too long for the file system",
+            Reason::Unavailable => "out of file descriptors",
+            Reason::IfRangeFailed => "If-Range did not match: whole file",
+            Reason::Unsatisfiable => "range outside the file",
+            Reason::MethodNotAllowed => "method not allowed",
+            Reason::UnknownMethod => "unknown method",
+            Reason::Range { .. }
+            | Reason::Multipart { .. }
+            | Reason::NotModified(_)
+            | Reason::PreconditionFailed(_)
+            | Reason::Options => return None,
+        })
+    }
+}
