@@ -28,5 +28,5 @@ fi
 export SCREENSHOT_DIR="${SCREENSHOT_DIR:-$repo/target/screenshots}"
 
 # A bound on the whole run: a wedged browser must fail CI, not hang it.
-timeout 170 node --test --test-reporter=tap listing.test.mjs
+timeout 170 node --test --test-reporter=tap listing.test.mjs caching.test.mjs
 echo "screenshots: $SCREENSHOT_DIR"
