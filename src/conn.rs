@@ -732,6 +732,7 @@ impl<T: Transport> Conn<T> {
                 }
             }
         }
+        let mark = *mark;
         if self.peer_closed {
             return Step::Close;
         }
@@ -740,6 +741,26 @@ impl<T: Transport> Conn<T> {
                 Ok(()) => Step::Continue,
                 Err(_) => Step::Close,
             };
+        }
+        // Responses to earlier pipelined requests (ahead of `mark`) need not wait for this body:
+        // a client may well wait for them before it sends the body.
+        if let Some(out) = self.out.as_mut().filter(|_| self.out_sent < mark) {
+            if !self.writable {
+                return Step::Wait(Interest::READABLE | Interest::WRITABLE);
+            }
+            match writer::send_buffer(&mut self.socket, &out[..mark], &mut self.out_sent, false) {
+                Ok((flow, n)) => {
+                    cx.stats.sent(n as u64);
+                    if flow == Flow::Blocked {
+                        self.writable = false;
+                        return Step::Wait(Interest::READABLE | Interest::WRITABLE);
+                    }
+                }
+                Err(e) => {
+                    self.ending(io_reason(&e));
+                    return Step::Close;
+                }
+            }
         }
         Step::Wait(Interest::READABLE)
     }

@@ -308,3 +308,20 @@ fn a_file_truncated_while_sent_ends_the_connection_short_of_its_length() {
         );
     }
 }
+
+#[test]
+fn earlier_pipelined_responses_do_not_wait_for_a_later_requests_body() {
+    let server = TestServer::with(small_site, |_| {});
+    let mut client = server.connect();
+    // A GET, then a POST whose body the client holds back until it has the GET's answer.
+    client.send(
+        b"GET /a.txt HTTP/1.1\r\nHost: t\r\n\r\nPOST /a.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\n",
+    );
+    client
+        .stream
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    assert_eq!(client.response().assert_status(200).text(), "hello\n");
+    client.send(b"hello");
+    client.response().assert_status(405);
+}
