@@ -26,7 +26,7 @@ use mio::Interest;
 use crate::access_log::{AccessLog, Entry, RequestLine};
 use crate::config::ConnConfig;
 use crate::explain::{self, Delivery};
-use crate::handler::{self, Site};
+use crate::handler::{self, Scratch, Site};
 use crate::http::body::BodyDecoder;
 use crate::http::date::DateCache;
 use crate::http::error::ParseError;
@@ -127,7 +127,7 @@ pub struct Cx<'a> {
     pub pool: &'a mut BufferPool,
     pub date: &'a DateCache,
     /// Reused buffer for the handler's decoded path.
-    pub scratch: &'a mut Vec<u8>,
+    pub scratch: &'a mut Scratch,
     pub log: &'a mut AccessLog,
     pub stats: &'a Stats,
     pub now: Instant,
@@ -977,7 +977,7 @@ mod tests {
         let mut pool = BufferPool::new(config.limits.max_head_bytes);
         let mut date = DateCache::new();
         date.refresh(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
-        let mut scratch = Vec::new();
+        let mut scratch = Scratch::default();
         let mut transport = MemoryTransport::default();
         transport.write_limit = write_limit;
         transport.peer_closed = true;

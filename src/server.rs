@@ -29,7 +29,7 @@ use crate::access_log::AccessLog;
 use crate::config::{Config, ConnConfig};
 use crate::conn::{Conn, Cx, Next};
 use crate::error::StartupError;
-use crate::handler::Site;
+use crate::handler::{Scratch, Site, files};
 use crate::http::date::DateCache;
 use crate::pool::BufferPool;
 use crate::stats::{CloseReason, Stats};
@@ -226,10 +226,11 @@ impl Server {
             emfile_logged: false,
             max_connections: config.max_connections,
             grace_until: None,
+            next_sweep: Instant::now(),
             shared: Shared {
                 pool: BufferPool::new(config.conn.limits.max_head_bytes),
                 date: DateCache::new(),
-                scratch: Vec::with_capacity(1024),
+                scratch: Scratch::default(),
                 log: AccessLog::stdout(config.access_log),
                 stats: &stats,
                 site: &site,
@@ -290,6 +291,7 @@ impl Server {
             workers.expire(poll.registry(), now);
             workers.resume_accepting(poll.registry(), now);
             workers.shared.log.tick(now);
+            workers.sweep_files(now);
             if workers.shared.draining
                 && (workers.conns.is_empty() || workers.grace_until.is_some_and(|t| now >= t))
             {
@@ -329,6 +331,8 @@ struct Loop<'a> {
     max_connections: usize,
     /// When shutdown stops waiting for in-flight responses.
     grace_until: Option<Instant>,
+    /// When the open-file cache is next swept of unused entries.
+    next_sweep: Instant,
     shared: Shared<'a>,
 }
 
@@ -336,7 +340,7 @@ struct Loop<'a> {
 struct Shared<'a> {
     pool: BufferPool,
     date: DateCache,
-    scratch: Vec<u8>,
+    scratch: Scratch,
     log: AccessLog,
     stats: &'a Stats,
     site: &'a Site,
@@ -379,10 +383,12 @@ impl Loop<'_> {
     /// How long the poll may sleep: until the earliest deadline, accept retry, log flush or end of
     /// the grace period.
     fn timeout(&self, now: Instant) -> Option<Duration> {
+        let sweep = (!self.shared.scratch.files.is_empty()).then_some(self.next_sweep);
         let wakeups = [
             self.accept_retry,
             self.shared.log.next_flush(),
             self.grace_until,
+            sweep,
         ];
         let earliest = wakeups
             .into_iter()
@@ -392,6 +398,14 @@ impl Loop<'_> {
         match (self.timers.timeout(now), earliest) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
+        }
+    }
+
+    /// Closes open files the cache no longer uses, at most once per [`files::RECHECK`].
+    fn sweep_files(&mut self, now: Instant) {
+        if now >= self.next_sweep {
+            self.shared.scratch.files.sweep(now);
+            self.next_sweep = now + files::RECHECK;
         }
     }
 

@@ -12,6 +12,7 @@
 
 pub mod cache;
 pub mod conditional;
+pub mod files;
 pub mod listing;
 pub mod mime;
 pub mod range;
@@ -20,7 +21,8 @@ pub mod resolve;
 use std::fs::{File, Metadata};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::rc::Rc;
+use std::time::{Instant, SystemTime};
 
 use crate::config::Config;
 use crate::http::parse::RequestHead;
@@ -114,7 +116,7 @@ impl Site {
 }
 
 /// Decides the response to `req`. `scratch` is a reused buffer for the decoded path.
-pub fn handle(req: &RequestHead<'_>, site: &Site, scratch: &mut Vec<u8>) -> ResponsePlan {
+pub fn handle(req: &RequestHead<'_>, site: &Site, scratch: &mut Scratch) -> ResponsePlan {
     let plan = match req.method {
         Method::Get | Method::Head => serve(req, site, scratch),
         Method::Options => ResponsePlan {
@@ -144,28 +146,49 @@ pub fn handle(req: &RequestHead<'_>, site: &Site, scratch: &mut Vec<u8>) -> Resp
 }
 
 /// GET/HEAD of a path.
-fn serve(req: &RequestHead<'_>, site: &Site, scratch: &mut Vec<u8>) -> ResponsePlan {
+fn serve(req: &RequestHead<'_>, site: &Site, scratch: &mut Scratch) -> ResponsePlan {
     let target = match resolve::split_target(req.target) {
         Ok(target) => target,
         Err(e) => return error_plan(site, e),
     };
-    match resolve::resolve(&site.root_dir, &site.root, &target, site.hidden, scratch) {
+    let path = &mut scratch.path;
+    let trailing_slash = match resolve::normalise(target.path, site.hidden, path) {
+        Ok(trailing_slash) => trailing_slash,
+        Err(e) => return error_plan(site, e),
+    };
+    // The open-file cache first, keyed by the file's path (a directory's index for `/dir/`).
+    let now = Instant::now();
+    let dir_len = path.len();
+    if trailing_slash {
+        if !path.is_empty() {
+            path.push(b'/');
+        }
+        path.extend_from_slice(b"index.html");
+    }
+    if let Some((file, meta)) = scratch.files.lookup(&site.root_dir, path, now) {
+        return file_plan(req, site, &target, file, &meta, path);
+    }
+    path.truncate(dir_len);
+    match resolve::resolve_normalised(
+        &site.root_dir,
+        &site.root,
+        trailing_slash,
+        target.query,
+        path,
+    ) {
         Ok(Resolved::File(file, meta)) => {
-            // A directory's index stands in for it: the target named the directory.
-            let index = !target.path.ends_with("index.html") && scratch.ends_with(b"index.html");
-            let name = scratch.rsplit(|&b| b == b'/').next().unwrap_or(scratch);
-            let plan = serve_file(req, site, file, &meta, name, SystemTime::now());
-            match plan.reason {
-                Some(Reason::File(_)) if index => plan.because(Reason::Index),
-                _ => plan,
-            }
+            let file = Rc::new(file);
+            scratch
+                .files
+                .insert(&site.root_dir, path, &file, &meta, now);
+            file_plan(req, site, &target, file, &meta, path)
         }
         Ok(Resolved::Directory(_)) if !site.listing => {
             ResponsePlan::error(Status::FORBIDDEN).because(Reason::NoListing)
         }
         Ok(Resolved::Directory(dir)) => {
             let options = listing::Options::from_request(target.query, req.fields.accept);
-            let listing = Listing::new(dir, scratch, &site.root, site.hidden, options);
+            let listing = Listing::new(dir, path, &site.root, site.hidden, options);
             // No Content-Length: the connection sends it chunked (or close-delimited to
             // HTTP/1.0), generated as it goes.
             ResponsePlan {
@@ -186,11 +209,39 @@ fn serve(req: &RequestHead<'_>, site: &Site, scratch: &mut Vec<u8>) -> ResponseP
     }
 }
 
+/// The plan for a resolved file at `path`; an index stands in for its directory when the target
+/// named the directory.
+fn file_plan(
+    req: &RequestHead<'_>,
+    site: &Site,
+    target: &resolve::Target<'_>,
+    file: Rc<File>,
+    meta: &Metadata,
+    path: &[u8],
+) -> ResponsePlan {
+    let index = !target.path.ends_with("index.html") && path.ends_with(b"index.html");
+    let name = path.rsplit(|&b| b == b'/').next().unwrap_or(path);
+    let plan = serve_file(req, site, file, meta, name, SystemTime::now());
+    match plan.reason {
+        Some(Reason::File(_)) if index => plan.because(Reason::Index),
+        _ => plan,
+    }
+}
+
+/// Buffers the handler reuses across requests, one set per worker.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    /// The decoded path of the request being handled.
+    pub path: Vec<u8>,
+    /// Recently served files, kept open.
+    pub files: files::OpenFiles,
+}
+
 /// GET/HEAD of a file named `name`, as of `now`: preconditions, then ranges.
 fn serve_file(
     req: &RequestHead<'_>,
     site: &Site,
-    file: File,
+    file: Rc<File>,
     meta: &Metadata,
     name: &[u8],
     now: SystemTime,
@@ -311,7 +362,7 @@ fn not_found(site: &Site) -> ResponsePlan {
                 content_type: Some(ContentType::HTML),
                 content_length: Some(meta.len()),
                 body: Body::File(FileBody {
-                    file,
+                    file: Rc::new(file),
                     offset: 0,
                     remaining: meta.len(),
                 }),
@@ -371,7 +422,7 @@ mod tests {
                 fields,
                 len: 0,
             };
-            handle(&req, &self.site, &mut Vec::new())
+            handle(&req, &self.site, &mut Scratch::default())
         }
     }
 

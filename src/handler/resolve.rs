@@ -172,6 +172,17 @@ pub fn resolve(
     scratch: &mut Vec<u8>,
 ) -> Result<Resolved, ResolveError> {
     let trailing_slash = normalise(target.path, hidden, scratch)?;
+    resolve_normalised(root_dir, root, trailing_slash, target.query, scratch)
+}
+
+/// [`resolve`] for a path [`normalise`] already wrote into `scratch`.
+pub fn resolve_normalised(
+    root_dir: &File,
+    root: &Path,
+    trailing_slash: bool,
+    query: Option<&str>,
+    scratch: &mut Vec<u8>,
+) -> Result<Resolved, ResolveError> {
     let file = open_beneath(root_dir, root, scratch)?;
     let meta = file.metadata().map_err(|_| ResolveError::Forbidden)?;
     if meta.is_file() {
@@ -186,7 +197,7 @@ pub fn resolve(
         return Err(ResolveError::Forbidden);
     }
     if !trailing_slash && !scratch.is_empty() {
-        return Ok(Resolved::AddSlash(slash_location(scratch, target.query)));
+        return Ok(Resolved::AddSlash(slash_location(scratch, query)));
     }
     let dir_len = scratch.len();
     if !scratch.is_empty() {

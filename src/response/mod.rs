@@ -11,6 +11,7 @@ pub mod writer;
 
 use std::fs::File;
 use std::io;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -53,7 +54,8 @@ impl ContentType {
 /// A slice of an open file to send as (part of) a body.
 #[derive(Debug)]
 pub struct FileBody {
-    pub file: File,
+    /// Shared: the open-file cache may hold the same descriptor for other responses.
+    pub file: Rc<File>,
     /// Where the next byte to send starts.
     pub offset: u64,
     /// Bytes still to send.

@@ -18,6 +18,7 @@
 use std::fs::File;
 use std::hash::{BuildHasher, Hasher};
 use std::io;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::{BodySource, ContentType, FileBody, Piece};
@@ -64,7 +65,7 @@ impl Boundary {
 #[derive(Debug)]
 pub struct MultipartBody {
     /// The file the parts are cut from; each part's data is sent from a `dup` of it.
-    file: File,
+    file: Rc<File>,
     /// Every part's delimiter and header lines, then the closing delimiter, back to back.
     heads: Vec<u8>,
     /// For each part: where its head ends in `heads`, and its range of the file.
@@ -83,7 +84,7 @@ impl MultipartBody {
     /// The body for `ranges` (at most [`MAX_RANGES`], all within a file of `complete` bytes) of
     /// `file`, whose own type `content_type` each part declares.
     pub fn new(
-        file: File,
+        file: Rc<File>,
         ranges: &[ByteRange],
         complete: u64,
         content_type: ContentType,
@@ -149,7 +150,7 @@ impl BodySource for MultipartBody {
         if let Some(&(_, range)) = self.parts[..self.count].get(self.next) {
             self.next += 1;
             return Ok(Piece::File(FileBody {
-                file: self.file.try_clone()?,
+                file: Rc::clone(&self.file),
                 offset: range.start,
                 remaining: range.len(),
             }));
@@ -260,7 +261,8 @@ pub(crate) mod tests {
             ByteRange { start: 0, end: 1 },
             ByteRange { start: 15, end: 19 },
         ];
-        let mut body = MultipartBody::new(file, &ranges, 20, TEXT, Boundary::from_u64(0xabc));
+        let mut body =
+            MultipartBody::new(Rc::new(file), &ranges, 20, TEXT, Boundary::from_u64(0xabc));
         let len = body.len();
         let bytes = drain(&mut body, 16 * 1024);
         std::fs::remove_file(path).unwrap();
@@ -280,7 +282,7 @@ pub(crate) mod tests {
             ByteRange { start: 0, end: 0 },
             ByteRange { start: 9, end: 9 },
         ];
-        let mut body = MultipartBody::new(file, &ranges, 10, TEXT, Boundary::from_u64(1));
+        let mut body = MultipartBody::new(Rc::new(file), &ranges, 10, TEXT, Boundary::from_u64(1));
         let mut total = 0u64;
         loop {
             let mut out = Vec::new();
@@ -347,7 +349,7 @@ pub(crate) mod tests {
             ) {
                 let (path, file) = temp_file("multipart-prop", &data);
                 let boundary = Boundary::from_u64(seed);
-                let mut body = MultipartBody::new(file, &ranges, data.len() as u64, TEXT, boundary);
+                let mut body = MultipartBody::new(Rc::new(file), &ranges, data.len() as u64, TEXT, boundary);
                 let len = body.len();
                 let bytes = drain(&mut body, max);
                 std::fs::remove_file(path).unwrap();

@@ -318,3 +318,35 @@ fn the_demo_site_is_served() {
         response.assert_header("content-type", Some(content_type));
     }
 }
+
+/// The open-file cache never serves a changed file stale: an edit in place, a replacement by
+/// rename (same size), a deletion and a symlink swap all show on the very next request.
+#[test]
+fn changed_files_are_never_served_stale() {
+    let server = TestServer::with(
+        |root| fs::write(root.join("f.txt"), "one\n").unwrap(),
+        |_| {},
+    );
+    let root = server.root();
+    let mut client = server.connect();
+    let mut get = |client: &mut Client| {
+        client.send(b"GET /f.txt HTTP/1.1\r\nHost: t\r\n\r\n");
+        client.response()
+    };
+    assert_eq!(get(&mut client).text(), "one\n");
+    assert_eq!(get(&mut client).text(), "one\n", "served from the cache");
+    fs::write(root.join("f.txt"), "two!\n").unwrap();
+    assert_eq!(get(&mut client).text(), "two!\n", "edited in place");
+    fs::write(root.join("g.txt"), "3ree\n").unwrap();
+    fs::rename(root.join("g.txt"), root.join("f.txt")).unwrap();
+    assert_eq!(
+        get(&mut client).text(),
+        "3ree\n",
+        "replaced by rename, same size"
+    );
+    fs::remove_file(root.join("f.txt")).unwrap();
+    get(&mut client).assert_status(404);
+    fs::write(root.join("h.txt"), "four\n").unwrap();
+    std::os::unix::fs::symlink("h.txt", root.join("f.txt")).unwrap();
+    assert_eq!(get(&mut client).text(), "four\n", "now a symlink");
+}

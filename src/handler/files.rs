@@ -1,0 +1,248 @@
+//! The open-file cache: descriptors of recently served files, kept open per worker, so a hit
+//! costs one `statat` instead of `openat2` + `fstat` + `close`.
+//!
+//! Content is never cached: every response reads the file as it is now. A hit is revalidated on
+//! every request by `statat` of the path (the final component not followed): device, inode, size,
+//! mtime and ctime must all equal the cached descriptor's, so a file edited in place, replaced by a
+//! rename, truncated or turned into a symlink is opened afresh through the full resolution. Entries
+//! also expire a second after they were checked that way ([`RECHECK`]), so a change the identity
+//! check cannot see (an intermediate directory swapped for a symlink) lasts at most that long.
+//! Only regular files reached without a symlink as their last component are cached.
+//!
+//! Cost of a hit: one `statat`, a hash lookup of the path; no allocation.
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::fs::{File, Metadata};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use rustix::fs::{AtFlags, Stat};
+
+/// Entries kept at most; beyond it the cache starts over. Arbitrary: each costs a descriptor and
+/// about 300 bytes, and the working set of a static site is usually far smaller.
+const MAX_ENTRIES: usize = 1024;
+
+/// How long an entry is served on identity checks alone before a full resolution again.
+pub const RECHECK: Duration = Duration::from_secs(1);
+
+/// What identifies a file's current version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Identity {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Identity {
+    fn of_metadata(meta: &Metadata) -> Identity {
+        Identity {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.size(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        }
+    }
+
+    fn of_stat(st: &Stat) -> Identity {
+        Identity {
+            dev: st.st_dev,
+            ino: st.st_ino,
+            size: st.st_size as u64,
+            mtime: (st.st_mtime, st.st_mtime_nsec as i64),
+            ctime: (st.st_ctime, st.st_ctime_nsec as i64),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Entry {
+    file: Rc<File>,
+    meta: Metadata,
+    identity: Identity,
+    /// When the path was last fully resolved to this file.
+    resolved_at: Instant,
+}
+
+/// One worker's open files, keyed by normalised relative path.
+#[derive(Debug, Default)]
+pub struct OpenFiles {
+    entries: HashMap<Box<[u8]>, Entry>,
+}
+
+impl OpenFiles {
+    /// The cached file at `path` (relative to `root_dir`), if it is still the same file.
+    pub fn lookup(
+        &mut self,
+        root_dir: &File,
+        path: &[u8],
+        now: Instant,
+    ) -> Option<(Rc<File>, Metadata)> {
+        let entry = self.entries.get(path)?;
+        let fresh = now.duration_since(entry.resolved_at) < RECHECK
+            && lstat(root_dir, path).is_some_and(|st| Identity::of_stat(&st) == entry.identity);
+        if fresh {
+            Some((Rc::clone(&entry.file), entry.meta.clone()))
+        } else {
+            self.entries.remove(path);
+            None
+        }
+    }
+
+    /// Remembers `file`, just resolved at `path`, if it may be cached (see the module docs).
+    pub fn insert(
+        &mut self,
+        root_dir: &File,
+        path: &[u8],
+        file: &Rc<File>,
+        meta: &Metadata,
+        now: Instant,
+    ) {
+        let identity = Identity::of_metadata(meta);
+        if !meta.is_file()
+            || lstat(root_dir, path).is_none_or(|st| Identity::of_stat(&st) != identity)
+        {
+            return;
+        }
+        if self.entries.len() >= MAX_ENTRIES {
+            self.entries.clear();
+        }
+        self.entries.insert(
+            path.into(),
+            Entry {
+                file: Rc::clone(file),
+                meta: meta.clone(),
+                identity,
+                resolved_at: now,
+            },
+        );
+    }
+
+    /// Closes the entries not resolved within [`RECHECK`], so an unused file (a deleted one
+    /// included, whose space is freed only once no descriptor holds it) is not kept open. The loop
+    /// calls this at most once a [`RECHECK`] while the cache holds anything; O(entries).
+    pub fn sweep(&mut self, now: Instant) {
+        self.entries
+            .retain(|_, entry| now.duration_since(entry.resolved_at) < RECHECK);
+    }
+
+    /// Entries held.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// `fstatat(root_dir, path, AT_SYMLINK_NOFOLLOW)`.
+fn lstat(root_dir: &File, path: &[u8]) -> Option<Stat> {
+    rustix::fs::statat(root_dir, OsStr::from_bytes(path), AtFlags::SYMLINK_NOFOLLOW).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+    use std::io::Write;
+
+    struct Dir(std::path::PathBuf);
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn setup(name: &str) -> (Dir, File) {
+        let dir =
+            std::env::temp_dir().join(format!("mioserve-files-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("a.txt"), "one").unwrap();
+        let root = File::open(&dir).unwrap();
+        (Dir(dir), root)
+    }
+
+    fn open(dir: &Dir, name: &str) -> (Rc<File>, Metadata) {
+        let file = File::open(dir.0.join(name)).unwrap();
+        let meta = file.metadata().unwrap();
+        (Rc::new(file), meta)
+    }
+
+    #[test]
+    fn a_hit_is_the_same_descriptor_until_the_file_changes() {
+        let (dir, root) = setup("change");
+        let mut cache = OpenFiles::default();
+        let now = Instant::now();
+        let (file, meta) = open(&dir, "a.txt");
+        cache.insert(&root, b"a.txt", &file, &meta, now);
+        let (hit, _) = cache.lookup(&root, b"a.txt", now).expect("hit");
+        assert!(Rc::ptr_eq(&hit, &file));
+        // An edit in place (size changes) is a miss.
+        fs::OpenOptions::new()
+            .append(true)
+            .open(dir.0.join("a.txt"))
+            .unwrap()
+            .write_all(b"!")
+            .unwrap();
+        assert!(cache.lookup(&root, b"a.txt", now).is_none());
+        assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn a_replaced_file_is_a_miss() {
+        let (dir, root) = setup("replace");
+        let mut cache = OpenFiles::default();
+        let now = Instant::now();
+        let (file, meta) = open(&dir, "a.txt");
+        cache.insert(&root, b"a.txt", &file, &meta, now);
+        fs::write(dir.0.join("b.txt"), "two").unwrap();
+        fs::rename(dir.0.join("b.txt"), dir.0.join("a.txt")).unwrap();
+        assert!(
+            cache.lookup(&root, b"a.txt", now).is_none(),
+            "same size, new inode"
+        );
+    }
+
+    #[test]
+    fn sweep_closes_expired_entries() {
+        let (dir, root) = setup("sweep");
+        let mut cache = OpenFiles::default();
+        let now = Instant::now();
+        let (file, meta) = open(&dir, "a.txt");
+        cache.insert(&root, b"a.txt", &file, &meta, now);
+        drop(file);
+        cache.sweep(now + RECHECK / 2);
+        assert_eq!(cache.len(), 1);
+        cache.sweep(now + RECHECK);
+        assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn entries_expire_and_symlinks_are_not_cached() {
+        let (dir, root) = setup("expire");
+        let mut cache = OpenFiles::default();
+        let now = Instant::now();
+        let (file, meta) = open(&dir, "a.txt");
+        cache.insert(&root, b"a.txt", &file, &meta, now);
+        assert!(
+            cache.lookup(&root, b"a.txt", now + RECHECK).is_none(),
+            "expired"
+        );
+        std::os::unix::fs::symlink("a.txt", dir.0.join("link")).unwrap();
+        let (file, meta) = open(&dir, "link");
+        cache.insert(&root, b"link", &file, &meta, now);
+        assert!(
+            cache.is_empty(),
+            "a symlink's target is not cached under the link"
+        );
+    }
+}
