@@ -329,7 +329,7 @@ fn changed_files_are_never_served_stale() {
     );
     let root = server.root();
     let mut client = server.connect();
-    let mut get = |client: &mut Client| {
+    let get = |client: &mut Client| {
         client.send(b"GET /f.txt HTTP/1.1\r\nHost: t\r\n\r\n");
         client.response()
     };
