@@ -39,6 +39,40 @@ const MAX_RAW_LINE: usize = 1024;
 /// Longest time a line waits in the buffer.
 const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 
+/// A client address rendered once per connection, so logging a line copies bytes instead of
+/// formatting the address again.
+#[derive(Clone, Copy)]
+pub struct PeerText {
+    bytes: [u8; 45],
+    len: u8,
+}
+
+impl PeerText {
+    /// `addr` as text (IPv6 in its shortest form, as `Display` writes it).
+    pub fn new(addr: IpAddr) -> PeerText {
+        let mut bytes = [0u8; 45];
+        let mut cursor = &mut bytes[..];
+        // 45 bytes hold the longest IPv6 text (an IPv4-mapped address in full).
+        let _ = write!(cursor, "{addr}");
+        let len = 45 - cursor.len();
+        PeerText {
+            bytes,
+            len: len as u8,
+        }
+    }
+
+    /// The text.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+impl std::fmt::Debug for PeerText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&String::from_utf8_lossy(self.as_bytes()))
+    }
+}
+
 /// The request line of a logged response.
 #[derive(Debug, Clone, Copy)]
 pub enum RequestLine<'a> {
@@ -55,7 +89,7 @@ pub enum RequestLine<'a> {
 /// What one access-log line says about a response.
 #[derive(Debug, Clone, Copy)]
 pub struct Entry<'a> {
-    pub peer: IpAddr,
+    pub peer: &'a PeerText,
     /// The connection's id (shown by the extended format).
     pub conn: u64,
     pub request: RequestLine<'a>,
@@ -119,7 +153,7 @@ impl AccessLog {
             return;
         }
         let buf = &mut self.buf;
-        let _ = write!(buf, "{}", entry.peer);
+        buf.extend_from_slice(entry.peer.as_bytes());
         buf.extend_from_slice(b" - - [");
         buf.extend_from_slice(clf_time);
         buf.extend_from_slice(b"] \"");
@@ -166,7 +200,7 @@ impl AccessLog {
     /// requests.
     pub fn record_close(
         &mut self,
-        peer: IpAddr,
+        peer: &PeerText,
         conn: u64,
         reason: CloseReason,
         requests: u64,
@@ -177,7 +211,7 @@ impl AccessLog {
             return;
         }
         let buf = &mut self.buf;
-        let _ = write!(buf, "{peer}");
+        buf.extend_from_slice(peer.as_bytes());
         buf.extend_from_slice(b" - - [");
         buf.extend_from_slice(clf_time);
         buf.extend_from_slice(b"] \"-\" 000 - \"-\" \"-\" conn=");
@@ -245,6 +279,12 @@ impl Drop for AccessLog {
 /// Appends `bytes` with `"`, `\` and non-printable or non-ASCII bytes as `\xHH`.
 fn escape(buf: &mut Vec<u8>, bytes: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let plain = |b: &u8| (0x20..0x7f).contains(b) && *b != b'"' && *b != b'\\';
+    // The common case, a field with nothing to escape, is one copy.
+    if bytes.iter().all(plain) {
+        buf.extend_from_slice(bytes);
+        return;
+    }
     for &b in bytes {
         if (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\' {
             buf.push(b);
@@ -278,9 +318,12 @@ mod tests {
         }
     }
 
+    static PEER: std::sync::LazyLock<PeerText> =
+        std::sync::LazyLock::new(|| PeerText::new("127.0.0.1".parse().unwrap()));
+
     fn entry() -> Entry<'static> {
         Entry {
-            peer: "127.0.0.1".parse().unwrap(),
+            peer: &PEER,
             conn: 7,
             request: RequestLine::Parsed {
                 method: "GET",
@@ -328,9 +371,9 @@ mod tests {
         let mut log = AccessLog::to(LogFormat::Extended, Box::new(sink.clone()));
         let time = b"06/Nov/1994:08:49:37 +0000";
         log.record(&entry(), time, now);
-        let peer = "127.0.0.1".parse().unwrap();
-        log.record_close(peer, 7, CloseReason::Rejected(431), 2, time, now);
-        log.record_close(peer, 8, CloseReason::HeaderTimeout, 0, time, now);
+        let peer = PeerText::new("127.0.0.1".parse().unwrap());
+        log.record_close(&peer, 7, CloseReason::Rejected(431), 2, time, now);
+        log.record_close(&peer, 8, CloseReason::HeaderTimeout, 0, time, now);
         log.flush();
         let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
         let lines: Vec<&str> = text.lines().collect();
@@ -348,6 +391,25 @@ mod tests {
             "{}",
             lines[2]
         );
+    }
+
+    #[test]
+    fn peer_text_renders_both_families() {
+        for text in [
+            "127.0.0.1",
+            "::1",
+            "2001:db8::1",
+            "::ffff:192.168.100.200",
+            "255.255.255.255",
+        ] {
+            assert_eq!(
+                PeerText::new(text.parse().unwrap()).as_bytes(),
+                text.as_bytes()
+            );
+        }
+        let longest = "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255";
+        let addr: IpAddr = longest.parse().unwrap();
+        assert_eq!(PeerText::new(addr).as_bytes(), addr.to_string().as_bytes());
     }
 
     #[test]
