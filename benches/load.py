@@ -1,0 +1,878 @@
+#!/usr/bin/env python3
+"""Load benchmark: mioserve against nginx and lighttpd, on one fixture, server and load generator
+pinned to different cores. Called by `benches/load.sh`, which builds the release binary and
+installs the tools first; run that, not this.
+
+Every scenario of issue 7's target table runs in interleaved rounds (each round runs every server
+once, in a rotated order, so drift from other load on the machine spreads over all of them). Each
+server's CPU time (utime + stime of the whole process, from /proc/PID/stat) is read before and
+after each run, so "server CPU per request" is the server's own cost, not the generator's. A table
+per scenario prints the median over rounds.
+
+Environment (all optional):
+  ROUNDS=3          rounds per scenario
+  DURATION=5        seconds per run
+  QUICK=1           smoke test: ROUNDS=1, DURATION=2 unless set explicitly
+  SCENARIOS=a,b     only these scenarios (names: see SCENARIO_NAMES below)
+  SERVERS=a,b       only these servers (mioserve, nginx, lighttpd); nginx is the ratio's base
+  IDLE_CONNS=10000  connections opened by the idle scenario
+  SERVER_CPUS=0     taskset CPU list for the servers
+  CLIENT_CPUS=1     taskset CPU list for the load generators
+  H2LOAD_LATENCY=1  have h2load log every request to compute p50/p99 (costs the generator CPU,
+                    so off by default; h2load itself reports only a mean)
+
+Everything listens on 127.0.0.1 on ports the kernel picked as free; every run is bounded by a
+timeout; every server started is stopped on exit, including on Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import json
+import os
+import re
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+TARGET = REPO / "target"
+FIXTURE = TARGET / "bench-fixture"
+WORK = TARGET / "bench-work"
+MIOSERVE = TARGET / "release" / "mioserve"
+PIDFILE = WORK / "pids"
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")  # what `getconf CLK_TCK` prints
+SMALL = "1k.bin"
+BIG = "10m.bin"
+BIG_BYTES = 10 * 1024 * 1024
+MIB = 1024 * 1024
+# Client-side fd limit and the servers' connection caps: room for the idle scenario's
+# connections plus the generator's. Arbitrary, far above anything the scenarios open.
+NOFILE = 65536
+MAX_CONNS = 30000
+# lighttpd silently falls back to 4096 fds for values above 65535 (and caps connections at half).
+LIGHTTPD_FDS = min(NOFILE, 65535)
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "")
+    return int(value) if value.strip() else default
+
+
+QUICK = os.environ.get("QUICK", "") not in ("", "0")
+ROUNDS = env_int("ROUNDS", 1 if QUICK else 3)
+DURATION = env_int("DURATION", 2 if QUICK else 5)
+IDLE_CONNS = env_int("IDLE_CONNS", 10000)
+SERVER_CPUS = os.environ.get("SERVER_CPUS", "0")
+CLIENT_CPUS = os.environ.get("CLIENT_CPUS", "1")
+H2LOAD_LATENCY = os.environ.get("H2LOAD_LATENCY", "") not in ("", "0")
+# Slack on top of a run's duration before it is killed and recorded as failed.
+RUN_SLACK = 30
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+# --- processes -----------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A port the kernel considers free on 127.0.0.1 (bind to 0, read it, close)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of the whole process (all threads), in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        stat = f.read()
+    # The command name is in parentheses and may hold spaces: split after the last ')'.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    # fields[0] is field 3 (state); utime and stime are fields 14 and 15.
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def wait_listening(port: int, proc: subprocess.Popen, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"exited with status {proc.returncode} before listening")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"not listening on {port} after {timeout} s")
+
+
+def http_get(port: int, path: str, timeout: float = 5.0) -> tuple[int, int]:
+    """One GET on a fresh connection: (status, body length)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(f"GET /{path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := s.recv(1 << 20):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), len(body)
+
+
+@dataclass
+class Server:
+    """One server process under test, started by this script and stopped by it."""
+
+    name: str
+    argv: list[str]
+    port: int
+    cpus: str = SERVER_CPUS
+    proc: subprocess.Popen | None = None
+    crashes: list[str] = field(default_factory=list)
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def start(self) -> None:
+        logf = open(WORK / f"{self.name}.log", "ab")
+        # taskset execs the server, so the child's PID is the server's own (nginx runs without a
+        # master and lighttpd without workers: one process each, the one measured).
+        self.proc = subprocess.Popen(
+            ["taskset", "-c", self.cpus, *self.argv],
+            stdin=subprocess.DEVNULL,
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+            cwd=WORK,
+        )
+        STARTED.append(self)
+        write_pidfile()
+        wait_listening(self.port, self.proc)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def check_alive(self, when: str) -> bool:
+        """Records and restarts a server that died; returns whether it was alive."""
+        if self.alive():
+            return True
+        code = self.proc.returncode if self.proc else None
+        msg = f"{self.name} exited (status {code}) {when}; see {WORK / (self.name + '.log')}"
+        log("!! " + msg)
+        self.crashes.append(msg)
+        self.start()
+        return False
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+
+STARTED: list[Server] = []
+
+
+def write_pidfile() -> None:
+    """PIDs for load.sh's trap, in case this driver itself is killed with SIGKILL."""
+    PIDFILE.write_text("".join(f"{s.proc.pid}\n" for s in STARTED if s.alive()))
+
+
+def stop_all() -> None:
+    for server in STARTED:
+        try:
+            server.stop()
+        except Exception as e:  # keep stopping the others
+            log(f"stopping {server.name}: {e}")
+    if PIDFILE.exists():
+        PIDFILE.unlink()
+
+
+def on_signal(signum, _frame):
+    log(f"signal {signum}: stopping servers")
+    stop_all()
+    sys.exit(128 + signum)
+
+
+# --- servers -------------------------------------------------------------------------------------
+
+
+def mioserve(name: str = "mioserve", extra: list[str] | None = None, cpus: str = SERVER_CPUS):
+    port = free_port()
+    argv = [str(MIOSERVE), str(FIXTURE), "-p", str(port), "-q"]
+    argv += ["--max-connections", str(MAX_CONNS), *(extra or [])]
+    return Server(name, argv, port, cpus)
+
+
+def nginx():
+    port = free_port()
+    d = WORK / "nginx"
+    d.mkdir(parents=True, exist_ok=True)
+    conf = d / "nginx.conf"
+    # One process that is the worker (no master), so /proc/PID/stat is the worker's CPU.
+    conf.write_text(
+        f"""\
+worker_processes 1;
+master_process off;
+daemon off;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+worker_rlimit_nofile {NOFILE};
+events {{
+    worker_connections {MAX_CONNS};
+}}
+http {{
+    types {{ application/octet-stream bin; }}
+    default_type application/octet-stream;
+    access_log off;
+    sendfile on;
+    keepalive_requests 1000000;
+    keepalive_timeout 60s;
+    client_body_temp_path {d}/client_body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+    server {{
+        listen 127.0.0.1:{port} backlog=4096;
+        root {FIXTURE};
+    }}
+}}
+"""
+    )
+    argv = ["nginx", "-p", str(d), "-e", str(d / "error.log"), "-c", str(conf)]
+    return Server("nginx", argv, port)
+
+
+def lighttpd():
+    port = free_port()
+    d = WORK / "lighttpd"
+    d.mkdir(parents=True, exist_ok=True)
+    conf = d / "lighttpd.conf"
+    # No mod_accesslog, so no access log; one process (server.max-worker defaults to 0).
+    conf.write_text(
+        f"""\
+server.document-root = "{FIXTURE}"
+server.bind = "127.0.0.1"
+server.port = {port}
+server.errorlog = "{d}/error.log"
+server.max-keep-alive-requests = 1000000
+server.max-keep-alive-idle = 60
+server.max-connections = {MAX_CONNS}
+server.max-fds = {LIGHTTPD_FDS}
+server.listen-backlog = 4096
+mimetype.assign = (".bin" => "application/octet-stream")
+"""
+    )
+    return Server("lighttpd", ["lighttpd", "-D", "-f", str(conf)], port)
+
+
+SERVER_FACTORIES = {"mioserve": mioserve, "nginx": nginx, "lighttpd": lighttpd}
+
+
+# --- load generators -----------------------------------------------------------------------------
+
+UNITS_TIME = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+UNITS_BYTES = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4}
+
+
+@dataclass
+class Result:
+    requests: int = 0
+    seconds: float = 0.0
+    rate: float = 0.0  # req/s
+    bytes: float = 0.0  # bytes received
+    p50: float | None = None  # seconds
+    p99: float | None = None
+    errors: dict[str, int] = field(default_factory=dict)
+    failed: str | None = None  # why the run produced no figures
+
+
+def run_tool(argv: list[str], duration: float) -> tuple[str, str | None]:
+    """Runs a generator pinned to the client cores; returns (stdout+stderr, failure or None)."""
+    try:
+        out = subprocess.run(
+            ["taskset", "-c", CLIENT_CPUS, *argv],
+            capture_output=True,
+            text=True,
+            timeout=duration + RUN_SLACK,
+        )
+    except subprocess.TimeoutExpired:
+        return "", f"killed after {duration + RUN_SLACK:.0f} s"
+    text = out.stdout + out.stderr
+    if out.returncode != 0:
+        return text, f"exit status {out.returncode}: {text.strip()[-300:]}"
+    return text, None
+
+
+def wrk(port: int, path: str, conns: int, duration: int, extra=(), threads: int = 1) -> Result:
+    argv = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{duration}s", "--timeout", "2s", "--latency"]
+    argv += [*extra, f"http://127.0.0.1:{port}/{path}"]
+    text, failure = run_tool(argv, duration)
+    r = Result(failed=failure)
+    if failure:
+        return r
+    m = re.search(r"(\d+) requests in ([\d.]+)(\w+), ([\d.]+)(\w+) read", text)
+    if not m:
+        r.failed = "unparsed wrk output: " + text[-300:]
+        return r
+    r.requests = int(m[1])
+    r.seconds = float(m[2]) * UNITS_TIME[m[3]]
+    r.bytes = float(m[4]) * UNITS_BYTES[m[5]]
+    r.rate = r.requests / r.seconds if r.seconds else 0.0
+    for pct, attr in (("50", "p50"), ("99", "p99")):
+        m = re.search(rf"^\s+{pct}%\s+([\d.]+)(\w+)", text, re.M)
+        if m:
+            setattr(r, attr, float(m[1]) * UNITS_TIME[m[2]])
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    if m:
+        for name, value in zip(("connect", "read", "write", "timeout"), m.groups()):
+            if int(value):
+                r.errors[name] = int(value)
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    if m:
+        r.errors["non-2xx"] = int(m[1])
+    return r
+
+
+def h2load(port: int, path: str, conns: int, depth: int, duration: int) -> Result:
+    logfile = WORK / "h2load-requests.log"
+    argv = ["h2load", "--h1", f"-c{conns}", f"-m{depth}", "-t1", "-D", str(duration)]
+    if H2LOAD_LATENCY:
+        argv += ["--log-file", str(logfile)]
+    argv.append(f"http://127.0.0.1:{port}/{path}")
+    text, failure = run_tool(argv, duration)
+    r = Result(failed=failure)
+    if failure:
+        return r
+    m = re.search(r"finished in ([\d.]+)(\w+), ([\d.]+) req/s", text)
+    m2 = re.search(
+        r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, "
+        r"(\d+) errored, (\d+) timeout",
+        text,
+    )
+    m3 = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", text)
+    m4 = re.search(r"traffic: ([\d.]+)(\w+) \((\d+)\) total", text)
+    if not (m and m2 and m3):
+        r.failed = "unparsed h2load output: " + text[-300:]
+        return r
+    r.seconds = float(m[1]) * UNITS_TIME[m[2]]
+    r.requests = int(m2[4])
+    r.rate = r.requests / r.seconds if r.seconds else 0.0
+    r.bytes = float(m4[3]) if m4 else 0.0
+    for name, value in (("failed", m2[5]), ("timeout", m2[7])):
+        if int(value):
+            r.errors[name] = int(value)
+    non2xx = int(m3[2]) + int(m3[3]) + int(m3[4])
+    if non2xx:
+        r.errors["non-2xx"] = non2xx
+    if H2LOAD_LATENCY and logfile.exists():
+        # Each line: start time (µs since epoch), status, latency (µs).
+        lat = sorted(int(line.split()[2]) for line in logfile.open() if line.strip())
+        if lat:
+            r.p50 = lat[len(lat) // 2] * 1e-6
+            r.p99 = lat[min(len(lat) - 1, len(lat) * 99 // 100)] * 1e-6
+        logfile.unlink()
+    return r
+
+
+OHA_HELP: str | None = None
+
+
+def oha(port: int, path: str, conns: int, duration: int) -> Result:
+    global OHA_HELP
+    if OHA_HELP is None:
+        OHA_HELP = subprocess.run(["oha", "--help"], capture_output=True, text=True).stdout
+    argv = ["oha", f"-c{conns}", f"-z{duration}s", "--no-tui"]
+    argv += ["--output-format", "json"] if "--output-format" in OHA_HELP else ["--json"]
+    # Count requests cut off by the deadline as unfinished, not as errors (as wrk does).
+    if "--wait-ongoing-requests-after-deadline" in OHA_HELP:
+        argv.append("--wait-ongoing-requests-after-deadline")
+    argv.append(f"http://127.0.0.1:{port}/{path}")
+    text, failure = run_tool(argv, duration)
+    r = Result(failed=failure)
+    if failure:
+        return r
+    try:
+        data = json.loads(text[text.index("{") :])
+    except ValueError:
+        r.failed = "unparsed oha output: " + text[-300:]
+        return r
+    codes = {int(k): v for k, v in data.get("statusCodeDistribution", {}).items()}
+    r.requests = sum(v for k, v in codes.items() if 200 <= k < 300)
+    non2xx = sum(v for k, v in codes.items() if not 200 <= k < 300)
+    if non2xx:
+        r.errors["non-2xx"] = non2xx
+    for name, value in data.get("errorDistribution", {}).items():
+        if "deadline" not in name:
+            r.errors[name[:40]] = value
+    summary = data.get("summary", {})
+    r.seconds = float(summary.get("total", 0.0))
+    r.rate = r.requests / r.seconds if r.seconds else 0.0
+    r.bytes = float(summary.get("totalData", 0.0))
+    pct = data.get("latencyPercentiles", {})
+    r.p50, r.p99 = pct.get("p50"), pct.get("p99")
+    return r
+
+
+# --- scenarios -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Scenario:
+    name: str
+    title: str
+    command: str
+    run: object  # (port, duration) -> Result
+    per_mib: bool = False  # report MiB/s and µs/MiB instead of req/s and µs/request
+    note: str = ""  # printed under the table
+
+
+def scenarios() -> list[Scenario]:
+    d = DURATION
+    out = [
+        Scenario(
+            "keepalive",
+            "1 KiB file, keep-alive",
+            f"wrk -t1 -c64 -d{d}s --latency /{SMALL}",
+            lambda port: wrk(port, SMALL, 64, d),
+        ),
+        Scenario(
+            "pipeline",
+            "1 KiB file, 16-deep pipelining",
+            f"h2load --h1 -c64 -m16 -D {d} /{SMALL}",
+            lambda port: h2load(port, SMALL, 64, 16, d),
+            note=""
+            if H2LOAD_LATENCY
+            else "h2load reports no percentiles; H2LOAD_LATENCY=1 logs every request to get them "
+            "(which slows the generator).",
+        ),
+        Scenario(
+            "big",
+            "10 MiB file, keep-alive",
+            f"wrk -t1 -c8 -d{d}s --latency /{BIG}",
+            lambda port: wrk(port, BIG, 8, d),
+            per_mib=True,
+        ),
+        Scenario(
+            "close",
+            "a TCP connection per request",
+            f"wrk -t1 -c64 -d{d}s --latency -H 'Connection: close' /{SMALL}",
+            lambda port: wrk(port, SMALL, 64, d, extra=("-H", "Connection: close")),
+        ),
+        Scenario(
+            "c1000",
+            "1,000 connections",
+            f"wrk -t1 -c1000 -d{d}s --latency /{SMALL}",
+            lambda port: wrk(port, SMALL, 1000, d),
+        ),
+    ]
+    if shutil.which("oha"):
+        out.append(
+            Scenario(
+                "oha",
+                "oha, 1 KiB file",
+                f"oha -c64 -z{d}s /{SMALL}",
+                lambda port: oha(port, SMALL, 64, d),
+            )
+        )
+    else:
+        log("skipped: oha scenario (oha not installed)")
+    return out
+
+
+SCENARIO_NAMES = ["keepalive", "pipeline", "big", "close", "c1000", "oha", "idle", "workers"]
+
+
+@dataclass
+class Sample:
+    result: Result
+    cpu: float  # server CPU seconds during the run
+
+
+def measure(server: Server, scenario: Scenario) -> Sample:
+    server.check_alive(f"before {scenario.name}")
+    before = cpu_seconds(server.pid)
+    result = scenario.run(server.port)
+    # Let the server finish closing the generator's connections: part of the run's cost.
+    time.sleep(0.3)
+    if not server.check_alive(f"during {scenario.name}"):
+        result.failed = (result.failed or "") + " server died"
+        return Sample(result, 0.0)
+    return Sample(result, cpu_seconds(server.pid) - before)
+
+
+def fmt_time(seconds: float | None) -> str:
+    if seconds is None:
+        return "n/a"
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.0f} µs"
+    if seconds < 1:
+        return f"{seconds * 1e3:.2f} ms"
+    return f"{seconds:.2f} s"
+
+
+def fmt_errors(samples: list[Sample]) -> str:
+    total: dict[str, int] = {}
+    for s in samples:
+        for k, v in s.result.errors.items():
+            total[k] = total.get(k, 0) + v
+    failed = [s.result.failed for s in samples if s.result.failed]
+    text = ", ".join(f"{k} {v}" for k, v in total.items()) or "0"
+    if failed:
+        text += f"; {len(failed)} run(s) failed: {failed[0][:80]}"
+    return text
+
+
+def median(values: list[float]) -> float | None:
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def table(scenario: Scenario, by_server: dict[str, list[Sample]], base: str = "nginx") -> str:
+    unit = "MiB/s" if scenario.per_mib else "req/s"
+    cpu_unit = "µs/MiB" if scenario.per_mib else "µs/req"
+    rows = []
+    stats = {}
+    for name, samples in by_server.items():
+        ok = [s for s in samples if not s.result.failed and s.result.requests]
+        if scenario.per_mib:
+            rate = median([s.result.bytes / s.result.seconds / MIB for s in ok])
+            cpu = median([s.cpu * 1e6 / (s.result.bytes / MIB) for s in ok if s.result.bytes])
+        else:
+            rate = median([s.result.rate for s in ok])
+            cpu = median([s.cpu * 1e6 / s.result.requests for s in ok])
+        p50 = median([s.result.p50 for s in ok])
+        p99 = median([s.result.p99 for s in ok])
+        stats[name] = (rate, cpu)
+        rows.append((name, rate, p50, p99, fmt_errors(samples), cpu))
+    base_rate, base_cpu = stats.get(base, (None, None))
+    lines = [
+        f"### {scenario.title} — `{scenario.command}`",
+        "",
+        f"| server | {unit} | p50 | p99 | errors | server CPU {cpu_unit} | {unit} ÷ {base} "
+        f"| CPU ÷ {base} |",
+        "|---|---:|---:|---:|---|---:|---:|---:|",
+    ]
+    for name, rate, p50, p99, errors, cpu in rows:
+        ratio = f"{rate / base_rate:.2f}×" if rate and base_rate else "n/a"
+        cpu_ratio = f"{cpu / base_cpu:.2f}×" if cpu and base_cpu else "n/a"
+        rate_s = f"{rate:,.0f}" if rate is not None else "n/a"
+        cpu_s = f"{cpu:.2f}" if cpu is not None else "n/a"
+        lines.append(
+            f"| {name} | {rate_s} | {fmt_time(p50)} | {fmt_time(p99)} | {errors} | {cpu_s} "
+            f"| {ratio} | {cpu_ratio} |"
+        )
+    if scenario.note:
+        lines += ["", scenario.note]
+    return "\n".join(lines) + "\n"
+
+
+def run_scenario(scenario: Scenario, servers: list[Server]) -> str:
+    by_server: dict[str, list[Sample]] = {s.name: [] for s in servers}
+    for rnd in range(ROUNDS):
+        # Rotate the order each round so no server always runs right after the same one.
+        order = servers[rnd % len(servers) :] + servers[: rnd % len(servers)]
+        for server in order:
+            log(f"  {scenario.name} round {rnd + 1}/{ROUNDS}: {server.name}")
+            sample = measure(server, scenario)
+            if sample.result.failed:
+                log(f"    run failed: {sample.result.failed}")
+            elif sample.result.errors:
+                log(f"    errors: {sample.result.errors}")
+            by_server[server.name].append(sample)
+            time.sleep(0.5)
+    return table(scenario, by_server)
+
+
+# --- idle keep-alive connections -----------------------------------------------------------------
+
+
+async def open_idle(port: int, n: int, concurrency: int = 256) -> tuple[list, int]:
+    """Opens n connections, each served one GET of the small file; returns ((reader, writer)
+    pairs, errors)."""
+    request = f"GET /{SMALL} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
+    gate = asyncio.Semaphore(concurrency)
+    conns = []
+    errors = 0
+
+    async def one():
+        nonlocal errors
+        async with gate:
+            try:
+                reader, writer = await asyncio.wait_for(
+                    asyncio.open_connection("127.0.0.1", port, limit=4096), 10
+                )
+                writer.write(request)
+                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+                status = int(head.split(b" ", 2)[1])
+                m = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", head)
+                await asyncio.wait_for(reader.readexactly(int(m[1]) if m else 0), 10)
+                if status != 200:
+                    errors += 1
+                conns.append((reader, writer))
+            except (OSError, ValueError, asyncio.TimeoutError, asyncio.IncompleteReadError):
+                errors += 1
+
+    await asyncio.gather(*(one() for _ in range(n)))
+    return conns, errors
+
+
+def idle_client(port: int, n: int) -> None:
+    """Child process (pinned to the client cores): opens the connections, reports, waits for a
+    line on stdin, then closes them all and reports how many the server had closed meanwhile."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, NOFILE)), hard))
+
+    async def main():
+        t0 = time.monotonic()
+        conns, errors = await open_idle(port, n)
+        print(json.dumps({"open": len(conns), "errors": errors,
+                          "seconds": time.monotonic() - t0}), flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+        # The loop ran while waiting, so a close by the server has been seen as EOF.
+        closed = sum(1 for reader, _ in conns if reader.at_eof())
+        for _, writer in conns:
+            writer.close()
+        print(json.dumps({"closed_by_server": closed}), flush=True)
+
+    asyncio.run(main())
+
+
+def idle_round(server: Server, n: int) -> dict:
+    server.start()
+    try:
+        # Warm up (pools, caches, lazily mapped code), then take the idle baseline.
+        wrk(server.port, SMALL, 64, 1)
+        time.sleep(0.5)
+        base = rss_kib(server.pid)
+        child = subprocess.Popen(
+            ["taskset", "-c", CLIENT_CPUS, sys.executable, __file__, "--idle-client",
+             str(server.port), str(n)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )
+        try:
+            line = child.stdout.readline()
+            if not line:
+                raise RuntimeError("idle client failed")
+            opened = json.loads(line)
+            log(f"    opened {opened['open']} ({opened['errors']} errors) in "
+                f"{opened['seconds']:.1f} s")
+            time.sleep(1.0)
+            after = rss_kib(server.pid) if server.alive() else None
+            child.stdin.write("\n")
+            child.stdin.flush()
+            closed = json.loads(child.stdout.readline() or "{}").get("closed_by_server")
+            child.wait(timeout=60)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+        alive = server.alive()
+        if not alive:
+            server.crashes.append(f"{server.name} died during the idle scenario")
+        return {"base": base, "after": after, "closed": closed, "alive": alive, **opened}
+    finally:
+        server.stop()
+
+
+def run_idle(names: list[str], n: int) -> str:
+    per: dict[str, list[dict]] = {name: [] for name in names}
+    for rnd in range(ROUNDS):
+        order = names[rnd % len(names) :] + names[: rnd % len(names)]
+        for name in order:
+            log(f"  idle round {rnd + 1}/{ROUNDS}: {name} ({n} connections)")
+            # A fresh process per round: memory freed by one round would hide the next's cost.
+            server = SERVER_FACTORIES[name]()
+            try:
+                per[name].append(idle_round(server, n))
+            except Exception as e:
+                log(f"    idle round failed: {e}")
+                per[name].append({"failed": str(e)})
+            finally:
+                CRASHES.extend(server.crashes)
+    lines = [
+        f"### {n:,} idle keep-alive connections (one GET each, then idle) — fresh server per round",
+        "",
+        "| server | RSS idle baseline KiB | RSS with connections KiB | KiB per connection "
+        "| opened | errors | closed by server while idle |",
+        "|---|---:|---:|---:|---:|---|---:|",
+    ]
+    for name, runs in per.items():
+        ok = [r for r in runs if "failed" not in r and r.get("after") is not None]
+        failed = [r["failed"] for r in runs if "failed" in r]
+        per_conn = median([(r["after"] - r["base"]) / r["open"] for r in ok if r["open"]])
+        errors = sum(r["errors"] for r in ok)
+        err = str(errors) + (f"; {len(failed)} round(s) failed: {failed[0][:80]}" if failed else "")
+        if any(not r["alive"] for r in ok):
+            err += "; SERVER DIED"
+        lines.append(
+            f"| {name} | {median([r['base'] for r in ok]) or 0:,.0f} "
+            f"| {median([r['after'] for r in ok]) or 0:,.0f} "
+            f"| {f'{per_conn:.2f}' if per_conn is not None else 'n/a'} "
+            f"| {median([r['open'] for r in ok]) or 0:,.0f} | {err} "
+            f"| {median([r['closed'] or 0 for r in ok]) or 0:,.0f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+# --- workers -------------------------------------------------------------------------------------
+
+
+def run_workers() -> str:
+    help_text = subprocess.run([str(MIOSERVE), "--help"], capture_output=True, text=True).stdout
+    if "--workers" not in help_text:
+        return "### `--workers 2` vs `--workers 1`\n\nskipped: --workers not available\n"
+    # One worker on the server core; two workers on both cores (the generator shares one).
+    all_cpus = f"{SERVER_CPUS},{CLIENT_CPUS}"
+    servers = [
+        mioserve("mioserve-w1", ["--workers", "1"], SERVER_CPUS),
+        mioserve("mioserve-w2", ["--workers", "2"], all_cpus),
+    ]
+    d = DURATION
+    scenario = Scenario(
+        "workers",
+        f"`--workers 1` (cpu {SERVER_CPUS}) vs `--workers 2` (cpus {all_cpus}), 1 KiB keep-alive",
+        f"wrk -t2 -c64 -d{d}s --latency /{SMALL}",
+        lambda port: wrk(port, SMALL, 64, d, threads=2),
+    )
+    try:
+        for s in servers:
+            s.start()
+        by_server: dict[str, list[Sample]] = {s.name: [] for s in servers}
+        for rnd in range(ROUNDS):
+            for s in servers if rnd % 2 == 0 else servers[::-1]:
+                log(f"  workers round {rnd + 1}/{ROUNDS}: {s.name}")
+                by_server[s.name].append(measure(s, scenario))
+                time.sleep(0.5)
+        return table(scenario, by_server, base="mioserve-w1")
+    finally:
+        for s in servers:
+            CRASHES.extend(s.crashes)
+            s.stop()
+
+
+# --- main ----------------------------------------------------------------------------------------
+
+CRASHES: list[str] = []
+
+
+def make_fixture() -> None:
+    FIXTURE.mkdir(parents=True, exist_ok=True)
+    for name, size in ((SMALL, 1024), (BIG, BIG_BYTES)):
+        path = FIXTURE / name
+        if not path.exists() or path.stat().st_size != size:
+            # Deterministic, incompressible-looking bytes; not sparse, so reads hit the page cache.
+            block = bytes((i * 131 + 7) % 251 for i in range(4096))
+            with path.open("wb") as f:
+                for off in range(0, size, len(block)):
+                    f.write(block[: min(len(block), size - off)])
+    (FIXTURE / "index.html").write_text("<!doctype html><title>bench</title>\n")
+
+
+def main() -> int:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (NOFILE, max(hard, NOFILE)))
+    except (ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    atexit.register(stop_all)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+
+    WORK.mkdir(parents=True, exist_ok=True)
+    for old in WORK.glob("*.log"):
+        old.unlink()
+    make_fixture()
+
+    wanted_servers = [s for s in os.environ.get("SERVERS", "mioserve,nginx,lighttpd").split(",") if s]
+    wanted = set(filter(None, os.environ.get("SCENARIOS", ",".join(SCENARIO_NAMES)).split(",")))
+    unknown = wanted - set(SCENARIO_NAMES)
+    if unknown or not set(wanted_servers) <= set(SERVER_FACTORIES):
+        log(f"unknown scenario or server: {unknown or wanted_servers}")
+        return 2
+
+    header = (
+        f"Load benchmark, {time.strftime('%Y-%m-%d %H:%M:%S %Z')}, {os.uname().release}, "
+        f"{os.cpu_count()} CPUs; servers on cpu {SERVER_CPUS}, generators on cpu {CLIENT_CPUS}; "
+        f"{ROUNDS} round(s) × {DURATION} s, median shown; "
+        f"mioserve {subprocess.run([str(MIOSERVE), '--version'], capture_output=True, text=True).stdout.strip()}, "
+        f"{subprocess.run(['nginx', '-v'], capture_output=True, text=True).stderr.strip()}, "
+        f"{subprocess.run(['lighttpd', '-v'], capture_output=True, text=True).stdout.split(' - ')[0].strip()}"
+    )
+    print(header + "\n", flush=True)
+    out = [header, ""]
+
+    servers = [SERVER_FACTORIES[name]() for name in wanted_servers]
+    for server in servers:
+        server.start()
+        for path, size in ((SMALL, 1024), (BIG, BIG_BYTES)):
+            status, got = http_get(server.port, path)
+            if status != 200 or got != size:
+                log(f"{server.name} answered {status} with {got} bytes for /{path}")
+                return 1
+        log(f"{server.name}: pid {server.pid}, port {server.port}")
+    for server in servers:  # warm-up, not measured
+        wrk(server.port, SMALL, 64, 1)
+
+    for scenario in scenarios():
+        if scenario.name not in wanted:
+            continue
+        log(f"scenario {scenario.name}: {scenario.command}")
+        text = run_scenario(scenario, servers)
+        print(text, flush=True)
+        out.append(text)
+    for server in servers:
+        CRASHES.extend(server.crashes)
+        server.stop()
+
+    if "idle" in wanted:
+        log("scenario idle")
+        text = run_idle(wanted_servers, IDLE_CONNS)
+        print(text, flush=True)
+        out.append(text)
+    if "workers" in wanted:
+        log("scenario workers")
+        text = run_workers()
+        print(text, flush=True)
+        out.append(text)
+
+    if CRASHES:
+        text = "### Server exits during the run\n\n" + "\n".join(f"- {c}" for c in CRASHES) + "\n"
+        print(text, flush=True)
+        out.append(text)
+    (TARGET / "bench-results.md").write_text("\n".join(out))
+    log(f"tables written to {TARGET / 'bench-results.md'}; server logs in {WORK}")
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--idle-client":
+        idle_client(int(sys.argv[2]), int(sys.argv[3]))
+        sys.exit(0)
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        stop_all()
+        sys.exit(130)
