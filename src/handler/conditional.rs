@@ -15,7 +15,7 @@ use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::http::Method;
-use crate::http::parse::Fields;
+use crate::http::parse::{Fields, trim_ows};
 use crate::response::reason::Condition;
 
 /// Longest ETag this server makes: two quotes, three 16-digit hex numbers and two dashes.
@@ -241,10 +241,10 @@ pub fn if_unmodified_since(value: &[u8], last_modified: Option<u64>) -> bool {
 /// comparison (a weak tag never does); a date holds if it equals `Last-Modified` exactly.
 /// Anything else does not hold, so the whole file is sent.
 pub fn if_range(value: &[u8], validators: &Validators) -> bool {
-    let value = trim(value);
+    let value = trim_ows(value);
     if value.starts_with(b"\"") || value.starts_with(b"W/") {
         return match parse_tag(value) {
-            Some((tag, rest)) => trim(rest).is_empty() && tag.strong_eq(&validators.etag),
+            Some((tag, rest)) => trim_ows(rest).is_empty() && tag.strong_eq(&validators.etag),
             None => false,
         };
     }
@@ -321,7 +321,7 @@ pub fn parse_tag(input: &[u8]) -> Option<(EntityTag<'_>, &[u8])> {
 /// An HTTP date in any of the three formats recipients must accept (RFC 9110 §5.6.7):
 /// IMF-fixdate, RFC 850 and asctime, as seconds since the epoch.
 pub fn parse_date(value: &[u8]) -> Option<u64> {
-    let text = std::str::from_utf8(trim(value)).ok()?;
+    let text = std::str::from_utf8(trim_ows(value)).ok()?;
     let time = httpdate::parse_http_date(text).ok()?;
     time.duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs())
 }
@@ -340,17 +340,6 @@ fn trim_start(bytes: &[u8]) -> &[u8] {
         .take_while(|&&b| b == b' ' || b == b'\t')
         .count();
     &bytes[skip..]
-}
-
-fn trim(bytes: &[u8]) -> &[u8] {
-    let bytes = trim_start(bytes);
-    let keep = bytes.len()
-        - bytes
-            .iter()
-            .rev()
-            .take_while(|&&b| b == b' ' || b == b'\t')
-            .count();
-    &bytes[..keep]
 }
 
 #[cfg(test)]

@@ -23,6 +23,8 @@
 //! Cost per request: one pass over the field value, ranges kept in a fixed array on the stack;
 //! no heap allocation.
 
+use crate::http::parse::trim_ows;
+
 /// Most range-specs honoured in one request. Arbitrary: generous for media players and download
 /// managers (which ask for one, rarely a handful), small enough that a multipart response's
 /// overhead stays bounded.
@@ -147,7 +149,7 @@ pub fn evaluate(value: &[u8], len: u64) -> Decision {
     // `1#range-spec`: comma-separated, optional whitespace around elements, empty elements
     // allowed (§5.6.1), at least one spec.
     for element in value[eq + 1..].split(|&b| b == b',') {
-        let element = trim(element);
+        let element = trim_ows(element);
         if element.is_empty() {
             continue;
         }
@@ -200,16 +202,6 @@ fn parse_digits(digits: &[u8]) -> Option<u64> {
     Some(digits.iter().fold(0u64, |n, &d| {
         n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
     }))
-}
-
-fn trim(bytes: &[u8]) -> &[u8] {
-    let is_ows = |b: &u8| *b == b' ' || *b == b'\t';
-    let start = bytes.iter().position(|b| !is_ows(b)).unwrap_or(bytes.len());
-    let end = bytes
-        .iter()
-        .rposition(|b| !is_ows(b))
-        .map_or(start, |i| i + 1);
-    &bytes[start..end]
 }
 
 /// A `Content-Range` value (RFC 9110 §14.4).

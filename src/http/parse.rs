@@ -173,14 +173,14 @@ pub fn parse_head<'b>(head: &'b mut [u8], limits: &Limits) -> Result<RequestHead
 
     for header in req.headers.iter() {
         let name = header.name;
-        let value = trim(header.value);
+        let value = trim_ows(header.value);
         if name.eq_ignore_ascii_case("host") {
             host_count += 1;
             fields.host = Some(value);
         } else if name.eq_ignore_ascii_case("content-length") {
             // Rule 8.
             for item in value.split(|&b| b == b',') {
-                let n = parse_decimal(trim(item)).ok_or(ParseError::InvalidContentLength)?;
+                let n = parse_decimal(trim_ows(item)).ok_or(ParseError::InvalidContentLength)?;
                 if content_length.is_some_and(|prev| prev != n) {
                     return Err(ParseError::InvalidContentLength);
                 }
@@ -189,7 +189,7 @@ pub fn parse_head<'b>(head: &'b mut [u8], limits: &Limits) -> Result<RequestHead
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
             // Rule 7: exactly one coding, `chunked`, across all Transfer-Encoding fields.
             for item in value.split(|&b| b == b',') {
-                let coding = trim(item);
+                let coding = trim_ows(item);
                 if transfer_encoding || !coding.eq_ignore_ascii_case(b"chunked") {
                     te_chunked_only = false;
                 }
@@ -197,7 +197,7 @@ pub fn parse_head<'b>(head: &'b mut [u8], limits: &Limits) -> Result<RequestHead
             }
         } else if name.eq_ignore_ascii_case("connection") {
             for token in value.split(|&b| b == b',') {
-                let token = trim(token);
+                let token = trim_ows(token);
                 conn_close |= token.eq_ignore_ascii_case(b"close");
                 conn_keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
             }
@@ -314,7 +314,7 @@ fn parse_decimal(digits: &[u8]) -> Option<u64> {
 }
 
 /// Trims optional whitespace (SP / HTAB, RFC 9110 §5.6.3) from both ends.
-fn trim(bytes: &[u8]) -> &[u8] {
+pub fn trim_ows(bytes: &[u8]) -> &[u8] {
     let is_ows = |b: &u8| *b == b' ' || *b == b'\t';
     let start = bytes.iter().position(|b| !is_ows(b)).unwrap_or(bytes.len());
     let end = bytes
