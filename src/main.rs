@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use mioserve::server::Exit;
 use mioserve::stats::{Snapshot, Stats};
 use mioserve::sys::NofileLimits;
@@ -15,7 +15,8 @@ use mioserve::{Cli, Config, Server, sys};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(&cli);
+    let live = live_line_mode(&cli);
+    init_logging(&cli, live == Some(true));
     let config = Config::from_cli(&cli);
     let limits = sys::raise_nofile_limit();
     let servers = match bind_workers(config.clone()) {
@@ -37,7 +38,6 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     let stats: Vec<Arc<Stats>> = servers.iter().map(Server::stats).collect();
-    let live = live_line_mode(&cli);
     if let Some(rewrite) = live {
         spawn_live_line(stats.clone(), rewrite);
     }
@@ -96,25 +96,42 @@ fn run_workers(servers: Vec<Server>) -> std::io::Result<Exit> {
 }
 
 /// `RUST_LOG` decides when set; otherwise info, raised by `-v`/`-vv` or lowered to errors by `-q`.
-fn init_logging(cli: &Cli) {
+/// While the live line is rewritten in place, each log line first clears it, so the two never
+/// mix on one line.
+fn init_logging(cli: &Cli, clear_live_line: bool) {
     let default = match (cli.quiet, cli.verbose) {
         (true, _) => "error",
         (false, 0) => "info",
         (false, 1) => "debug",
         (false, _) => "trace",
     };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default))
-        .format_timestamp_millis()
-        .init();
+    let mut builder =
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default));
+    builder.format_timestamp_millis();
+    if clear_live_line {
+        builder.format(|buf, record| {
+            let time = buf.timestamp_millis();
+            writeln!(
+                buf,
+                "\r\x1b[2K[{time} {:<5} {}] {}",
+                record.level(),
+                record.target(),
+                record.args()
+            )
+        });
+    }
+    builder.init();
 }
 
 /// Reports, on stderr, the effective settings and anything a user should know before the first
 /// request: exposure beyond loopback, descriptor limits, secrets in the root.
 fn preflight(config: &Config, server: &Server, addr: SocketAddr, limits: NofileLimits) {
     let conn = &config.conn;
+    let log_format = config.access_log.to_possible_value();
     log::info!(
         "settings: root {}, workers {}, max connections {} per worker, header timeout {}s, keep-alive {}, \
-         send timeout {}s, max head {} B, max body {} B, hidden files {}, sendfile {}, access log {:?}",
+         send timeout {}s, max head {} B, max body {} B, hidden files {}, listing {}, sendfile {}, \
+         access log {}",
         server.root().display(),
         config.workers,
         config.max_connections,
@@ -128,8 +145,9 @@ fn preflight(config: &Config, server: &Server, addr: SocketAddr, limits: NofileL
         conn.limits.max_head_bytes,
         conn.limits.max_body_bytes,
         on_off(config.hidden),
+        on_off(config.listing),
         on_off(conn.sendfile),
-        config.access_log,
+        log_format.as_ref().map_or("off", |v| v.get_name()),
     );
     if !addr.ip().is_loopback() {
         log::warn!("listening on {addr}: this directory is visible to your network");
@@ -184,12 +202,13 @@ fn on_off(on: bool) -> &'static str {
 }
 
 /// Whether to show the live line, and whether to rewrite it in place: on a terminal by default,
-/// one line per second with `--stats`, never with `--no-stats` or `-q`.
+/// one line per second with `--stats`, never with `--no-stats` or `-q`. `--explain` already
+/// writes a line per request, so it turns the in-place line off (`--stats` still prints lines).
 fn live_line_mode(cli: &Cli) -> Option<bool> {
     if cli.quiet || cli.no_stats {
         return None;
     }
-    if std::io::stderr().is_terminal() {
+    if std::io::stderr().is_terminal() && !cli.explain {
         Some(true)
     } else if cli.stats {
         Some(false)
