@@ -276,26 +276,38 @@ impl Drop for AccessLog {
     }
 }
 
+/// Bytes logged as they are: printable ASCII but `"` and `\`.
+const PLAIN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0x20;
+    while b < 0x7f {
+        table[b] = b != b'"' as usize && b != b'\\' as usize;
+        b += 1;
+    }
+    table
+};
+
 /// Appends `bytes` with `"`, `\` and non-printable or non-ASCII bytes as `\xHH`.
 fn escape(buf: &mut Vec<u8>, bytes: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let plain = |b: &u8| (0x20..0x7f).contains(b) && *b != b'"' && *b != b'\\';
-    // The common case, a field with nothing to escape, is one copy.
-    if bytes.iter().all(plain) {
-        buf.extend_from_slice(bytes);
-        return;
-    }
-    for &b in bytes {
-        if (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\' {
-            buf.push(b);
-        } else {
-            buf.extend_from_slice(&[
-                b'\\',
-                b'x',
-                HEX[usize::from(b >> 4)],
-                HEX[usize::from(b & 0xf)],
-            ]);
-        }
+    let mut rest = bytes;
+    // Copy runs of plain bytes in one piece: a field with nothing to escape is one copy.
+    while !rest.is_empty() {
+        let run = rest
+            .iter()
+            .position(|&b| !PLAIN[usize::from(b)])
+            .unwrap_or(rest.len());
+        buf.extend_from_slice(&rest[..run]);
+        let Some((&b, tail)) = rest[run..].split_first() else {
+            break;
+        };
+        buf.extend_from_slice(&[
+            b'\\',
+            b'x',
+            HEX[usize::from(b >> 4)],
+            HEX[usize::from(b & 0xf)],
+        ]);
+        rest = tail;
     }
 }
 

@@ -107,9 +107,14 @@ pub struct Validators {
 impl Validators {
     /// The validators of a file with `meta`, as of `now`.
     pub fn of(meta: &Metadata, now: SystemTime) -> Validators {
+        Validators::with_etag(ETag::of(meta), meta, now)
+    }
+
+    /// The validators of a file whose ETag (from [`ETag::of`] on the same metadata) is known.
+    pub fn with_etag(etag: ETag, meta: &Metadata, now: SystemTime) -> Validators {
         let mtime = meta.modified().ok().map(|t| t.min(now));
         Validators {
-            etag: ETag::of(meta),
+            etag,
             last_modified: mtime.and_then(unix_seconds),
         }
     }

@@ -18,7 +18,7 @@ pub mod mime;
 pub mod range;
 pub mod resolve;
 
-use std::fs::{File, Metadata};
+use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -31,7 +31,8 @@ use crate::response::multipart::{Boundary, MultipartBody};
 use crate::response::reason::Reason;
 use crate::response::{Body, ContentType, FileBody, ResponsePlan};
 use cache::CachePolicy;
-use conditional::{Precondition, Validators};
+use conditional::{ETag, Precondition, Validators};
+use files::CachedFile;
 use listing::Listing;
 use range::{ContentRange, Decision};
 use resolve::{ResolveError, Resolved};
@@ -165,8 +166,8 @@ fn serve(req: &RequestHead<'_>, site: &Site, scratch: &mut Scratch) -> ResponseP
         }
         path.extend_from_slice(b"index.html");
     }
-    if let Some((file, meta)) = scratch.files.lookup(&site.root_dir, path, now) {
-        return file_plan(req, site, &target, file, &meta, path);
+    if let Some(cached) = scratch.files.lookup(&site.root_dir, path, now) {
+        return file_plan(req, &target, cached, path);
     }
     path.truncate(dir_len);
     match resolve::resolve_normalised(
@@ -177,11 +178,16 @@ fn serve(req: &RequestHead<'_>, site: &Site, scratch: &mut Scratch) -> ResponseP
         path,
     ) {
         Ok(Resolved::File(file, meta)) => {
-            let file = Rc::new(file);
-            scratch
-                .files
-                .insert(&site.root_dir, path, &file, &meta, now);
-            file_plan(req, site, &target, file, &meta, path)
+            let name = path.rsplit(|&b| b == b'/').next().unwrap_or(path);
+            let cached = CachedFile {
+                file: Rc::new(file),
+                etag: ETag::of(&meta),
+                content_type: mime::content_type(name),
+                cache_control: site.cache.for_name(name),
+                meta,
+            };
+            scratch.files.insert(&site.root_dir, path, &cached, now);
+            file_plan(req, &target, cached, path)
         }
         Ok(Resolved::Directory(_)) if !site.listing => {
             ResponsePlan::error(Status::FORBIDDEN).because(Reason::NoListing)
@@ -213,15 +219,12 @@ fn serve(req: &RequestHead<'_>, site: &Site, scratch: &mut Scratch) -> ResponseP
 /// named the directory.
 fn file_plan(
     req: &RequestHead<'_>,
-    site: &Site,
     target: &resolve::Target<'_>,
-    file: Rc<File>,
-    meta: &Metadata,
+    cached: CachedFile,
     path: &[u8],
 ) -> ResponsePlan {
     let index = !target.path.ends_with("index.html") && path.ends_with(b"index.html");
-    let name = path.rsplit(|&b| b == b'/').next().unwrap_or(path);
-    let plan = serve_file(req, site, file, meta, name, SystemTime::now());
+    let plan = serve_file(req, cached, SystemTime::now());
     match plan.reason {
         Some(Reason::File(_)) if index => plan.because(Reason::Index),
         _ => plan,
@@ -238,21 +241,21 @@ pub struct Scratch {
 }
 
 /// GET/HEAD of a file named `name`, as of `now`: preconditions, then ranges.
-fn serve_file(
-    req: &RequestHead<'_>,
-    site: &Site,
-    file: Rc<File>,
-    meta: &Metadata,
-    name: &[u8],
-    now: SystemTime,
-) -> ResponsePlan {
+fn serve_file(req: &RequestHead<'_>, cached: CachedFile, now: SystemTime) -> ResponsePlan {
+    let CachedFile {
+        file,
+        meta,
+        etag,
+        content_type: (content_type, source),
+        cache_control,
+    } = cached;
     let len = meta.len();
-    let validators = Validators::of(meta, now);
+    let validators = Validators::with_etag(etag, &meta, now);
     // The validators and cache policy go on 200, 206 and 304 alike (RFC 9110 §15.4.5).
     let validated = |status| ResponsePlan {
         etag: Some(validators.etag),
         last_modified: validators.last_modified_time(),
-        cache_control: Some(site.cache.for_name(name)),
+        cache_control: Some(cache_control.clone()),
         ..ResponsePlan::empty(status)
     };
     let (use_range, if_range) =
@@ -273,7 +276,6 @@ fn serve_file(
         Some(value) if use_range => range::evaluate(value, len),
         _ => Decision::Full,
     };
-    let (content_type, source) = mime::content_type(name);
     match decision {
         Decision::Full => ResponsePlan {
             reason: Some(if if_range == Some(false) {
