@@ -1,7 +1,7 @@
 //! The access log: one line per response in Common or Combined Log Format, on stdout.
 //!
 //! Lines are formatted straight into a reused buffer (no allocation per request) and written out
-//! when the buffer passes [`FLUSH_BYTES`], when the loop's once-a-second tick finds it non-empty,
+//! when the buffer passes `FLUSH_BYTES` (64 KiB), when the loop's once-a-second tick finds it non-empty,
 //! and at exit. When the log is off, [`AccessLog::record`] is one branch. Writes are blocking, as
 //! nginx's are: whoever reads mioserve's stdout must keep reading it.
 //!

@@ -5,8 +5,8 @@
 //! (that is [`crate::handler`]) and not the poll (that is [`crate::server`]): the loop calls
 //! [`Conn::drive`] after recording readiness, and [`Conn::on_deadline`] when a deadline passes.
 //!
-//! mio is edge-triggered, so the connection records what the last event said ([`Conn::readable`],
-//! [`Conn::writable`]) and drains: it reads until the socket is empty or the buffer is full, writes
+//! mio is edge-triggered, so the connection records what the last event said (`readable`,
+//! `writable`) and drains: it reads until the socket is empty or the buffer is full, writes
 //! until done or `WouldBlock`, and parses bytes already buffered as soon as a response finishes,
 //! since no new event will come for them. A read shorter than the space offered means the socket was
 //! empty at that moment; any later byte raises a new edge, so no second read is spent to see

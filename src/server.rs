@@ -6,7 +6,7 @@
 //!
 //! Accepting pauses (the listener leaves the poll set, so there is no busy loop) at the connection
 //! cap and when the process runs out of file descriptors; it resumes when a connection closes, or
-//! after [`ACCEPT_RETRY`] if none is open to close.
+//! after `ACCEPT_RETRY` (100 ms) if none is open to close.
 //!
 //! Shutdown (a signal, or [`Handle::stop`]) runs in phases: stop accepting, close idle
 //! connections, let in-flight responses finish with `Connection: close` until the grace period
