@@ -521,6 +521,7 @@ impl<T: Transport> Conn<T> {
             Ok(decoder) => decoder,
             Err(e) => return self.reject(cx, e),
         };
+        cx.scratch.now = cx.now;
         let mut plan = handler::handle(&head, cx.site, cx.scratch);
 
         // A client waiting for `100 Continue` is answered at once without reading its body, and

@@ -158,7 +158,7 @@ fn serve(req: &RequestHead<'_>, site: &Site, scratch: &mut Scratch) -> ResponseP
         Err(e) => return error_plan(site, e),
     };
     // The open-file cache first, keyed by the file's path (a directory's index for `/dir/`).
-    let now = Instant::now();
+    let now = scratch.now;
     let dir_len = path.len();
     if trailing_slash {
         if !path.is_empty() {
@@ -232,12 +232,24 @@ fn file_plan(
 }
 
 /// Buffers the handler reuses across requests, one set per worker.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Scratch {
+    /// The loop's current wake-up: the open-file cache revalidates a path once per wake-up.
+    pub now: Instant,
     /// The decoded path of the request being handled.
     pub path: Vec<u8>,
     /// Recently served files, kept open.
     pub files: files::OpenFiles,
+}
+
+impl Default for Scratch {
+    fn default() -> Scratch {
+        Scratch {
+            now: Instant::now(),
+            path: Vec::new(),
+            files: files::OpenFiles::default(),
+        }
+    }
 }
 
 /// GET/HEAD of a file named `name`, as of `now`: preconditions, then ranges.
