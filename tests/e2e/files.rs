@@ -85,13 +85,7 @@ fn names_are_percent_decoded() {
         ("/%61.txt", "hello\n"),
         ("/caf%E9.txt", "latin1\n"),
     ];
-    let mut client = server.connect();
-    for (target, body) in cases {
-        client.send(format!("GET {target} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes());
-        let response = client.response();
-        assert_eq!(response.status, 200, "{target}: {}", response.head);
-        assert_eq!(response.text(), body, "{target}");
-    }
+    assert_bodies(&server, &cases);
 }
 
 #[test]
@@ -111,13 +105,7 @@ fn query_is_ignored_and_paths_collapse() {
         ("/dir/./inner.txt?q", "inner\n"),
         ("/dir%2Finner.txt", "inner\n"),
     ];
-    let mut client = server.connect();
-    for (target, body) in cases {
-        client.send(format!("GET {target} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes());
-        let response = client.response();
-        assert_eq!(response.status, 200, "{target}: {}", response.head);
-        assert_eq!(response.text(), body, "{target}");
-    }
+    assert_bodies(&server, &cases);
 }
 
 #[test]
@@ -349,4 +337,16 @@ fn changed_files_are_never_served_stale() {
     fs::write(root.join("h.txt"), "four\n").unwrap();
     std::os::unix::fs::symlink("h.txt", root.join("f.txt")).unwrap();
     assert_eq!(get(&mut client).text(), "four\n", "now a symlink");
+}
+
+/// GETs each target on one kept-alive connection and checks it answers 200 with `body`.
+#[track_caller]
+fn assert_bodies(server: &TestServer, cases: &[(&str, &str)]) {
+    let mut client = server.connect();
+    for (target, body) in cases {
+        client.send(format!("GET {target} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes());
+        let response = client.response();
+        assert_eq!(response.status, 200, "{target}: {}", response.head);
+        assert_eq!(response.text(), *body, "{target}");
+    }
 }
