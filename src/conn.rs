@@ -31,7 +31,7 @@ use crate::http::body::BodyDecoder;
 use crate::http::date::DateCache;
 use crate::http::error::ParseError;
 use crate::http::parse::{self, find_head_end, parse_head, skip_leading_empty_lines};
-use crate::http::{Status, Version};
+use crate::http::{Method, Status, Version};
 use crate::pool::{BufferPool, ReadBuf};
 use crate::response::head::{self, Persistence};
 use crate::response::writer::{self, Flow};
@@ -198,6 +198,8 @@ enum Phase {
         decoder: BodyDecoder,
         mark: usize,
         then: Sending,
+        /// The request is a HEAD: an error answer replacing its response carries no content.
+        head_request: bool,
     },
     /// Sending a response.
     Send(Sending),
@@ -517,6 +519,7 @@ impl<T: Transport> Conn<T> {
             Ok(head) => head,
             Err(e) => return self.reject(cx, e),
         };
+        let is_head = head.method == Method::Head;
         let decoder = match BodyDecoder::new(head.framing, limits.max_body_bytes) {
             Ok(decoder) => decoder,
             Err(e) => return self.reject(cx, e),
@@ -628,6 +631,7 @@ impl<T: Transport> Conn<T> {
                     decoder,
                     mark,
                     then: sending,
+                    head_request: is_head,
                 };
                 self.arm(DeadlineKind::Body, cx);
             }
@@ -662,12 +666,16 @@ impl<T: Transport> Conn<T> {
     fn queue_error(&mut self, cx: &mut Cx<'_>, status: Status) {
         let mut plan = ResponsePlan::error(status);
         // A refused HEAD request still gets no content (RFC 9110 §9.3.2): while a head is being
-        // read, its method is known from the buffered request line even if the rest is refused.
-        let head_request = matches!(self.phase, Phase::Head)
-            && self
+        // read, its method is known from the buffered request line even if the rest is refused;
+        // while its body is being discarded, the body phase remembers it.
+        let head_request = match self.phase {
+            Phase::Head => self
                 .read
                 .as_ref()
-                .is_some_and(|r| r.data().starts_with(b"HEAD "));
+                .is_some_and(|r| r.data().starts_with(b"HEAD ")),
+            Phase::Body { head_request, .. } => head_request,
+            _ => false,
+        };
         if head_request {
             plan = plan.without_body();
         }

@@ -325,3 +325,15 @@ fn earlier_pipelined_responses_do_not_wait_for_a_later_requests_body() {
     client.send(b"hello");
     client.response().assert_status(405);
 }
+
+#[test]
+fn a_head_request_whose_chunked_body_is_broken_gets_400_without_content() {
+    let server = TestServer::with(small_site, |_| {});
+    let mut client = server.connect();
+    client.send(b"HEAD /a.txt HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n");
+    let response = client.head_response();
+    response.assert_status(400);
+    assert_eq!(response.header("connection"), Some("close"));
+    // No page follows the head: the next thing on the wire is the close.
+    assert!(client.closed_within(Duration::from_secs(3)));
+}
