@@ -12,6 +12,37 @@ fn one_file_server() -> TestServer {
 }
 
 #[test]
+fn one_socket_serves_large_and_small_files_with_and_without_sendfile() {
+    let big = pseudo_random_bytes(200_000, 3);
+    for sendfile in [true, false] {
+        let server = TestServer::with(
+            |root| {
+                fs::write(root.join("a.txt"), "hello\n").unwrap();
+                fs::write(root.join("big.bin"), &big).unwrap();
+            },
+            |c| c.conn.sendfile = sendfile,
+        );
+        let mut client = server.connect();
+        for i in 0..20 {
+            client.send(
+                b"GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\nGET /a.txt HTTP/1.1\r\nHost: t\r\n\r\n",
+            );
+            let response = client.response();
+            response.assert_status(200);
+            assert!(
+                response.body == big,
+                "sendfile {sendfile}: big.bin differs in round {i}"
+            );
+            assert_eq!(
+                client.response().text(),
+                "hello\n",
+                "sendfile {sendfile}, round {i}"
+            );
+        }
+    }
+}
+
+#[test]
 fn one_socket_serves_100_requests() {
     let server = one_file_server();
     let mut client = server.connect();

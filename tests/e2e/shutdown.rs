@@ -124,3 +124,34 @@ fn quiet_turns_the_access_log_off() {
     assert!(stderr.is_empty(), "-q leaves stderr empty: {stderr}");
     assert!(server.stdout_lines.lock().unwrap().is_empty());
 }
+
+#[test]
+fn workers_share_one_port_and_their_counts_are_summed() {
+    let mut server = ChildServer::spawn(site, &["--workers", "2", "--access-log", "off"]);
+    // Two worker threads besides the main one (no stats thread: stderr is not a terminal); they
+    // start right after the serving line is printed.
+    let tasks = || {
+        fs::read_dir(format!("/proc/{}/task", server.child.id()))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    assert!(
+        wait_until(Duration::from_secs(2), || tasks() == 3),
+        "main thread + 2 workers, got {}",
+        tasks()
+    );
+    for _ in 0..40 {
+        let mut client = server.connect();
+        client.send(b"GET /a.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+        assert_eq!(client.response().assert_status(200).text(), "hello\n");
+    }
+    server.signal(Signal::TERM);
+    let (status, stderr) = server.wait(Duration::from_secs(5));
+    assert!(status.success(), "{stderr}");
+    let report = stderr
+        .lines()
+        .find(|l| l.starts_with("mioserve: "))
+        .unwrap_or_else(|| panic!("no exit report in {stderr}"));
+    assert!(report.starts_with("mioserve: 40 requests in "), "{report}");
+    assert!(report.ends_with(", 40 connections accepted"), "{report}");
+}
