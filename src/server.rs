@@ -34,7 +34,7 @@ use crate::http::date::DateCache;
 use crate::pool::BufferPool;
 use crate::stats::{CloseReason, Stats};
 use crate::sys;
-use crate::timer::{DeadlineKind, Due, Timers};
+use crate::timer::Timers;
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
@@ -584,34 +584,26 @@ impl Loop<'_> {
         self.shared.ended(&conn, Instant::now());
     }
 
-    /// Fires the deadlines that have passed.
+    /// Fires the deadlines that have passed. An entry whose connection is gone or now waits for
+    /// something else is dropped; one whose deadline moved later is queued again (lazy re-queue).
     fn expire(&mut self, registry: &Registry, now: Instant) {
-        let mut fired: Vec<(usize, DeadlineKind)> = Vec::new();
-        let conns = &mut self.conns;
-        self.timers.expire(now, |timers, slot, id, kind| {
-            let Some(conn) = conns.get_mut(slot).filter(|c| c.id() == id) else {
-                return Due::Stale;
-            };
-            conn.queued &= !(1 << kind as u8);
-            match conn.deadline {
-                Some(d) if d.kind == kind && d.at <= now => {
-                    fired.push((slot, kind));
-                    Due::Fire
-                }
-                Some(d) if d.kind == kind => {
-                    conn.queued |= 1 << kind as u8;
-                    timers.push(slot, id, d);
-                    Due::Requeued
-                }
-                _ => Due::Stale,
-            }
-        });
-        for (slot, kind) in fired {
-            let Some(conn) = self.conns.get_mut(slot) else {
+        while let Some((slot, id, kind)) = self.timers.pop_due(now) {
+            let Some(conn) = self.conns.get_mut(slot).filter(|c| c.id() == id) else {
                 continue;
             };
-            let next = conn.on_deadline(kind, &mut self.shared.cx(now));
-            self.apply(slot, next, registry);
+            let bit = 1 << kind as u8;
+            conn.queued &= !bit;
+            match conn.deadline {
+                Some(d) if d.kind == kind && d.at <= now => {
+                    let next = conn.on_deadline(kind, &mut self.shared.cx(now));
+                    self.apply(slot, next, registry);
+                }
+                Some(d) if d.kind == kind => {
+                    conn.queued |= bit;
+                    self.timers.push(slot, id, d);
+                }
+                _ => {}
+            }
         }
     }
 }

@@ -49,17 +49,6 @@ pub struct Timers {
     heap: BinaryHeap<Reverse<Entry>>,
 }
 
-/// What the loop should do with a due entry, as judged by the connection's current state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Due {
-    /// The connection's deadline of this kind has passed: fire it.
-    Fire,
-    /// The deadline moved later: the entry was queued again.
-    Requeued,
-    /// Stale (the connection is gone, or now waits for something else): dropped.
-    Stale,
-}
-
 impl Timers {
     /// Queues an entry for connection `id` at `slot`.
     pub fn push(&mut self, slot: usize, id: u64, deadline: Deadline) {
@@ -78,30 +67,16 @@ impl Timers {
             .map(|Reverse(e)| e.at.saturating_duration_since(now))
     }
 
-    /// Pops every entry due at `now`, calling `judge(slot, id, kind)` for each; entries judged
-    /// [`Due::Requeued`] must have been pushed again by the judge.
-    pub fn expire(
-        &mut self,
-        now: Instant,
-        mut judge: impl FnMut(&mut Timers, usize, u64, DeadlineKind) -> Due,
-    ) {
-        while let Some(Reverse(entry)) = self.heap.peek().copied() {
-            if entry.at > now {
-                break;
-            }
-            self.heap.pop();
-            judge(self, entry.slot, entry.id, entry.kind);
+    /// Takes the earliest entry if it is due at `now`, as `(slot, id, kind)`. The loop decides
+    /// what it means: the connection may be gone (a different `id` in the slot), wait for
+    /// something else now, or have moved its deadline later (then it is pushed again).
+    pub fn pop_due(&mut self, now: Instant) -> Option<(usize, u64, DeadlineKind)> {
+        let Reverse(entry) = self.heap.peek()?;
+        if entry.at > now {
+            return None;
         }
-    }
-
-    /// Number of queued entries (for tests and the memory bound).
-    pub fn len(&self) -> usize {
-        self.heap.len()
-    }
-
-    /// Whether nothing is queued.
-    pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
+        let Reverse(entry) = self.heap.pop()?;
+        Some((entry.slot, entry.id, entry.kind))
     }
 }
 
@@ -121,32 +96,26 @@ mod tests {
         timers.push(2, 20, at(10));
         timers.push(3, 30, at(20));
         assert_eq!(timers.timeout(now), Some(Duration::from_millis(10)));
-        let mut fired = Vec::new();
-        timers.expire(now + Duration::from_millis(25), |_, slot, _, _| {
-            fired.push(slot);
-            Due::Fire
-        });
-        assert_eq!(fired, vec![2, 3]);
-        assert_eq!(timers.len(), 1);
+        let later = now + Duration::from_millis(25);
+        assert_eq!(timers.pop_due(later).map(|e| e.0), Some(2));
+        assert_eq!(timers.pop_due(later).map(|e| e.0), Some(3));
+        assert_eq!(timers.pop_due(later), None, "the third is not due yet");
+        assert_eq!(timers.timeout(later), Some(Duration::from_millis(5)));
     }
 
     #[test]
-    fn requeue_from_judge() {
+    fn an_entry_pushed_again_is_due_again_later() {
         let now = Instant::now();
         let mut timers = Timers::default();
-        timers.push(
-            1,
-            10,
-            Deadline {
-                kind: DeadlineKind::Send,
-                at: now,
-            },
-        );
+        let at = |at| Deadline {
+            kind: DeadlineKind::Send,
+            at,
+        };
+        timers.push(1, 10, at(now));
+        let (slot, id, _) = timers.pop_due(now).unwrap();
         let later = now + Duration::from_secs(5);
-        timers.expire(now, |t, slot, id, kind| {
-            t.push(slot, id, Deadline { kind, at: later });
-            Due::Requeued
-        });
+        timers.push(slot, id, at(later));
+        assert_eq!(timers.pop_due(now), None);
         assert_eq!(timers.timeout(now), Some(Duration::from_secs(5)));
     }
 }
