@@ -170,7 +170,7 @@ fn serve(req: &RequestHead<'_>, site: &Site, scratch: &mut Scratch) -> ResponseP
         return file_plan(req, &target, cached, path);
     }
     path.truncate(dir_len);
-    match resolve::resolve_normalised(
+    match resolve::resolve(
         &site.root_dir,
         &site.root,
         trailing_slash,

@@ -162,21 +162,10 @@ fn close_segment(out: &mut Vec<u8>, start: usize, hidden: bool) -> Result<bool, 
     }
 }
 
-/// Resolves `target` under `root_dir` (an open directory whose canonical path is `root`), leaving
-/// the relative path of what was found in `scratch`.
+/// Resolves the path [`normalise`] wrote into `scratch` under `root_dir` (an open directory whose
+/// canonical path is `root`), leaving the relative path of what was found in `scratch`.
+/// `trailing_slash` is what `normalise` returned; `query` is kept in a redirect's `Location`.
 pub fn resolve(
-    root_dir: &File,
-    root: &Path,
-    target: &Target<'_>,
-    hidden: bool,
-    scratch: &mut Vec<u8>,
-) -> Result<Resolved, ResolveError> {
-    let trailing_slash = normalise(target.path, hidden, scratch)?;
-    resolve_normalised(root_dir, root, trailing_slash, target.query, scratch)
-}
-
-/// [`resolve`] for a path [`normalise`] already wrote into `scratch`.
-pub fn resolve_normalised(
     root_dir: &File,
     root: &Path,
     trailing_slash: bool,
