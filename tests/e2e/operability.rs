@@ -45,10 +45,7 @@ fn exit_report_counts_what_happened_and_why_connections_ended() {
     client.send(b"GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n");
     let mut some = [0u8; 65536];
     client.stream.read_exact(&mut some).unwrap();
-    socket2::SockRef::from(&client.stream)
-        .set_linger(Some(Duration::ZERO))
-        .unwrap();
-    drop(client);
+    client.reset();
     // An idle keep-alive connection when the shutdown comes.
     let mut idle = server.connect();
     idle.send(b"GET /a.txt HTTP/1.1\r\nHost: t\r\n\r\n");

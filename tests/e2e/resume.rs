@@ -57,6 +57,17 @@ fn assert_same_file(path: &Path, data: &[u8]) {
     assert!(got == data, "resumed file differs from the original");
 }
 
+/// `curl -C - -o file url`, printing the status code; ~/.curlrc and proxies ignored.
+fn curl_continue(file: &std::path::Path, url: &str) -> std::process::Output {
+    Command::new("curl")
+        .args(["-q", "--noproxy", "*", "-sS", "--max-time", "30"])
+        .args(["-w", "%{http_code}", "-C", "-", "-o"])
+        .arg(file)
+        .arg(url)
+        .output()
+        .expect("run curl")
+}
+
 fn curl_resumes(sendfile: bool) {
     if !available("curl") {
         return;
@@ -64,14 +75,7 @@ fn curl_resumes(sendfile: bool) {
     let (server, downloads, data) = interrupted_download(sendfile);
     let file = downloads.path().join("video.bin");
     let url = format!("http://{}/video.bin", server.addr);
-    // -q: ignore ~/.curlrc; --noproxy: talk to the test server even if a proxy is configured.
-    let output = Command::new("curl")
-        .args(["-q", "--noproxy", "*", "-sS", "--max-time", "30"])
-        .args(["-w", "%{http_code}", "-C", "-", "-o"])
-        .arg(&file)
-        .arg(&url)
-        .output()
-        .expect("run curl");
+    let output = curl_continue(&file, &url);
     assert_ran(&output, "curl -C -");
     assert_eq!(
         String::from_utf8_lossy(&output.stdout),
@@ -81,13 +85,7 @@ fn curl_resumes(sendfile: bool) {
     assert_same_file(&file, &data);
     // Resuming a complete download asks for `bytes=<len>-`: a 416 with `bytes */<len>`, which
     // curl takes as "already complete", leaving the file as it is.
-    let output = Command::new("curl")
-        .args(["-q", "--noproxy", "*", "-sS", "--max-time", "30"])
-        .args(["-w", "%{http_code}", "-C", "-", "-o"])
-        .arg(&file)
-        .arg(&url)
-        .output()
-        .expect("run curl");
+    let output = curl_continue(&file, &url);
     assert_ran(&output, "curl -C - of a complete file");
     assert_eq!(String::from_utf8_lossy(&output.stdout), "416");
     assert_same_file(&file, &data);

@@ -240,10 +240,7 @@ fn faults_end_only_their_connection_and_leak_no_descriptor() {
     client.send(get_big);
     let mut some = [0u8; 65536];
     client.stream.read_exact(&mut some).unwrap();
-    socket2::SockRef::from(&client.stream)
-        .set_linger(Some(Duration::ZERO))
-        .unwrap();
-    drop(client);
+    client.reset();
     assert_fds_back(&server, baseline + 1, "reset mid-response");
 
     // A client that half-closes after its request still gets the whole response.

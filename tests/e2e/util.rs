@@ -320,6 +320,14 @@ impl Client {
         }
     }
 
+    /// Closes the connection with a reset (RST) instead of a FIN, as a client that crashes or is
+    /// killed does: `SO_LINGER` 0, then close.
+    pub fn reset(self) {
+        socket2::SockRef::from(&self.stream)
+            .set_linger(Some(Duration::ZERO))
+            .expect("SO_LINGER");
+    }
+
     /// Reads everything until the server closes, within the timeout. Returns the raw bytes,
     /// including any not yet parsed.
     #[track_caller]
