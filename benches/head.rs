@@ -8,8 +8,8 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use mioserve::http::Status;
-use mioserve::response::ResponsePlan;
 use mioserve::response::head::{Persistence, encode};
+use mioserve::response::plan::ResponsePlan;
 
 const DATE: &[u8] = b"Sun, 06 Nov 1994 08:49:37 GMT";
 
@@ -17,7 +17,7 @@ const DATE: &[u8] = b"Sun, 06 Nov 1994 08:49:37 GMT";
 /// never looks at the body).
 fn file_plan() -> ResponsePlan {
     let mut plan = ResponsePlan::empty(Status::OK);
-    plan.content_type = Some(mioserve::response::ContentType {
+    plan.content_type = Some(mioserve::response::content_type::ContentType {
         mime: "application/octet-stream",
         charset: false,
     });

@@ -6,8 +6,9 @@
 
 use crate::http::error::ParseError;
 use crate::http::parse::RequestHead;
+use crate::response::body::Body;
+use crate::response::plan::ResponsePlan;
 use crate::response::reason::{Condition, Reason};
-use crate::response::{Body, ResponsePlan};
 
 /// How the body goes out, as the connection decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,10 +134,9 @@ pub fn rejected_line(request_line: &[u8], error: ParseError) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::handler::mime::Source;
     use crate::http::Status;
     use crate::http::parse::{Limits, find_head_end, parse_head};
-    use crate::response::ContentType;
+    use crate::response::content_type::{ContentType, Source};
 
     fn with_head<R>(text: &str, f: impl FnOnce(&RequestHead<'_>) -> R) -> R {
         let mut buf = text.as_bytes().to_vec();
@@ -196,7 +196,7 @@ mod tests {
 
     #[test]
     fn a_ranged_line_shows_the_range_and_if_range() {
-        use crate::handler::range::{ByteRange, ContentRange};
+        use crate::response::content_range::{ByteRange, ContentRange};
         let plan = ResponsePlan {
             content_range: Some(ContentRange::Bytes {
                 range: ByteRange {

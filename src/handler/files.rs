@@ -26,9 +26,8 @@ use std::time::{Duration, Instant};
 
 use rustix::fs::{AtFlags, Stat};
 
-use super::conditional::ETag;
-use super::mime::Source;
-use crate::response::ContentType;
+use crate::response::content_type::{ContentType, Source};
+use crate::response::etag::ETag;
 
 /// Entries kept at most; beyond it the cache starts over. Arbitrary: each costs a descriptor and
 /// about 300 bytes, and the working set of a static site is usually far smaller.

@@ -43,7 +43,9 @@ use rustix::fs::{AtFlags, Dir, FileType};
 use rustix::io::Errno;
 
 use super::resolve::PATH_ENCODE;
-use crate::response::{BodySource, ContentType, Piece, page_style};
+use crate::response::body::{BodySource, Piece};
+use crate::response::content_type::ContentType;
+use crate::response::pages::page_style;
 
 /// Most entries read (one `fstatat` each) per call. Arbitrary: well under 0.1 ms of work on a
 /// warm cache in a release build. The connection makes at most 16 calls per turn of the loop, so

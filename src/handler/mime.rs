@@ -1,7 +1,7 @@
 //! File name → `Content-Type`: `mime_guess` plus an override table for its known gaps, and the
 //! charset policy (`; charset=utf-8` on textual types only). Returns `&'static str`; no allocation.
 
-use crate::response::ContentType;
+use crate::response::content_type::{ContentType, Source};
 
 /// Extensions whose `mime_guess` answer is wrong or missing for the web (checked first).
 const OVERRIDES: &[(&str, &str)] = &[
@@ -22,14 +22,6 @@ const OVERRIDES: &[(&str, &str)] = &[
 
 /// Fallback for files with no known type.
 const OCTET_STREAM: &str = "application/octet-stream";
-
-/// Whether the override table decided the type (for `--explain`-style reporting and tests).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
-    Override,
-    Guess,
-    Unknown,
-}
 
 /// The content type for a file name (the last path segment; only its extension matters).
 pub fn content_type(file_name: &[u8]) -> (ContentType, Source) {

@@ -5,7 +5,7 @@
 //! Cost of a plain GET of a file: the path decoded into a reused scratch buffer, one `openat2`, one
 //! `fstat`, one clock read (for `Last-Modified` and `If-Modified-Since`), no heap allocation. A
 //! single-range 206 costs the same; a multi-range 206 allocates its part heads and body source
-//! (see [`crate::response::multipart`]).
+//! (see [`multipart`]).
 //!
 //! For a file, [`conditional::evaluate`] decides first (412, 304, or serve, and whether `Range`
 //! counts), then [`range::evaluate`] (200, 206, 416).
@@ -15,6 +15,7 @@ pub mod conditional;
 pub mod files;
 pub mod listing;
 pub mod mime;
+pub mod multipart;
 pub mod range;
 pub mod resolve;
 
@@ -27,14 +28,19 @@ use std::time::{Instant, SystemTime};
 use crate::config::Config;
 use crate::http::parse::RequestHead;
 use crate::http::{Method, Status};
-use crate::response::multipart::{Boundary, MultipartBody};
+use crate::response::body::{Body, FileBody};
+use crate::response::boundary::Boundary;
+use crate::response::content_range::ContentRange;
+use crate::response::content_type::ContentType;
+use crate::response::etag::ETag;
+use crate::response::plan::ResponsePlan;
 use crate::response::reason::Reason;
-use crate::response::{Body, ContentType, FileBody, ResponsePlan};
 use cache::CachePolicy;
-use conditional::{ETag, Precondition, Validators};
+use conditional::{Precondition, Validators};
 use files::CachedFile;
 use listing::Listing;
-use range::{ContentRange, Decision};
+use multipart::MultipartBody;
+use range::Decision;
 use resolve::{ResolveError, Resolved};
 
 /// The policies a [`Site`] applies, from the configuration.
@@ -397,7 +403,7 @@ mod tests {
     use super::*;
     use crate::http::Version;
     use crate::http::parse::{BodyFraming, Fields};
-    use crate::response::multipart::tests::{drain, parse};
+    use multipart::tests::{drain, parse};
     use range::tests::{TestSpec, any_spec};
     use std::os::unix::fs::FileExt;
     use std::sync::atomic::{AtomicUsize, Ordering};

@@ -4,7 +4,7 @@
 //! Owns: parsing `bytes=` range sets into `u64` offsets, resolving them against the file length
 //! (clamping, suffixes), and refusing sets that would amplify the response. Whether a `Range` is
 //! to be looked at at all (GET only, `If-Range`) is decided by [`super::conditional::evaluate`];
-//! the multipart body itself is [`crate::response::multipart`].
+//! the multipart body itself is [`super::multipart`].
 //!
 //! Rules, in the order [`evaluate`] applies them:
 //! 1. §14.2: a field that is not `bytes=` followed by a valid range set (another unit, bad syntax,
@@ -24,31 +24,12 @@
 //! no heap allocation.
 
 use crate::http::parse::trim_ows;
+use crate::response::content_range::ByteRange;
 
 /// Most range-specs honoured in one request. Arbitrary: generous for media players and download
 /// managers (which ask for one, rarely a handful), small enough that a multipart response's
 /// overhead stays bounded.
 pub const MAX_RANGES: usize = 16;
-
-/// A satisfiable range of a file: bytes `start..=end`, never empty, never beyond the file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ByteRange {
-    pub start: u64,
-    /// The last byte, inclusive (as in `Content-Range`).
-    pub end: u64,
-}
-
-impl ByteRange {
-    /// Number of bytes in the range.
-    pub fn len(&self) -> u64 {
-        self.end - self.start + 1
-    }
-
-    /// Never true: a satisfiable range holds at least one byte. (For clippy's `len` convention.)
-    pub fn is_empty(&self) -> bool {
-        false
-    }
-}
 
 /// Up to [`MAX_RANGES`] satisfiable ranges, in request order, in a fixed array.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,38 +185,6 @@ fn parse_digits(digits: &[u8]) -> Option<u64> {
     }))
 }
 
-/// A `Content-Range` value (RFC 9110 §14.4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ContentRange {
-    /// `bytes <start>-<end>/<complete length>`, in a 206 or a multipart part.
-    Bytes { range: ByteRange, complete: u64 },
-    /// `bytes */<complete length>`, in a 416.
-    Unsatisfied { complete: u64 },
-}
-
-impl ContentRange {
-    /// Appends the value (without the field name) to `out`: `itoa` digits, no allocation once
-    /// `out` has room.
-    pub fn write_value(&self, out: &mut Vec<u8>) {
-        let mut digits = itoa::Buffer::new();
-        out.extend_from_slice(b"bytes ");
-        let complete = match *self {
-            ContentRange::Bytes { range, complete } => {
-                out.extend_from_slice(digits.format(range.start).as_bytes());
-                out.push(b'-');
-                out.extend_from_slice(digits.format(range.end).as_bytes());
-                complete
-            }
-            ContentRange::Unsatisfied { complete } => {
-                out.push(b'*');
-                complete
-            }
-        };
-        out.push(b'/');
-        out.extend_from_slice(digits.format(complete).as_bytes());
-    }
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -356,33 +305,6 @@ pub(crate) mod tests {
         ];
         for (value, len, want) in cases {
             assert_eq!(decide(value, len), want, "Range: {value} (len {len})");
-        }
-    }
-
-    #[test]
-    fn content_range_values() {
-        let cases: &[(ContentRange, &str)] = &[
-            (
-                ContentRange::Bytes {
-                    range: r(0, 1),
-                    complete: 100,
-                },
-                "bytes 0-1/100",
-            ),
-            (
-                ContentRange::Bytes {
-                    range: r(4294967295, 4294967297),
-                    complete: 5 << 30,
-                },
-                "bytes 4294967295-4294967297/5368709120",
-            ),
-            (ContentRange::Unsatisfied { complete: 0 }, "bytes */0"),
-            (ContentRange::Unsatisfied { complete: 100 }, "bytes */100"),
-        ];
-        for (value, want) in cases {
-            let mut out = Vec::new();
-            value.write_value(&mut out);
-            assert_eq!(String::from_utf8(out).unwrap(), *want);
         }
     }
 

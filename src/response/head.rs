@@ -7,7 +7,7 @@
 
 use std::io::Write;
 
-use super::ResponsePlan;
+use super::plan::ResponsePlan;
 
 /// What the `Connection` header must say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,11 +98,11 @@ pub fn encode(plan: &ResponsePlan, date: &[u8], persistence: Persistence, out: &
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::handler::conditional::ETag;
-    use crate::handler::range::{ByteRange, ContentRange};
     use crate::http::Status;
-    use crate::response::ContentType;
-    use crate::response::multipart::Boundary;
+    use crate::response::boundary::Boundary;
+    use crate::response::content_range::{ByteRange, ContentRange};
+    use crate::response::content_type::ContentType;
+    use crate::response::etag::ETag;
     use std::sync::Arc;
     use std::time::{Duration, UNIX_EPOCH};
 

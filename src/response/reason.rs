@@ -1,7 +1,7 @@
 //! Why the handler gave the answer it gave: one small `Copy` value in every plan, so `--explain`,
 //! the logs and tests all read the decision the handler made instead of re-deriving it.
 
-use crate::handler::mime;
+use super::content_type::Source;
 
 /// A conditional request field that decided a response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,7 +28,7 @@ impl Condition {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
     /// A file, whole; its type came from this source.
-    File(mime::Source),
+    File(Source),
     /// A directory's `index.html`.
     Index,
     /// One range of a file (206). `if_range` is whether an `If-Range` field held.
@@ -75,9 +75,9 @@ impl Reason {
     /// A short phrase for `--explain`, or `None` when the status says it all.
     pub fn phrase(self) -> Option<&'static str> {
         Some(match self {
-            Reason::File(mime::Source::Override) => "override table",
-            Reason::File(mime::Source::Guess) => "mime_guess",
-            Reason::File(mime::Source::Unknown) => "unknown type",
+            Reason::File(Source::Override) => "override table",
+            Reason::File(Source::Guess) => "mime_guess",
+            Reason::File(Source::Unknown) => "unknown type",
             Reason::Index => "index.html",
             Reason::Listing => "directory listing",
             Reason::NoListing => "directory without index.html, listings off",

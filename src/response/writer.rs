@@ -9,7 +9,7 @@
 use std::io;
 use std::os::unix::fs::FileExt;
 
-use super::FileBody;
+use super::body::FileBody;
 use crate::transport::Transport;
 
 /// Most bytes Linux's `sendfile` moves in one call.

@@ -100,7 +100,7 @@ fn access_log_lines_reach_stdout_escaped_and_flushed_at_exit() {
         assert_eq!(close, prefix.len() + 26, "time field in {line} ({time})");
         assert_eq!(&line[close + 2..], rest);
     };
-    let page_len = mioserve::response::error_page(mioserve::http::Status::BAD_REQUEST).len();
+    let page_len = mioserve::response::pages::error_page(mioserve::http::Status::BAD_REQUEST).len();
     shape(
         &lines[0],
         &format!("\"GET /a.txt?q=\\x01 HTTP/1.1\" 400 {page_len} \"-\" \"-\""),

@@ -12,59 +12,23 @@
 //! ```
 //!
 //! Cost per multi-range response: one `Vec` holding all part heads (at most 16 parts of about a
-//! hundred bytes), one `Box` for the source, one `dup` of the file per part. The exact length
+//! hundred bytes), one `Box` for the source; the parts share the open file (a reference count per part). The exact length
 //! is known before the first byte is sent ([`MultipartBody::len`]).
 
 use std::fs::File;
-use std::hash::{BuildHasher, Hasher};
 use std::io;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::{BodySource, ContentType, FileBody, Piece};
-use crate::handler::range::{ByteRange, ContentRange, MAX_RANGES};
-
-/// Length of a boundary: 16 hex digits.
-const BOUNDARY_LEN: usize = 16;
-
-/// A multipart boundary: 16 lowercase hex digits of a 64-bit value no client can predict.
-///
-/// Source of randomness: std's `RandomState`, whose SipHash keys are drawn from the OS once per
-/// thread (and then varied per instance), hashing a process-wide counter. No new dependency, no
-/// file to read, and the output is unpredictable to a client that cannot see the keys, so a file
-/// cannot be crafted to contain the boundary of the response it will be served in. It is not a
-/// cryptographic RNG, and need not be.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Boundary([u8; BOUNDARY_LEN]);
-
-impl Boundary {
-    /// A fresh boundary.
-    pub fn random() -> Boundary {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-        hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-        Boundary::from_u64(hasher.finish())
-    }
-
-    /// The boundary for `n` (tests use fixed ones).
-    pub fn from_u64(n: u64) -> Boundary {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut digits = [0; BOUNDARY_LEN];
-        for (i, digit) in digits.iter_mut().enumerate() {
-            *digit = HEX[((n >> (4 * (BOUNDARY_LEN - 1 - i))) & 0xf) as usize];
-        }
-        Boundary(digits)
-    }
-
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.0
-    }
-}
+use super::range::MAX_RANGES;
+use crate::response::body::{BodySource, FileBody, Piece};
+use crate::response::boundary::Boundary;
+use crate::response::content_range::{ByteRange, ContentRange};
+use crate::response::content_type::ContentType;
 
 /// A `multipart/byteranges` body in progress.
 #[derive(Debug)]
 pub struct MultipartBody {
-    /// The file the parts are cut from; each part's data is sent from a `dup` of it.
+    /// The file the parts are cut from, shared with each part's file piece.
     file: Rc<File>,
     /// Every part's delimiter and header lines, then the closing delimiter, back to back.
     heads: Vec<u8>,
@@ -163,6 +127,7 @@ impl BodySource for MultipartBody {
 pub(crate) mod tests {
     use super::*;
     use std::os::unix::fs::FileExt;
+    use std::sync::atomic::{AtomicU64, Ordering};
 
     /// Drains a body source into memory, reading file pieces with `read_at`.
     pub(crate) fn drain(source: &mut dyn BodySource, max: usize) -> Vec<u8> {
@@ -297,15 +262,6 @@ pub(crate) mod tests {
         }
         std::fs::remove_file(path).unwrap();
         assert_eq!(total, body.len());
-    }
-
-    #[test]
-    fn boundaries_differ() {
-        let a = Boundary::random();
-        let b = Boundary::random();
-        assert_ne!(a, b);
-        assert!(a.as_bytes().iter().all(u8::is_ascii_hexdigit));
-        assert_eq!(Boundary::from_u64(u64::MAX).as_bytes(), b"ffffffffffffffff");
     }
 
     mod properties {

@@ -1,0 +1,124 @@
+//! The response plan: what the handler decided, as data the writer can carry out.
+//!
+//! A [`ResponsePlan`] owns everything it needs (an open file, a redirect target), so the request
+//! bytes it was made from can be dropped before the response is written. Building one allocates
+//! nothing but what it owns (a redirect's `Location`, a generated body's `Box`).
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use super::body::Body;
+use super::boundary::Boundary;
+use super::content_range::ContentRange;
+use super::content_type::ContentType;
+use super::etag::ETag;
+use super::pages::error_page;
+use super::reason::Reason;
+use crate::http::Status;
+
+/// A response decided by the handler.
+#[derive(Debug)]
+pub struct ResponsePlan {
+    pub status: Status,
+    pub content_type: Option<ContentType>,
+    /// The `boundary` parameter of a `multipart/byteranges` content type.
+    pub boundary: Option<Boundary>,
+    /// `Content-Length`; `None` for statuses that have none (204, 304).
+    pub content_length: Option<u64>,
+    pub last_modified: Option<SystemTime>,
+    /// `ETag`: the file's validator, on 200, 206 and 304.
+    pub etag: Option<ETag>,
+    /// `Cache-Control`, on 200, 206 and 304. Shared with the site's policy, so a response
+    /// clones a reference count, never the text.
+    pub cache_control: Option<Arc<str>>,
+    /// Send `Accept-Ranges: bytes` (responses with a file's content).
+    pub accept_ranges: bool,
+    /// `Content-Range`, on 206 and 416.
+    pub content_range: Option<ContentRange>,
+    /// `Location` for redirects.
+    pub location: Option<String>,
+    /// `Vary`: the request fields the content was chosen by (a listing picks HTML or JSON by
+    /// `Accept`), so caches keep the variants apart (RFC 9110 §12.5.5).
+    pub vary: Option<&'static str>,
+    /// Send `Allow: GET, HEAD, OPTIONS` (405 and OPTIONS answers).
+    pub allow: bool,
+    /// The connection must close after this response, whatever the client asked.
+    pub close: bool,
+    /// Send `Transfer-Encoding: chunked`. Set by the connection, not the handler: it is how a body
+    /// without `Content-Length` is framed for an HTTP/1.1 client.
+    pub chunked: bool,
+    pub body: Body,
+    /// The rule that produced this response (set by the handler; `None` only for plans made
+    /// outside it, such as the connection's own error answers).
+    pub reason: Option<Reason>,
+}
+
+impl ResponsePlan {
+    /// A response with `status` and no content.
+    pub fn empty(status: Status) -> ResponsePlan {
+        ResponsePlan {
+            status,
+            content_type: None,
+            boundary: None,
+            content_length: if status.forbids_body() { None } else { Some(0) },
+            last_modified: None,
+            etag: None,
+            cache_control: None,
+            accept_ranges: false,
+            content_range: None,
+            location: None,
+            vary: None,
+            allow: false,
+            close: false,
+            chunked: false,
+            body: Body::Empty,
+            reason: None,
+        }
+    }
+
+    /// A built-in error page for `status`.
+    pub fn error(status: Status) -> ResponsePlan {
+        let page = error_page(status);
+        ResponsePlan {
+            content_type: Some(ContentType::HTML),
+            content_length: Some(page.len() as u64),
+            body: Body::Static(page),
+            ..ResponsePlan::empty(status)
+        }
+    }
+
+    /// Whether the body has no length known up front and must be framed by chunked encoding or
+    /// by closing the connection.
+    pub fn is_unframed(&self) -> bool {
+        self.content_length.is_none() && !self.status.forbids_body()
+    }
+
+    /// The same plan, recording `reason` as the rule that produced it.
+    pub fn because(mut self, reason: Reason) -> ResponsePlan {
+        self.reason = Some(reason);
+        self
+    }
+
+    /// Drops the content but keeps every header, `Content-Length` included, as HEAD requires
+    /// (RFC 9110 §9.3.2).
+    pub fn without_body(mut self) -> ResponsePlan {
+        self.body = Body::Empty;
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::response::pages::error_page;
+
+    #[test]
+    fn without_body_keeps_length() {
+        let plan = ResponsePlan::error(Status::NOT_FOUND).without_body();
+        assert!(matches!(plan.body, Body::Empty));
+        assert_eq!(
+            plan.content_length,
+            Some(error_page(Status::NOT_FOUND).len() as u64)
+        );
+    }
+}
