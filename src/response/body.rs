@@ -1,8 +1,18 @@
 //! What a response's content is: nothing, static bytes, a slice of an open file, or a body
-//! generated piece by piece. The writer ([`super::writer`]) carries it to the socket.
+//! generated piece by piece. The writer ([`super::writer`]) carries it to the socket and frames it;
+//! nothing here frames anything.
+//!
+//! A body transformed on its way out (a content coding) is a [`BodySource`] wrapping another
+//! body: it takes the inner source's pieces (reading a file slice with [`FileBody::read_into`]
+//! rather than letting it go out by `sendfile`) and produces the transformed bytes, a bounded
+//! amount per call, so the writer frames and paces it like any generated body.
+//!
+//! Cost: a `FileBody` is a reference count on an open file and two numbers; a generated body is
+//! one `Box` per response.
 
 use std::fs::File;
 use std::io;
+use std::os::unix::fs::FileExt;
 use std::rc::Rc;
 
 /// A slice of an open file to send as (part of) a body.
@@ -14,6 +24,38 @@ pub struct FileBody {
     pub offset: u64,
     /// Bytes still to send.
     pub remaining: u64,
+}
+
+impl FileBody {
+    /// Appends up to `max` bytes of the slice to `buf` by `pread`, advancing it. A file that ends
+    /// before the slice does is an error: a body must never be shorter than announced. On error,
+    /// `buf` holds what was read.
+    pub fn read_into(&mut self, buf: &mut Vec<u8>, max: usize) -> io::Result<()> {
+        let want = self.remaining.min(max as u64) as usize;
+        let start = buf.len();
+        buf.resize(start + want, 0);
+        let mut filled = 0;
+        while filled < want {
+            match self
+                .file
+                .read_at(&mut buf[start + filled..], self.offset + filled as u64)
+            {
+                Ok(0) => {
+                    buf.truncate(start + filled);
+                    return Err(io::ErrorKind::UnexpectedEof.into());
+                }
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    buf.truncate(start + filled);
+                    return Err(e);
+                }
+            }
+        }
+        self.offset += want as u64;
+        self.remaining -= want as u64;
+        Ok(())
+    }
 }
 
 /// One step of a [`BodySource`].
@@ -29,12 +71,14 @@ pub enum Piece {
 
 /// A body produced piece by piece, with bounded work per piece, so a large generated body (a
 /// listing of 100,000 entries, a multipart range response) never sits whole in memory and never
-/// stalls the event loop. If the plan has no `Content-Length`, the connection frames the pieces
-/// with chunked encoding (HTTP/1.1) or by closing (HTTP/1.0); the source never frames anything.
+/// stalls the event loop. If the plan has no `Content-Length`, the writer frames the pieces with
+/// chunked encoding (HTTP/1.1) or by closing (HTTP/1.0); the source never frames anything.
 pub trait BodySource: std::fmt::Debug {
     /// Produces the next piece: appends about `max` bytes or fewer to `out` and returns
-    /// [`Piece::Bytes`], or returns a file slice, or [`Piece::End`]. Must not return `Bytes`
-    /// forever without appending anything.
+    /// [`Piece::Bytes`], or returns a file slice, or [`Piece::End`]. Each call does a bounded
+    /// amount of work; a call may append nothing (a source that reads before it writes), and is
+    /// then charged to the turn's budget as a full piece, but must not return `Bytes` forever
+    /// without appending anything.
     fn next_piece(&mut self, out: &mut Vec<u8>, max: usize) -> io::Result<Piece>;
 }
 

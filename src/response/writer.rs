@@ -1,19 +1,49 @@
-//! Carries bytes from a response to a [`Transport`]: the buffered head (and small bodies), then
-//! file content by `sendfile` or by reading into the buffer.
+//! Sending one response body: the state of a body in flight, how it is framed on the wire, and the
+//! syscalls that carry it.
 //!
-//! Knows transports and syscalls, not HTTP. Every function returns [`Flow::Blocked`] on
-//! `WouldBlock` with its progress recorded, so the connection can resume on the next writable event.
+//! Owns: the connection's write buffer with what of it was sent ([`Outbox`]); a body in progress
+//! ([`BodyWriter`]): a file sent by `sendfile` (or read into the buffer by `pread` when sendfile is
+//! off), a generated body pulled piece by piece from its [`BodySource`] and framed as chunks
+//! (HTTP/1.1) or delimited by closing (HTTP/1.0), a multipart body whose parts are file slices;
+//! and the per-turn budget that keeps one large body from starving other connections. Knows
+//! transports and framing, not HTTP semantics: what the body is and whether it is chunked was
+//! decided before. [`BodyWriter::send`] is the one call: it answers [`Turn::Done`],
+//! [`Turn::Blocked`] (progress recorded; resume on the next writable event) or [`Turn::Yield`].
+//!
+//! The pipeline is `source → framing → socket`: a transformation of the body (a content coding)
+//! is a source wrapping the original one (see [`super::body`]), so this module frames and paces
+//! its output like any generated body.
+//!
 //! Cost: one `send` per buffer flush; one `sendfile` per up-to-2 GiB of file (or one `pread` plus
-//! one `send` per buffer of file without sendfile).
+//! one `send` per 64 KiB without sendfile); a chunk's framing is written in place in the buffer
+//! (its size line into room reserved ahead of the data, one `memmove` of the data). No allocation
+//! beyond the buffer's growth.
 
 use std::io;
-use std::os::unix::fs::FileExt;
 
-use super::body::FileBody;
+use super::body::{Body, BodySource, FileBody, Piece};
+use crate::pool::BufferPool;
 use crate::transport::Transport;
 
+/// Files up to this size are read into the write buffer behind their head, so the response leaves
+/// in one `send` (and pipelined small responses batch together).
+pub const INLINE_FILE_MAX: u64 = 16 * 1024;
+/// Chunk read from a file per `pread` when sendfile is off.
+const READ_CHUNK: usize = 64 * 1024;
+/// Bytes asked of a body source per piece (one chunk when chunked).
+const STREAM_PIECE: usize = 16 * 1024;
+/// Bytes of file sent per turn before yielding. Arbitrary: large enough that a big download
+/// moves at full speed, small enough that one client cannot starve the rest.
+const FILE_BYTES_PER_TURN: u64 = 8 * 1024 * 1024;
+/// Bytes of generated body produced per turn before yielding: generating costs CPU, so this is
+/// smaller than the file budget, keeping other clients answered within milliseconds.
+const STREAM_BYTES_PER_TURN: u64 = 256 * 1024;
 /// Most bytes Linux's `sendfile` moves in one call.
 const SENDFILE_MAX: u64 = 0x7fff_f000;
+/// Room reserved in front of a chunk for its size line: 16 hex digits and CRLF.
+const CHUNK_HEAD_ROOM: usize = 18;
+/// The last chunk and the empty trailer section that end a chunked body (RFC 9112 §7.1).
+const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 
 /// Whether a write finished or must wait for the socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,61 +52,328 @@ pub enum Flow {
     Blocked,
 }
 
-/// Sends `buf[*pos..]`, advancing `pos`. With `more`, tells the kernel a body follows (`MSG_MORE`)
-/// so a head and a `sendfile` body leave in one packet. Returns the bytes written.
-pub fn send_buffer(
-    transport: &mut impl Transport,
-    buf: &[u8],
-    pos: &mut usize,
-    more: bool,
-) -> io::Result<(Flow, usize)> {
-    let start = *pos;
-    while *pos < buf.len() {
-        match transport.send(&buf[*pos..], more) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => *pos += n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                return Ok((Flow::Blocked, *pos - start));
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok((Flow::Done, *pos - start))
+/// What one [`BodyWriter::send`] achieved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Turn {
+    /// Everything buffered and the whole body went out.
+    Done,
+    /// The socket would block; `progressed` says whether anything was written first (the send
+    /// deadline moves only on progress).
+    Blocked { progressed: bool },
+    /// The turn's budget is spent with work left: run again after other connections.
+    Yield,
 }
 
-/// Sends the rest of `body` with `sendfile`. A file that ends before the announced length is an
-/// error: the connection must close rather than send a body shorter than its `Content-Length`.
-/// Returns the bytes written.
-pub fn send_file(transport: &mut impl Transport, body: &mut FileBody) -> io::Result<(Flow, u64)> {
+/// Work done in one turn of a connection (one drive by the loop), checked against the per-turn
+/// limits; it spans every response sent in that turn.
+#[derive(Debug, Default)]
+pub struct Budget {
+    /// File bytes sent.
+    file: u64,
+    /// Generated bytes produced.
+    stream: u64,
+    /// Bytes written to the transport, for the byte counter.
+    pub written: u64,
+}
+
+/// The connection's write buffer: heads, inlined bodies and framing, of one response or of a
+/// batch of pipelined ones, with how much has been sent. The buffer is borrowed from the pool
+/// while there is something in it.
+#[derive(Debug, Default)]
+pub struct Outbox {
+    buf: Option<Vec<u8>>,
+    /// How much of `buf` has been sent.
+    sent: usize,
+}
+
+impl Outbox {
+    /// The buffer, taken from the pool if the outbox holds none.
+    pub fn buf(&mut self, pool: &mut BufferPool) -> &mut Vec<u8> {
+        self.buf.get_or_insert_with(|| pool.take_write())
+    }
+
+    /// Bytes in the buffer, sent or not.
+    pub fn len(&self) -> usize {
+        self.buf.as_ref().map_or(0, Vec::len)
+    }
+
+    /// Whether the buffer holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Cuts the buffer back to `len` bytes (a response queued behind a request body is replaced by
+    /// an error answer). Never cuts into bytes already sent: only what follows them is queued.
+    pub fn truncate(&mut self, len: usize) {
+        if let Some(buf) = &mut self.buf {
+            buf.truncate(len.max(self.sent));
+        }
+    }
+
+    /// Gives the buffer back to the pool if it holds nothing.
+    pub fn return_if_empty(&mut self, pool: &mut BufferPool) {
+        if let Some(buf) = self.buf.take_if(|b| b.is_empty()) {
+            pool.give_write(buf);
+        }
+    }
+
+    /// Gives the buffer back to the pool, dropping what it holds (the connection is closing).
+    pub fn release(&mut self, pool: &mut BufferPool) {
+        if let Some(buf) = self.buf.take() {
+            pool.give_write(buf);
+        }
+        self.sent = 0;
+    }
+
+    /// Sends the unsent bytes before `upto`, adding what was written to `written`. With `more`,
+    /// tells the kernel a body follows (`MSG_MORE`) so a head and a `sendfile` body leave in one
+    /// packet. Once the whole buffer is sent it is emptied for reuse.
+    pub fn flush(
+        &mut self,
+        transport: &mut impl Transport,
+        upto: usize,
+        more: bool,
+        written: &mut u64,
+    ) -> io::Result<Flow> {
+        let Some(buf) = &mut self.buf else {
+            return Ok(Flow::Done);
+        };
+        let upto = upto.min(buf.len());
+        while self.sent < upto {
+            match transport.send(&buf[self.sent..upto], more) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.sent += n;
+                    *written += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Flow::Blocked),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if self.sent == buf.len() {
+            buf.clear();
+            self.sent = 0;
+        }
+        Ok(Flow::Done)
+    }
+
+    /// How much of the buffer has been sent.
+    pub fn sent(&self) -> usize {
+        self.sent
+    }
+
+    fn has_unsent(&self) -> bool {
+        self.sent < self.len()
+    }
+}
+
+/// A generated body in progress.
+#[derive(Debug)]
+struct Stream {
+    source: Box<dyn BodySource>,
+    /// Frame the pieces as chunks (the response carries `Transfer-Encoding: chunked`).
+    chunked: bool,
+    /// The file piece being sent is a chunk's data: a CRLF must follow it.
+    crlf_after_file: bool,
+}
+
+/// The part of a response body not yet in the write buffer: a file, then the pieces of a generated
+/// body (each buffered or sent as a file in its turn).
+#[derive(Debug, Default)]
+pub struct BodyWriter {
+    file: Option<FileBody>,
+    stream: Option<Stream>,
+    /// The body could not be completed (the file shrank, a source failed): what was buffered still
+    /// goes out, then the connection must close, so the client sees an incomplete response rather
+    /// than a short one taken as whole. Reported once by [`BodyWriter::take_cut_short`].
+    cut_short: bool,
+}
+
+impl BodyWriter {
+    /// Starts sending `body` behind its head, already in `out`. Static bytes and a file of up to
+    /// [`INLINE_FILE_MAX`] go into `out` at once; a larger file or a generated body is kept to be
+    /// sent by [`BodyWriter::send`]. With `chunked`, generated pieces are framed as chunks;
+    /// without, a generated body is delimited by its `Content-Length` or by closing.
+    pub fn start(body: Body, chunked: bool, out: &mut Vec<u8>) -> BodyWriter {
+        let mut writer = BodyWriter::default();
+        match body {
+            Body::Empty => {}
+            Body::Static(bytes) => out.extend_from_slice(bytes),
+            Body::File(mut file) if file.remaining <= INLINE_FILE_MAX => {
+                // The file shrank or failed under us: what was read goes out, then the
+                // connection ends so the short body cannot be mistaken for a complete one.
+                writer.cut_short = file.read_into(out, INLINE_FILE_MAX as usize).is_err();
+            }
+            Body::File(file) => writer.file = Some(file),
+            Body::Stream(source) => {
+                writer.stream = Some(Stream {
+                    source,
+                    chunked,
+                    crlf_after_file: false,
+                });
+            }
+        }
+        writer
+    }
+
+    /// Whether everything left of the body is in the write buffer (so the response can be batched
+    /// with the next pipelined one).
+    pub fn is_buffered(&self) -> bool {
+        self.file.is_none() && self.stream.is_none()
+    }
+
+    /// Whether the body was cut short since the last call; the connection must close once the
+    /// buffered bytes are sent.
+    pub fn take_cut_short(&mut self) -> bool {
+        std::mem::take(&mut self.cut_short)
+    }
+
+    /// Sends the buffered bytes, then as much of the body as the socket and the turn's budget
+    /// allow. An error means the transport failed (or the file shrank under `sendfile`): the body
+    /// cannot be completed and the connection ends.
+    pub fn send<T: Transport>(
+        &mut self,
+        transport: &mut T,
+        outbox: &mut Outbox,
+        pool: &mut BufferPool,
+        sendfile: bool,
+        budget: &mut Budget,
+    ) -> io::Result<Turn> {
+        loop {
+            if outbox.has_unsent() {
+                let more = !self.is_buffered();
+                let upto = outbox.len();
+                let before = budget.written;
+                if outbox.flush(transport, upto, more, &mut budget.written)? == Flow::Blocked {
+                    let progressed = budget.written > before;
+                    return Ok(Turn::Blocked { progressed });
+                }
+            }
+            if let Some(file) = &mut self.file {
+                if budget.file >= FILE_BYTES_PER_TURN {
+                    return Ok(Turn::Yield);
+                }
+                if sendfile {
+                    let (flow, n) = send_file(transport, file, &mut budget.written)?;
+                    budget.file += n;
+                    match flow {
+                        Flow::Done => self.file = None,
+                        Flow::Blocked => return Ok(Turn::Blocked { progressed: n > 0 }),
+                    }
+                } else {
+                    let out = outbox.buf(pool);
+                    if file.read_into(out, READ_CHUNK).is_err() {
+                        self.file = None;
+                        self.stream = None;
+                        self.cut_short = true;
+                    } else {
+                        budget.file += out.len() as u64;
+                        if file.remaining == 0 {
+                            self.file = None;
+                        }
+                    }
+                    continue;
+                }
+            }
+            let Some(stream) = &mut self.stream else {
+                return Ok(Turn::Done);
+            };
+            let out = outbox.buf(pool);
+            if stream.crlf_after_file {
+                stream.crlf_after_file = false;
+                out.extend_from_slice(b"\r\n");
+                continue;
+            }
+            if budget.stream >= STREAM_BYTES_PER_TURN {
+                return Ok(Turn::Yield);
+            }
+            match next_framed_piece(stream, out) {
+                Ok(Some(Piece::File(file))) => {
+                    stream.crlf_after_file = stream.chunked;
+                    self.file = Some(file);
+                }
+                Ok(Some(Piece::End)) => self.stream = None,
+                // A piece costs at least a full one: a source may work without output (reading a
+                // directory) and must still yield.
+                Ok(_) => budget.stream += (out.len() as u64).max(STREAM_PIECE as u64),
+                Err(e) => {
+                    log::debug!("body source failed: {e}");
+                    self.stream = None;
+                    self.cut_short = true;
+                }
+            }
+        }
+    }
+}
+
+/// Asks `stream` for its next piece and frames it: a chunk around buffered bytes, a chunk size line
+/// ahead of a file slice, the last chunk at the end. Returns `None` for a piece that produced
+/// nothing (there is nothing to frame).
+fn next_framed_piece(stream: &mut Stream, out: &mut Vec<u8>) -> io::Result<Option<Piece>> {
+    let start = out.len();
+    let room = if stream.chunked { CHUNK_HEAD_ROOM } else { 0 };
+    out.resize(start + room, 0);
+    let piece = stream.source.next_piece(out, STREAM_PIECE);
+    let produced = out.len() > start + room;
+    if stream.chunked {
+        if produced {
+            frame_chunk(out, start);
+        } else {
+            out.truncate(start);
+        }
+    }
+    let piece = piece?;
+    match &piece {
+        Piece::Bytes if !produced => return Ok(None),
+        Piece::File(file) if stream.chunked => {
+            if file.remaining == 0 {
+                return Ok(None);
+            }
+            let mut line = [0u8; CHUNK_HEAD_ROOM];
+            let len = chunk_size_line(file.remaining, &mut line);
+            out.extend_from_slice(&line[..len]);
+        }
+        Piece::End if stream.chunked => out.extend_from_slice(LAST_CHUNK),
+        _ => {}
+    }
+    Ok(Some(piece))
+}
+
+/// Sends the rest of `body` with `sendfile`, adding what was written to `written`. A file that
+/// ends before the announced length is an error: the connection must close rather than send a
+/// body shorter than its `Content-Length`. Returns the bytes written by this call.
+fn send_file(
+    transport: &mut impl Transport,
+    body: &mut FileBody,
+    written: &mut u64,
+) -> io::Result<(Flow, u64)> {
     let mut sent = 0;
-    while body.remaining > 0 {
+    let result = loop {
+        if body.remaining == 0 {
+            break Ok(Flow::Done);
+        }
         let count = body.remaining.min(SENDFILE_MAX) as usize;
         match transport.send_file(&body.file, &mut body.offset, count) {
-            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(0) => break Err(io::ErrorKind::UnexpectedEof.into()),
             Ok(n) => {
                 body.remaining -= n as u64;
                 sent += n as u64;
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok((Flow::Blocked, sent)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Ok(Flow::Blocked),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+            Err(e) => break Err(e),
         }
-    }
-    Ok((Flow::Done, sent))
+    };
+    *written += sent;
+    Ok((result?, sent))
 }
-
-/// Room reserved in front of a chunk for its size line: 16 hex digits and CRLF.
-pub const CHUNK_HEAD_ROOM: usize = 18;
-
-/// The last chunk and the empty trailer section that end a chunked body (RFC 9112 §7.1).
-pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 
 /// Frames the chunk data in `buf[start + CHUNK_HEAD_ROOM..]` as one chunk: its size line goes
 /// into the room reserved at `start` (the unused part of the room is removed, one `memmove` of the
 /// data) and a CRLF follows the data. An empty chunk would end the body: the caller must not frame
 /// one.
-pub fn frame_chunk(buf: &mut Vec<u8>, start: usize) {
+fn frame_chunk(buf: &mut Vec<u8>, start: usize) {
     let data_len = buf.len() - start - CHUNK_HEAD_ROOM;
     debug_assert!(data_len > 0, "an empty chunk ends the body");
     let mut head = [0u8; CHUNK_HEAD_ROOM];
@@ -87,7 +384,7 @@ pub fn frame_chunk(buf: &mut Vec<u8>, start: usize) {
 }
 
 /// Writes `size` in lowercase hex followed by CRLF into `out`; returns the length.
-pub fn chunk_size_line(size: u64, out: &mut [u8; CHUNK_HEAD_ROOM]) -> usize {
+fn chunk_size_line(size: u64, out: &mut [u8; CHUNK_HEAD_ROOM]) -> usize {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let digits = (64 - size.leading_zeros()).div_ceil(4).max(1) as usize;
     for i in 0..digits {
@@ -97,37 +394,6 @@ pub fn chunk_size_line(size: u64, out: &mut [u8; CHUNK_HEAD_ROOM]) -> usize {
     out[digits + 1] = b'\n';
     digits + 2
 }
-
-/// Appends up to `max` bytes of `body` to `buf` by `pread`, advancing the body. Used for small
-/// files (so head and content leave in one `send`) and when sendfile is off. A file that ends early
-/// is an error, as in [`send_file`].
-pub fn read_into(buf: &mut Vec<u8>, body: &mut FileBody, max: usize) -> io::Result<()> {
-    let want = body.remaining.min(max as u64) as usize;
-    let start = buf.len();
-    buf.resize(start + want, 0);
-    let mut filled = 0;
-    while filled < want {
-        match body
-            .file
-            .read_at(&mut buf[start + filled..], body.offset + filled as u64)
-        {
-            Ok(0) => {
-                buf.truncate(start + filled);
-                return Err(io::ErrorKind::UnexpectedEof.into());
-            }
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                buf.truncate(start + filled);
-                return Err(e);
-            }
-        }
-    }
-    body.offset += want as u64;
-    body.remaining -= want as u64;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
