@@ -2,6 +2,7 @@
 //! status codes. Everything here is `Copy` and allocation-free.
 
 pub mod body;
+pub mod calendar;
 pub mod date;
 pub mod error;
 pub mod parse;

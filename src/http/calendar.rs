@@ -1,0 +1,123 @@
+//! The proleptic Gregorian calendar in UTC: Unix seconds to a date and time, written as digits.
+//! The `Date` header has its own cache ([`super::date`]); this is for times that change per
+//! entry, such as the modification times in a directory listing.
+//!
+//! Cost: a few integer divisions per conversion; digits appended by hand; no allocation.
+
+/// A UTC date and time from Unix seconds, written by [`Civil::push`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Civil {
+    year: i64,
+    month: u8,
+    day: u8,
+    hour: u8,
+    minute: u8,
+    second: u8,
+}
+
+impl Civil {
+    /// Converts with Howard Hinnant's `civil_from_days`, valid for any `i64` day count.
+    pub fn from_unix(secs: i64) -> Civil {
+        let days = secs.div_euclid(86_400);
+        let rem = secs.rem_euclid(86_400);
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = (doy - (153 * mp + 2) / 5 + 1) as u8;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        Civil {
+            year,
+            month,
+            day,
+            hour: (rem / 3600) as u8,
+            minute: (rem / 60 % 60) as u8,
+            second: (rem % 60) as u8,
+        }
+    }
+}
+
+/// How much of a [`Civil`] time to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeStyle {
+    /// `2024-03-09 14:05`
+    Minutes,
+    /// `2024-03-09 14:05:07`
+    Seconds,
+    /// `2024-03-09T14:05:07Z` (RFC 3339)
+    Rfc3339,
+}
+
+impl Civil {
+    /// Appends the time in `style`. Digits by hand: `fmt` machinery costs more than the rest of
+    /// a row.
+    pub fn push(&self, out: &mut Vec<u8>, style: TimeStyle) {
+        fn two(out: &mut Vec<u8>, n: u8) {
+            out.extend_from_slice(&[b'0' + n / 10, b'0' + n % 10]);
+        }
+        if (0..10_000).contains(&self.year) {
+            let y = self.year as u16;
+            two(out, (y / 100) as u8);
+            two(out, (y % 100) as u8);
+        } else {
+            out.extend_from_slice(itoa::Buffer::new().format(self.year).as_bytes());
+        }
+        out.push(b'-');
+        two(out, self.month);
+        out.push(b'-');
+        two(out, self.day);
+        out.push(if style == TimeStyle::Rfc3339 {
+            b'T'
+        } else {
+            b' '
+        });
+        two(out, self.hour);
+        out.push(b':');
+        two(out, self.minute);
+        if style != TimeStyle::Minutes {
+            out.push(b':');
+            two(out, self.second);
+        }
+        if style == TimeStyle::Rfc3339 {
+            out.push(b'Z');
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_times() {
+        let cases: &[(i64, &str)] = &[
+            (0, "1970-01-01T00:00:00Z"),
+            (784_111_777, "1994-11-06T08:49:37Z"),
+            (951_782_400, "2000-02-29T00:00:00Z"),
+            (1_709_942_707, "2024-03-09T00:05:07Z"),
+            (-1, "1969-12-31T23:59:59Z"),
+            (253_402_300_799, "9999-12-31T23:59:59Z"),
+        ];
+        let text = |secs, style| {
+            let mut out = Vec::new();
+            Civil::from_unix(secs).push(&mut out, style);
+            String::from_utf8(out).unwrap()
+        };
+        for (secs, want) in cases {
+            assert_eq!(text(*secs, TimeStyle::Rfc3339), *want, "{secs}");
+        }
+        assert_eq!(text(784_111_777, TimeStyle::Minutes), "1994-11-06 08:49");
+        assert_eq!(text(784_111_777, TimeStyle::Seconds), "1994-11-06 08:49:37");
+        assert_eq!(
+            text(-62_198_755_200, TimeStyle::Rfc3339),
+            "-1-01-01T00:00:00Z"
+        );
+        assert_eq!(
+            text(253_402_300_800, TimeStyle::Rfc3339),
+            "10000-01-01T00:00:00Z"
+        );
+    }
+}
