@@ -8,7 +8,8 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use mioserve::http::Status;
-use mioserve::response::head::{Persistence, encode};
+use mioserve::response::framing::{Framing, Persistence};
+use mioserve::response::head::encode;
 use mioserve::response::plan::ResponsePlan;
 
 const DATE: &[u8] = b"Sun, 06 Nov 1994 08:49:37 GMT";
@@ -47,7 +48,12 @@ fn benches(c: &mut Criterion) {
         group.bench_function(*name, |b| {
             b.iter(|| {
                 out.clear();
-                encode(black_box(plan), black_box(DATE), *persistence, &mut out);
+                encode(
+                    black_box(plan),
+                    black_box(DATE),
+                    Framing::length(*persistence),
+                    &mut out,
+                );
                 black_box(out.len())
             })
         });

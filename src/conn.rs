@@ -26,7 +26,7 @@ use mio::Interest;
 use crate::access_log::{AccessLog, Entry, PeerText, RequestLine};
 use crate::config::ConnConfig;
 use crate::explain::{self, Delivery};
-use crate::handler::{self, Scratch, Site};
+use crate::handler::{self, Site, WorkerState};
 use crate::http::body::BodyDecoder;
 use crate::http::date::DateCache;
 use crate::http::error::ParseError;
@@ -34,9 +34,10 @@ use crate::http::parse::{self, find_head_end, parse_head, skip_leading_empty_lin
 use crate::http::{Method, Status, Version};
 use crate::pool::{BufferPool, ReadBuf};
 use crate::response::body::Body;
-use crate::response::head::{self, Persistence};
+use crate::response::framing::{self, Terms};
+use crate::response::head;
 use crate::response::plan::ResponsePlan;
-use crate::response::writer::{self, BodyWriter, Budget, Flow, Outbox, Turn};
+use crate::response::writer::{BodyWriter, Budget, Flow, Outbox, Turn};
 use crate::stats::{CloseReason, Stats};
 use crate::timer::{Deadline, DeadlineKind};
 use crate::transport::Transport;
@@ -60,14 +61,71 @@ fn io_reason(e: &io::Error) -> CloseReason {
     }
 }
 
+/// Records one response in the access log, when it is on.
+fn log_response(
+    cx: &mut Cx<'_>,
+    peer: &PeerText,
+    conn: u64,
+    request: RequestLine<'_>,
+    plan: &ResponsePlan,
+    referer: Option<&[u8]>,
+    user_agent: Option<&[u8]>,
+) {
+    if !cx.log.enabled() {
+        return;
+    }
+    let entry = Entry {
+        peer,
+        conn,
+        request,
+        status: plan.status.code(),
+        body_bytes: match plan.body {
+            Body::Empty => None,
+            _ => plan.content_length,
+        },
+        referer,
+        user_agent,
+    };
+    cx.log.record(&entry, cx.date.clf(), cx.now);
+}
+
+/// What a connection has answered, for the counters and the service-time histogram.
+#[derive(Debug, Default)]
+struct Answered {
+    /// Requests answered (or refused) on this connection.
+    total: u64,
+    /// When the oldest response not yet fully written had its head complete.
+    batch_since: Option<Instant>,
+    /// Responses in that batch.
+    batch_len: u32,
+}
+
+impl Answered {
+    /// Counts a response with `status`, queued now.
+    fn count(&mut self, stats: &Stats, status: Status) {
+        stats.response(status.code());
+        self.total += 1;
+        self.batch_since.get_or_insert_with(Instant::now);
+        self.batch_len += 1;
+    }
+
+    /// Every queued response has been written: the batch's service time goes into the histogram.
+    fn written(&mut self, stats: &Stats) {
+        if let Some(since) = self.batch_since.take() {
+            stats.served(u64::from(self.batch_len), since.elapsed());
+            self.batch_len = 0;
+        }
+    }
+}
+
 /// Everything a connection borrows from its loop while it runs.
 pub struct Cx<'a> {
     pub site: &'a Site,
     pub config: &'a ConnConfig,
     pub pool: &'a mut BufferPool,
     pub date: &'a DateCache,
-    /// Reused buffer for the handler's decoded path.
-    pub scratch: &'a mut Scratch,
+    /// What the handler keeps between requests: the open-file cache and its path buffer.
+    pub worker: &'a mut WorkerState,
     pub log: &'a mut AccessLog,
     pub stats: &'a Stats,
     pub now: Instant,
@@ -149,8 +207,6 @@ pub struct Conn<T> {
     socket: T,
     /// The client's address as text, for the access log.
     peer: PeerText,
-    /// Requests answered (or refused) on this connection.
-    requests: u64,
     /// Unique for the life of the loop (slab slots are reused), so a stale timer entry can tell.
     id: u64,
     phase: Phase,
@@ -178,10 +234,7 @@ pub struct Conn<T> {
     pub queued: u8,
     /// Why the connection is ending, once that is decided (read by the loop when it closes it).
     close_reason: Option<CloseReason>,
-    /// When the oldest response not yet fully written had its head complete, and how many
-    /// responses are in that batch: for the service-time histogram.
-    batch_since: Option<Instant>,
-    batch_len: u32,
+    answered: Answered,
 }
 
 impl<T: Transport> Conn<T> {
@@ -191,7 +244,6 @@ impl<T: Transport> Conn<T> {
         Conn {
             socket,
             peer: PeerText::new(peer),
-            requests: 0,
             id,
             phase: Phase::Head,
             readable: false,
@@ -208,8 +260,7 @@ impl<T: Transport> Conn<T> {
             }),
             queued: 0,
             close_reason: None,
-            batch_since: None,
-            batch_len: 0,
+            answered: Answered::default(),
         }
     }
 
@@ -220,7 +271,7 @@ impl<T: Transport> Conn<T> {
 
     /// Requests answered or refused on this connection.
     pub fn requests(&self) -> u64 {
-        self.requests
+        self.answered.total
     }
 
     /// Why the connection ended; a connection closed with no other reason was closed by its client.
@@ -428,80 +479,56 @@ impl<T: Transport> Conn<T> {
         Step::Wait(Interest::READABLE)
     }
 
-    /// Handles the complete head in the first `end` buffered bytes.
+    /// Handles the complete head in the first `end` buffered bytes: parses it, has the handler
+    /// decide, frames and queues the response, counts and logs it.
     fn start_request(&mut self, cx: &mut Cx<'_>, end: usize) -> Step {
         let Some(read) = self.read.as_mut() else {
             return Step::Close;
         };
-        let out = self.out.buf(cx.pool);
-        let mark = out.len();
         let limits = cx.config.limits;
-
         let head = match parse_head(&mut read.data_mut()[..end], &limits) {
             Ok(head) => head,
             Err(e) => return self.reject(cx, e),
         };
-        let is_head = head.method == Method::Head;
         let decoder = match BodyDecoder::new(head.framing, limits.max_body_bytes) {
             Ok(decoder) => decoder,
             Err(e) => return self.reject(cx, e),
         };
-        cx.scratch.now = cx.now;
-        let mut plan = handler::handle(&head, cx.site, cx.scratch);
+        cx.worker.now = cx.now;
+        let plan = handler::handle(&head, cx.site, cx.worker);
 
         // A client waiting for `100 Continue` is answered at once without reading its body, and
         // the connection closes, since the body may or may not follow (RFC 9110 §10.1.1).
         let skip_body = head.expect_continue && decoder.is_some();
-        // A body of unknown length is chunked for HTTP/1.1 and delimited by closing for HTTP/1.0
-        // (RFC 9112 §6.3 rule 8), which has no chunked encoding.
-        let unframed = plan.is_unframed();
-        plan.chunked = unframed && head.version == Version::Http11;
-        let close = !head.keep_alive
-            || plan.close
-            || skip_body
-            || !cx.config.keep_alive
-            || cx.draining
-            || (unframed && !plan.chunked);
-        let persistence = match (close, head.version) {
-            (true, _) => Persistence::Close,
-            (false, Version::Http10) => Persistence::KeepAliveEcho,
-            (false, Version::Http11) => Persistence::KeepAlive,
-        };
-        head::encode(&plan, cx.date.bytes(), persistence, out);
+        let framing = framing::decide(Terms {
+            version: head.version,
+            client_keep_alive: head.keep_alive,
+            must_close: plan.close || skip_body || !cx.config.keep_alive || cx.draining,
+            unframed: plan.is_unframed(),
+        });
+        let out = self.out.buf(cx.pool);
+        let mark = out.len();
+        head::encode(&plan, cx.date.bytes(), framing, out);
         if cx.config.explain {
-            let delivery = Delivery::of(&plan, writer::INLINE_FILE_MAX, cx.config.sendfile);
+            let delivery = Delivery::of(&plan, framing.delimiter, cx.config.sendfile);
             eprintln!("{}", explain::line(&head, &plan, delivery));
         }
-        cx.stats.response(plan.status.code());
-        self.requests += 1;
-        self.batch_since.get_or_insert_with(Instant::now);
-        self.batch_len += 1;
-        if cx.log.enabled() {
-            let entry = Entry {
-                peer: &self.peer,
-                conn: self.id,
-                request: RequestLine::Parsed {
-                    method: head.method_token,
-                    target: head.target,
-                    version: match head.version {
-                        Version::Http10 => "HTTP/1.0",
-                        Version::Http11 => "HTTP/1.1",
-                    },
-                },
-                status: plan.status.code(),
-                body_bytes: match plan.body {
-                    Body::Empty => None,
-                    _ => plan.content_length,
-                },
-                referer: head.fields.referer,
-                user_agent: head.fields.user_agent,
-            };
-            cx.log.record(&entry, cx.date.clf(), cx.now);
-        }
+        self.answered.count(cx.stats, plan.status);
+        let request = RequestLine::Parsed {
+            method: head.method_token,
+            target: head.target,
+            version: match head.version {
+                Version::Http10 => "HTTP/1.0",
+                Version::Http11 => "HTTP/1.1",
+            },
+        };
+        let (referer, user_agent) = (head.fields.referer, head.fields.user_agent);
+        log_response(cx, &self.peer, self.id, request, &plan, referer, user_agent);
+        let is_head = head.method == Method::Head;
         read.consume(end);
         self.scanned = 0;
 
-        let mut after = if close {
+        let mut after = if framing.closes() {
             self.close_reason.get_or_insert(if cx.draining {
                 CloseReason::Shutdown
             } else {
@@ -516,8 +543,7 @@ impl<T: Transport> Conn<T> {
         } else {
             After::KeepAlive
         };
-        let body = std::mem::replace(&mut plan.body, Body::Empty);
-        let mut body = BodyWriter::start(body, plan.chunked, out);
+        let mut body = BodyWriter::start(plan.body, framing.delimiter, out);
         if body.take_cut_short() {
             self.close_reason = Some(CloseReason::Error);
             after = After::Close { linger: true };
@@ -549,13 +575,17 @@ impl<T: Transport> Conn<T> {
     fn reject(&mut self, cx: &mut Cx<'_>, error: ParseError) -> Step {
         log::debug!("rejecting request: {error:?}");
         if cx.config.explain {
-            let pending = self.read.as_ref().map_or(&[][..], ReadBuf::data);
-            let line = pending.split(|&b| b == b'\n').next().unwrap_or_default();
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            eprintln!("{}", explain::rejected_line(line, error));
+            eprintln!("{}", explain::rejected_line(self.pending_line(), error));
         }
         self.queue_error(cx, error.status());
         Step::Continue
+    }
+
+    /// What there is of the pending request line: the buffered bytes up to the first line break.
+    fn pending_line(&self) -> &[u8] {
+        let pending = self.read.as_ref().map_or(&[][..], ReadBuf::data);
+        let line = pending.split(|&b| b == b'\n').next().unwrap_or_default();
+        line.strip_suffix(b"\r").unwrap_or(line)
     }
 
     /// Queues an error response after whatever is already buffered, drops the unread request
@@ -576,39 +606,28 @@ impl<T: Transport> Conn<T> {
         if head_request {
             plan = plan.without_body();
         }
-        cx.stats.response(status.code());
-        self.requests += 1;
-        self.batch_since.get_or_insert_with(Instant::now);
-        self.batch_len += 1;
+        // Where a request was refused, where the next one starts is not known: always close.
+        let framing = framing::decide(Terms {
+            version: Version::Http11,
+            client_keep_alive: false,
+            must_close: true,
+            unframed: plan.is_unframed(),
+        });
+        self.answered.count(cx.stats, status);
         self.ending(CloseReason::Rejected(status.code()));
-        if cx.log.enabled() {
-            // What there is of the request line: everything up to the first line break.
-            let pending = self.read.as_ref().map_or(&[][..], ReadBuf::data);
-            let line = pending.split(|&b| b == b'\n').next().unwrap_or_default();
-            let entry = Entry {
-                peer: &self.peer,
-                conn: self.id,
-                request: RequestLine::Raw(line.strip_suffix(b"\r").unwrap_or(line)),
-                status: status.code(),
-                body_bytes: match plan.body {
-                    Body::Empty => None,
-                    _ => plan.content_length,
-                },
-                referer: None,
-                user_agent: None,
-            };
-            cx.log.record(&entry, cx.date.clf(), cx.now);
-        }
+        let request = RequestLine::Raw(self.pending_line());
+        log_response(cx, &self.peer, self.id, request, &plan, None, None);
         let out = self.out.buf(cx.pool);
-        head::encode(&plan, cx.date.bytes(), Persistence::Close, out);
-        if let Body::Static(bytes) = plan.body {
-            out.extend_from_slice(bytes);
-        }
+        head::encode(&plan, cx.date.bytes(), framing, out);
+        let body = BodyWriter::start(plan.body, framing.delimiter, out);
         if let Some(read) = &mut self.read {
             let len = read.data().len();
             read.consume(len);
         }
-        self.phase = Phase::Send(Sending::after(After::Close { linger: true }));
+        self.phase = Phase::Send(Sending {
+            body,
+            after: After::Close { linger: true },
+        });
     }
 
     fn on_body(&mut self, cx: &mut Cx<'_>) -> Step {
@@ -701,10 +720,7 @@ impl<T: Transport> Conn<T> {
             }
         }
         // The response is complete.
-        if let Some(since) = self.batch_since.take() {
-            cx.stats.served(u64::from(self.batch_len), since.elapsed());
-            self.batch_len = 0;
-        }
+        self.answered.written(cx.stats);
         match sending.after {
             After::KeepAlive if cx.draining => {
                 self.ending(CloseReason::Shutdown);
@@ -815,7 +831,7 @@ mod tests {
         let mut pool = BufferPool::new(config.limits.max_head_bytes);
         let mut date = DateCache::new();
         date.refresh(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
-        let mut scratch = Scratch::default();
+        let mut worker = WorkerState::default();
         let mut transport = MemoryTransport::default();
         transport.write_limit = write_limit;
         transport.peer_closed = true;
@@ -833,7 +849,7 @@ mod tests {
                 config: &config,
                 pool: &mut pool,
                 date: &date,
-                scratch: &mut scratch,
+                worker: &mut worker,
                 log: &mut log,
                 stats: &stats,
                 now,

@@ -7,8 +7,10 @@
 use crate::http::error::ParseError;
 use crate::http::parse::RequestHead;
 use crate::response::body::Body;
+use crate::response::framing::Delimiter;
 use crate::response::plan::ResponsePlan;
 use crate::response::reason::{Condition, Reason};
+use crate::response::writer::INLINE_FILE_MAX;
 
 /// How the body goes out, as the connection decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,17 +44,20 @@ impl Delivery {
         })
     }
 
-    /// How `plan`'s body will be sent, given the inline threshold and whether sendfile is on.
-    pub fn of(plan: &ResponsePlan, inline_max: u64, sendfile: bool) -> Delivery {
+    /// How `plan`'s body will be sent, as the body writer will send it: delimited as
+    /// `delimiter` says, with sendfile on or off.
+    pub fn of(plan: &ResponsePlan, delimiter: Delimiter, sendfile: bool) -> Delivery {
         match &plan.body {
             Body::Empty => Delivery::None,
             Body::Static(_) => Delivery::Inline,
-            Body::File(file) if file.remaining <= inline_max => Delivery::Inline,
+            Body::File(file) if file.remaining <= INLINE_FILE_MAX => Delivery::Inline,
             Body::File(_) if sendfile => Delivery::Sendfile,
             Body::File(_) => Delivery::Pread,
-            Body::Stream(_) if plan.chunked => Delivery::Chunked,
-            Body::Stream(_) if plan.content_length.is_none() => Delivery::CloseDelimited,
-            Body::Stream(_) => Delivery::Generated,
+            Body::Stream(_) => match delimiter {
+                Delimiter::Chunked => Delivery::Chunked,
+                Delimiter::Close => Delivery::CloseDelimited,
+                Delimiter::Length => Delivery::Generated,
+            },
         }
     }
 }

@@ -29,7 +29,7 @@ use crate::access_log::AccessLog;
 use crate::config::{Config, ConnConfig};
 use crate::conn::{Conn, Cx, Next};
 use crate::error::StartupError;
-use crate::handler::{Scratch, Site, files};
+use crate::handler::{Site, WorkerState, open_files};
 use crate::http::date::DateCache;
 use crate::pool::BufferPool;
 use crate::stats::{CloseReason, Stats};
@@ -230,7 +230,7 @@ impl Server {
             shared: Shared {
                 pool: BufferPool::new(config.conn.limits.max_head_bytes),
                 date: DateCache::new(),
-                scratch: Scratch::default(),
+                worker: WorkerState::default(),
                 log: AccessLog::stdout(config.access_log),
                 stats: &stats,
                 site: &site,
@@ -340,7 +340,7 @@ struct Loop<'a> {
 struct Shared<'a> {
     pool: BufferPool,
     date: DateCache,
-    scratch: Scratch,
+    worker: WorkerState,
     log: AccessLog,
     stats: &'a Stats,
     site: &'a Site,
@@ -370,7 +370,7 @@ impl Shared<'_> {
             config: self.config,
             pool: &mut self.pool,
             date: &self.date,
-            scratch: &mut self.scratch,
+            worker: &mut self.worker,
             log: &mut self.log,
             stats: self.stats,
             now,
@@ -383,7 +383,7 @@ impl Loop<'_> {
     /// How long the poll may sleep: until the earliest deadline, accept retry, log flush or end of
     /// the grace period.
     fn timeout(&self, now: Instant) -> Option<Duration> {
-        let sweep = (!self.shared.scratch.files.is_empty()).then_some(self.next_sweep);
+        let sweep = (!self.shared.worker.open_files.is_empty()).then_some(self.next_sweep);
         let wakeups = [
             self.accept_retry,
             self.shared.log.next_flush(),
@@ -401,11 +401,11 @@ impl Loop<'_> {
         }
     }
 
-    /// Closes open files the cache no longer uses, at most once per [`files::RECHECK`].
+    /// Closes open files the cache no longer uses, at most once per [`open_files::RECHECK`].
     fn sweep_files(&mut self, now: Instant) {
         if now >= self.next_sweep {
-            self.shared.scratch.files.sweep(now);
-            self.next_sweep = now + files::RECHECK;
+            self.shared.worker.open_files.sweep(now);
+            self.next_sweep = now + open_files::RECHECK;
         }
     }
 

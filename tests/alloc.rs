@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 use mioserve::access_log::{AccessLog, LogFormat};
 use mioserve::config::ConnConfig;
 use mioserve::conn::{Conn, Cx, Next};
-use mioserve::handler::{Scratch, Site, SiteOptions};
+use mioserve::handler::{Site, SiteOptions, WorkerState};
 use mioserve::http::date::DateCache;
 use mioserve::pool::BufferPool;
 use mioserve::stats::Stats;
@@ -48,7 +48,7 @@ fn allocations_for(sendfile: bool, log_format: LogFormat) -> usize {
     let mut pool = BufferPool::new(config.limits.max_head_bytes);
     let mut date = DateCache::new();
     date.refresh(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
-    let mut scratch = Scratch::default();
+    let mut worker = WorkerState::default();
     let mut log = AccessLog::to(log_format, Box::new(std::io::sink()));
     let stats = Stats::default();
 
@@ -70,7 +70,7 @@ fn allocations_for(sendfile: bool, log_format: LogFormat) -> usize {
             config: &config,
             pool: &mut pool,
             date: &date,
-            scratch: &mut scratch,
+            worker: &mut worker,
             log: &mut log,
             stats: &stats,
             now,

@@ -10,12 +10,12 @@
 //! For a file, [`conditional::evaluate`] decides first (412, 304, or serve, and whether `Range`
 //! counts), then [`range::evaluate`] (200, 206, 416).
 
-pub mod cache;
+pub mod cache_control;
 pub mod conditional;
-pub mod files;
 pub mod listing;
 pub mod mime;
 pub mod multipart;
+pub mod open_files;
 pub mod range;
 pub mod resolve;
 
@@ -35,11 +35,11 @@ use crate::response::content_type::ContentType;
 use crate::response::etag::ETag;
 use crate::response::plan::ResponsePlan;
 use crate::response::reason::Reason;
-use cache::CachePolicy;
+use cache_control::CachePolicy;
 use conditional::{Precondition, Validators};
-use files::CachedFile;
 use listing::Listing;
 use multipart::MultipartBody;
+use open_files::{CachedFile, OpenFiles};
 use range::Decision;
 use resolve::{ResolveError, Resolved};
 
@@ -81,7 +81,7 @@ pub struct Site {
     /// Serve and list names starting with `.`.
     hidden: bool,
     /// The `Cache-Control` value of each file.
-    cache: CachePolicy,
+    cache_control: CachePolicy,
     /// List directories without an index.
     listing: bool,
 }
@@ -93,7 +93,7 @@ impl Site {
     /// Opens the configured root with the configured policies.
     pub fn from_config(config: &Config) -> io::Result<Site> {
         let mut site = Site::open(&config.root, SiteOptions::from(config))?;
-        site.cache = CachePolicy::new(config.cache_control.as_deref());
+        site.cache_control = CachePolicy::new(config.cache_control.as_deref());
         Ok(site)
     }
 
@@ -112,7 +112,7 @@ impl Site {
             root_dir,
             hidden: options.hidden,
             listing: options.listing,
-            cache: CachePolicy::default(),
+            cache_control: CachePolicy::default(),
         })
     }
 
@@ -122,10 +122,11 @@ impl Site {
     }
 }
 
-/// Decides the response to `req`. `scratch` is a reused buffer for the decoded path.
-pub fn handle(req: &RequestHead<'_>, site: &Site, scratch: &mut Scratch) -> ResponsePlan {
+/// Decides the response to `req`, using and updating the worker's open-file cache and path
+/// buffer in `state`.
+pub fn handle(req: &RequestHead<'_>, site: &Site, state: &mut WorkerState) -> ResponsePlan {
     let plan = match req.method {
-        Method::Get | Method::Head => serve(req, site, scratch),
+        Method::Get | Method::Head => serve(req, site, state),
         Method::Options => ResponsePlan {
             allow: true,
             reason: Some(Reason::Options),
@@ -153,47 +154,35 @@ pub fn handle(req: &RequestHead<'_>, site: &Site, scratch: &mut Scratch) -> Resp
 }
 
 /// GET/HEAD of a path.
-fn serve(req: &RequestHead<'_>, site: &Site, scratch: &mut Scratch) -> ResponsePlan {
+fn serve(req: &RequestHead<'_>, site: &Site, state: &mut WorkerState) -> ResponsePlan {
     let target = match resolve::split_target(req.target) {
         Ok(target) => target,
         Err(e) => return error_plan(site, e),
     };
-    let path = &mut scratch.path;
+    let path = &mut state.path;
     let trailing_slash = match resolve::normalise(target.path, site.hidden, path) {
         Ok(trailing_slash) => trailing_slash,
         Err(e) => return error_plan(site, e),
     };
-    // The open-file cache first, keyed by the file's path (a directory's index for `/dir/`).
-    let now = scratch.now;
-    let dir_len = path.len();
-    if trailing_slash {
-        if !path.is_empty() {
-            path.push(b'/');
-        }
-        path.extend_from_slice(b"index.html");
+    // A directory is served by its index: the path names the index from here on, so the
+    // open-file cache finds it by the file's own path.
+    let dir_len = (trailing_slash || path.is_empty()).then(|| resolve::push_index(path));
+    let now = state.now;
+    if let Some(cached) = state.open_files.lookup(&site.root_dir, path, now) {
+        return file_plan(req, cached, dir_len.is_some());
     }
-    if let Some(cached) = scratch.files.lookup(&site.root_dir, path, now) {
-        return file_plan(req, &target, cached, path);
-    }
-    path.truncate(dir_len);
-    match resolve::resolve(
-        &site.root_dir,
-        &site.root,
-        trailing_slash,
-        target.query,
-        path,
-    ) {
+    match resolve::resolve(&site.root_dir, &site.root, dir_len, target.query, path) {
         Ok(Resolved::File(file, meta)) => {
             let name = path.rsplit(|&b| b == b'/').next().unwrap_or(path);
             let cached = CachedFile {
                 file: Rc::new(file),
                 etag: ETag::of(&meta),
                 content_type: mime::content_type(name),
-                cache_control: site.cache.for_name(name),
+                cache_control: site.cache_control.for_name(name),
                 meta,
             };
-            scratch.files.insert(&site.root_dir, path, &cached, now);
-            file_plan(req, &target, cached, path)
+            state.open_files.insert(&site.root_dir, path, &cached, now);
+            file_plan(req, cached, dir_len.is_some())
         }
         Ok(Resolved::Directory(_)) if !site.listing => {
             ResponsePlan::error(Status::FORBIDDEN).because(Reason::NoListing)
@@ -221,15 +210,8 @@ fn serve(req: &RequestHead<'_>, site: &Site, scratch: &mut Scratch) -> ResponseP
     }
 }
 
-/// The plan for a resolved file at `path`; an index stands in for its directory when the target
-/// named the directory.
-fn file_plan(
-    req: &RequestHead<'_>,
-    target: &resolve::Target<'_>,
-    cached: CachedFile,
-    path: &[u8],
-) -> ResponsePlan {
-    let index = !target.path.ends_with("index.html") && path.ends_with(b"index.html");
+/// The plan for a resolved file; `index` when it stands in for the directory the target named.
+fn file_plan(req: &RequestHead<'_>, cached: CachedFile, index: bool) -> ResponsePlan {
     let plan = serve_file(req, cached, SystemTime::now());
     match plan.reason {
         Some(Reason::File(_)) if index => plan.because(Reason::Index),
@@ -237,23 +219,24 @@ fn file_plan(
     }
 }
 
-/// Buffers the handler reuses across requests, one set per worker.
+/// What the handler keeps from one request to the next, one per worker (event loop): the loop's
+/// clock, the path buffer, and the open-file cache the loop sweeps.
 #[derive(Debug)]
-pub struct Scratch {
+pub struct WorkerState {
     /// The loop's current wake-up: the open-file cache revalidates a path once per wake-up.
     pub now: Instant,
-    /// The decoded path of the request being handled.
-    pub path: Vec<u8>,
+    /// The decoded path of the request being handled; reused, so decoding allocates nothing.
+    path: Vec<u8>,
     /// Recently served files, kept open.
-    pub files: files::OpenFiles,
+    pub open_files: OpenFiles,
 }
 
-impl Default for Scratch {
-    fn default() -> Scratch {
-        Scratch {
+impl Default for WorkerState {
+    fn default() -> WorkerState {
+        WorkerState {
             now: Instant::now(),
             path: Vec::new(),
-            files: files::OpenFiles::default(),
+            open_files: OpenFiles::default(),
         }
     }
 }
@@ -442,7 +425,7 @@ mod tests {
                 fields,
                 len: 0,
             };
-            handle(&req, &self.site, &mut Scratch::default())
+            handle(&req, &self.site, &mut WorkerState::default())
         }
     }
 
@@ -479,11 +462,14 @@ mod tests {
         let mut plan = root.get(Method::Get, "/a.txt", Fields::default());
         assert_eq!(plan.status, Status::OK);
         assert!(plan.etag.is_some() && plan.last_modified.is_some() && plan.accept_ranges);
-        assert_eq!(plan.cache_control.as_deref(), Some(cache::NO_CACHE));
+        assert_eq!(plan.cache_control.as_deref(), Some(cache_control::NO_CACHE));
         assert_eq!(plan.content_length, Some(5));
         assert_eq!(body(&mut plan), b"hello");
         let plan = root.get(Method::Get, "/app.3f9c2e1a.js", Fields::default());
-        assert_eq!(plan.cache_control.as_deref(), Some(cache::IMMUTABLE));
+        assert_eq!(
+            plan.cache_control.as_deref(),
+            Some(cache_control::IMMUTABLE)
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! leave the root. A symlink the kernel refuses (an absolute one, say) is resolved once with
 //! `canonicalize` and served only if it lands inside the root.
 //!
-//! Cost per request: the decoded path is built in a caller-owned scratch buffer (no allocation);
+//! Cost per request: the decoded path is built in a caller-owned buffer (no allocation);
 //! one `openat2` and one `fstat` for a file; one more `openat2` for a directory's index.
 
 use std::fs::{File, Metadata, OpenOptions};
@@ -44,9 +44,9 @@ pub enum ResolveError {
 /// What a target resolved to.
 #[derive(Debug)]
 pub enum Resolved {
-    /// A regular file, opened, with its metadata. The scratch buffer holds its path.
+    /// A regular file, opened, with its metadata. The path buffer holds its path.
     File(File, Metadata),
-    /// A directory requested with a trailing slash and holding no `index.html`. The scratch buffer
+    /// A directory requested with a trailing slash and holding no `index.html`. The path buffer
     /// holds its path.
     Directory(File),
     /// A directory requested without its trailing slash: redirect to this location.
@@ -162,22 +162,38 @@ fn close_segment(out: &mut Vec<u8>, start: usize, hidden: bool) -> Result<bool, 
     }
 }
 
-/// Resolves the path [`normalise`] wrote into `scratch` under `root_dir` (an open directory whose
-/// canonical path is `root`), leaving the relative path of what was found in `scratch`.
-/// `trailing_slash` is what `normalise` returned; `query` is kept in a redirect's `Location`.
+/// The name of a directory's index file.
+const INDEX: &[u8] = b"index.html";
+
+/// Turns the directory path [`normalise`] wrote into `path` into its index file's path
+/// (`a/b` → `a/b/index.html`, the root → `index.html`); returns the directory path's length.
+pub fn push_index(path: &mut Vec<u8>) -> usize {
+    let dir_len = path.len();
+    if !path.is_empty() {
+        path.push(b'/');
+    }
+    path.extend_from_slice(INDEX);
+    dir_len
+}
+
+/// Resolves the path [`normalise`] wrote into `path` under `root_dir` (an open directory whose
+/// canonical path is `root`), leaving the relative path of what was found in `path`. For a
+/// target naming a directory (with a trailing slash, or the root), `path` holds the index's path
+/// from [`push_index`] and `dir_len` the directory's length. `query` is kept in a redirect's
+/// `Location`.
 pub fn resolve(
     root_dir: &File,
     root: &Path,
-    trailing_slash: bool,
+    dir_len: Option<usize>,
     query: Option<&str>,
-    scratch: &mut Vec<u8>,
+    path: &mut Vec<u8>,
 ) -> Result<Resolved, ResolveError> {
-    let file = open_beneath(root_dir, root, scratch)?;
+    let file = open_beneath(root_dir, root, &path[..dir_len.unwrap_or(path.len())])?;
     let meta = file.metadata().map_err(|_| ResolveError::Forbidden)?;
     if meta.is_file() {
         // A trailing slash names a directory, as `open("a.txt/")` would say (ENOTDIR): serving
         // the file there would give it a second URL under which its relative links break.
-        if trailing_slash {
+        if dir_len.is_some() {
             return Err(ResolveError::NotFound);
         }
         return Ok(Resolved::File(file, meta));
@@ -185,15 +201,10 @@ pub fn resolve(
     if !meta.is_dir() {
         return Err(ResolveError::Forbidden);
     }
-    if !trailing_slash && !scratch.is_empty() {
-        return Ok(Resolved::AddSlash(slash_location(scratch, query)));
-    }
-    let dir_len = scratch.len();
-    if !scratch.is_empty() {
-        scratch.push(b'/');
-    }
-    scratch.extend_from_slice(b"index.html");
-    match open_beneath(root_dir, root, scratch) {
+    let Some(dir_len) = dir_len else {
+        return Ok(Resolved::AddSlash(slash_location(path, query)));
+    };
+    match open_beneath(root_dir, root, path) {
         Ok(index) => {
             let meta = index.metadata().map_err(|_| ResolveError::Forbidden)?;
             if meta.is_file() {
@@ -203,7 +214,7 @@ pub fn resolve(
             }
         }
         Err(ResolveError::NotFound) => {
-            scratch.truncate(dir_len);
+            path.truncate(dir_len);
             Ok(Resolved::Directory(file))
         }
         Err(e) => Err(e),

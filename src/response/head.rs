@@ -7,24 +7,14 @@
 
 use std::io::Write;
 
+use super::framing::{Delimiter, Framing, Persistence};
 use super::plan::ResponsePlan;
-
-/// What the `Connection` header must say.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Persistence {
-    /// HTTP/1.1 default: no header.
-    KeepAlive,
-    /// An HTTP/1.0 client asked to keep the connection: echo `Connection: keep-alive`.
-    KeepAliveEcho,
-    /// The connection closes after this response: `Connection: close`.
-    Close,
-}
 
 /// The `Server` header line, fixed at compile time.
 const SERVER: &[u8] = concat!("Server: mioserve/", env!("CARGO_PKG_VERSION"), "\r\n").as_bytes();
 
-/// Appends the head for `plan` to `out`.
-pub fn encode(plan: &ResponsePlan, date: &[u8], persistence: Persistence, out: &mut Vec<u8>) {
+/// Appends the head for `plan` to `out`, framed as [`super::framing::decide`] said.
+pub fn encode(plan: &ResponsePlan, date: &[u8], framing: Framing, out: &mut Vec<u8>) {
     out.extend_from_slice(plan.status.line());
     out.extend_from_slice(SERVER);
     out.extend_from_slice(b"Date: ");
@@ -44,7 +34,7 @@ pub fn encode(plan: &ResponsePlan, date: &[u8], persistence: Persistence, out: &
         out.extend_from_slice(itoa::Buffer::new().format(len).as_bytes());
         out.extend_from_slice(b"\r\n");
     }
-    if plan.chunked {
+    if framing.delimiter == Delimiter::Chunked {
         out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
     }
     if let Some(modified) = plan.last_modified {
@@ -87,7 +77,7 @@ pub fn encode(plan: &ResponsePlan, date: &[u8], persistence: Persistence, out: &
         out.extend_from_slice(b"Allow: GET, HEAD, OPTIONS\r\n");
     }
     out.extend_from_slice(b"X-Content-Type-Options: nosniff\r\n");
-    match persistence {
+    match framing.persistence {
         Persistence::KeepAlive => {}
         Persistence::KeepAliveEcho => out.extend_from_slice(b"Connection: keep-alive\r\n"),
         Persistence::Close => out.extend_from_slice(b"Connection: close\r\n"),
@@ -107,6 +97,7 @@ mod tests {
     use std::time::{Duration, UNIX_EPOCH};
 
     const DATE: &[u8] = b"Sun, 06 Nov 1994 08:49:37 GMT";
+    const KEEP_ALIVE: Framing = Framing::length(Persistence::KeepAlive);
 
     #[test]
     fn encodes_a_file_head() {
@@ -115,7 +106,7 @@ mod tests {
         plan.content_length = Some(1234);
         plan.last_modified = Some(UNIX_EPOCH + Duration::from_secs(784111777));
         let mut out = Vec::new();
-        encode(&plan, DATE, Persistence::KeepAlive, &mut out);
+        encode(&plan, DATE, KEEP_ALIVE, &mut out);
         let want = format!(
             "HTTP/1.1 200 OK\r\nServer: mioserve/{}\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
              Content-Type: text/html; charset=utf-8\r\nContent-Length: 1234\r\n\
@@ -139,7 +130,7 @@ mod tests {
             complete: 5 << 30,
         });
         let mut out = Vec::new();
-        encode(&plan, DATE, Persistence::KeepAlive, &mut out);
+        encode(&plan, DATE, KEEP_ALIVE, &mut out);
         let want = format!(
             "HTTP/1.1 206 Partial Content\r\nServer: mioserve/{}\r\n\
              Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
@@ -159,7 +150,7 @@ mod tests {
         plan.last_modified = Some(UNIX_EPOCH + Duration::from_secs(784111777));
         plan.cache_control = Some(Arc::from("no-cache"));
         let mut out = Vec::new();
-        encode(&plan, DATE, Persistence::KeepAlive, &mut out);
+        encode(&plan, DATE, KEEP_ALIVE, &mut out);
         let text = String::from_utf8(out).unwrap();
         for line in [
             "HTTP/1.1 304 Not Modified\r\n",
@@ -179,7 +170,7 @@ mod tests {
         let mut plan = ResponsePlan::empty(Status::OK);
         plan.vary = Some("Accept");
         let mut out = Vec::new();
-        encode(&plan, DATE, Persistence::KeepAlive, &mut out);
+        encode(&plan, DATE, KEEP_ALIVE, &mut out);
         assert!(
             String::from_utf8(out)
                 .unwrap()
@@ -199,7 +190,7 @@ mod tests {
             (Persistence::Close, Some("Connection: close\r\n")),
         ] {
             let mut out = Vec::new();
-            encode(&plan, DATE, persistence, &mut out);
+            encode(&plan, DATE, Framing::length(persistence), &mut out);
             let text = String::from_utf8(out).unwrap();
             assert!(
                 !text.contains("Content-Length"),
@@ -224,7 +215,7 @@ mod tests {
         let ptr = out.as_ptr();
         for _ in 0..100 {
             out.clear();
-            encode(&plan, DATE, Persistence::KeepAlive, &mut out);
+            encode(&plan, DATE, KEEP_ALIVE, &mut out);
         }
         assert_eq!(
             out.as_ptr(),

@@ -13,6 +13,7 @@
 //! | `content_type.rs`, `etag.rs`, `content_range.rs`, `boundary.rs` | the header values |
 //! | `reason.rs` | [`reason::Reason`]: the rule behind an answer, for `--explain` |
 //! | `pages.rs` | built-in error pages and the style sheet listings share |
+//! | `framing.rs` | keep-alive or close; Content-Length, chunked or close-delimited |
 //! | `head.rs` | encoding a head into the write buffer |
 //! | `writer.rs` | syscalls and chunk framing |
 
@@ -21,6 +22,7 @@ pub mod boundary;
 pub mod content_range;
 pub mod content_type;
 pub mod etag;
+pub mod framing;
 pub mod head;
 pub mod pages;
 pub mod plan;

@@ -44,9 +44,6 @@ pub struct ResponsePlan {
     pub allow: bool,
     /// The connection must close after this response, whatever the client asked.
     pub close: bool,
-    /// Send `Transfer-Encoding: chunked`. Set by the connection, not the handler: it is how a body
-    /// without `Content-Length` is framed for an HTTP/1.1 client.
-    pub chunked: bool,
     pub body: Body,
     /// The rule that produced this response (set by the handler; `None` only for plans made
     /// outside it, such as the connection's own error answers).
@@ -70,7 +67,6 @@ impl ResponsePlan {
             vary: None,
             allow: false,
             close: false,
-            chunked: false,
             body: Body::Empty,
             reason: None,
         }

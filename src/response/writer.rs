@@ -22,6 +22,7 @@
 use std::io;
 
 use super::body::{Body, BodySource, FileBody, Piece};
+use super::framing::Delimiter;
 use crate::pool::BufferPool;
 use crate::transport::Transport;
 
@@ -193,9 +194,9 @@ pub struct BodyWriter {
 impl BodyWriter {
     /// Starts sending `body` behind its head, already in `out`. Static bytes and a file of up to
     /// [`INLINE_FILE_MAX`] go into `out` at once; a larger file or a generated body is kept to be
-    /// sent by [`BodyWriter::send`]. With `chunked`, generated pieces are framed as chunks;
-    /// without, a generated body is delimited by its `Content-Length` or by closing.
-    pub fn start(body: Body, chunked: bool, out: &mut Vec<u8>) -> BodyWriter {
+    /// sent by [`BodyWriter::send`]. Generated pieces are framed as chunks when `delimiter` says
+    /// so; otherwise they go out as they are, delimited by `Content-Length` or by closing.
+    pub fn start(body: Body, delimiter: Delimiter, out: &mut Vec<u8>) -> BodyWriter {
         let mut writer = BodyWriter::default();
         match body {
             Body::Empty => {}
@@ -209,7 +210,7 @@ impl BodyWriter {
             Body::Stream(source) => {
                 writer.stream = Some(Stream {
                     source,
-                    chunked,
+                    chunked: delimiter == Delimiter::Chunked,
                     crlf_after_file: false,
                 });
             }
