@@ -39,7 +39,7 @@ use crate::response::head;
 use crate::response::plan::ResponsePlan;
 use crate::response::writer::{BodyWriter, Budget, Flow, Outbox, Turn};
 use crate::stats::{CloseReason, Stats};
-use crate::timer::{Deadline, DeadlineKind};
+use crate::timer::{Deadline, DeadlineKind, TimerSlot};
 use crate::transport::Transport;
 
 /// Requests answered per [`Conn::drive`] before yielding to other connections. Arbitrary: large
@@ -227,11 +227,10 @@ pub struct Conn<T> {
     /// How much of the pending head has already been searched for its end.
     scanned: usize,
     /// Interest registered with the poll.
-    pub interest: Interest,
-    /// The live deadline, if any; its meaning depends on the phase.
-    pub deadline: Option<Deadline>,
-    /// Bit per [`DeadlineKind`]: an entry of that kind is in the loop's timer heap.
-    pub queued: u8,
+    interest: Interest,
+    /// The live deadline, if any (its meaning depends on the phase), and its place in the loop's
+    /// timers.
+    timer: TimerSlot,
     /// Why the connection is ending, once that is decided (read by the loop when it closes it).
     close_reason: Option<CloseReason>,
     answered: Answered,
@@ -254,11 +253,10 @@ impl<T: Transport> Conn<T> {
             out: Outbox::default(),
             scanned: 0,
             interest: Interest::READABLE,
-            deadline: Some(Deadline {
+            timer: TimerSlot::new(Deadline {
                 kind: DeadlineKind::Header,
                 at: now + config.header_timeout,
             }),
-            queued: 0,
             close_reason: None,
             answered: Answered::default(),
         }
@@ -288,6 +286,17 @@ impl<T: Transport> Conn<T> {
     /// The connection's id (see the field).
     pub fn id(&self) -> u64 {
         self.id
+    }
+
+    /// The connection's deadline and its place in the loop's timers.
+    pub fn timer(&mut self) -> &mut TimerSlot {
+        &mut self.timer
+    }
+
+    /// Records that the poll should report `interest`; returns whether that differs from what is
+    /// registered (the loop then re-registers).
+    pub fn set_interest(&mut self, interest: Interest) -> bool {
+        std::mem::replace(&mut self.interest, interest) != interest
     }
 
     /// The transport (the socket, for (re)registration with the poll).
@@ -345,7 +354,7 @@ impl<T: Transport> Conn<T> {
 
     /// The deadline of `kind` has passed. What that means depends on the phase.
     pub fn on_deadline(&mut self, kind: DeadlineKind, cx: &mut Cx<'_>) -> Next {
-        self.deadline = None;
+        self.timer.set(None);
         self.ending(match kind {
             DeadlineKind::Header => CloseReason::HeaderTimeout,
             DeadlineKind::Idle => CloseReason::IdleTimeout,
@@ -377,7 +386,7 @@ impl<T: Transport> Conn<T> {
     }
 
     fn arm(&mut self, kind: DeadlineKind, cx: &Cx<'_>) {
-        self.deadline = Some(deadline_after(kind, cx));
+        self.timer.set(Some(deadline_after(kind, cx)));
     }
 }
 
@@ -439,10 +448,11 @@ impl<T: Transport> Conn<T> {
                 self.scanned = 0;
             }
             if !read.is_empty() {
-                if self.deadline.map(|d| d.kind) != Some(DeadlineKind::Header) {
+                if self.timer.deadline().map(|d| d.kind) != Some(DeadlineKind::Header) {
                     // The first byte of a request: its head must now arrive within the header
                     // timeout, however slowly the bytes trickle in.
-                    self.deadline = Some(deadline_after(DeadlineKind::Header, cx));
+                    self.timer
+                        .set(Some(deadline_after(DeadlineKind::Header, cx)));
                 }
                 match find_head_end(read.data(), self.scanned) {
                     Some(end) => {
@@ -751,12 +761,8 @@ impl<T: Transport> Conn<T> {
     /// when a write made progress.
     fn blocked(&mut self, cx: &Cx<'_>, progressed: bool) -> Step {
         self.writable = false;
-        match self.deadline.as_mut() {
-            Some(d) if d.kind == DeadlineKind::Send => {
-                if progressed {
-                    d.at = cx.now + cx.config.send_timeout;
-                }
-            }
+        match self.timer.deadline() {
+            Some(d) if d.kind == DeadlineKind::Send && !progressed => {}
             _ => self.arm(DeadlineKind::Send, cx),
         }
         Step::Wait(Interest::READABLE | Interest::WRITABLE)

@@ -34,7 +34,7 @@ use crate::http::date::DateCache;
 use crate::pool::BufferPool;
 use crate::stats::{CloseReason, Stats};
 use crate::sys;
-use crate::timer::Timers;
+use crate::timer::{Timers, Verdict};
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
@@ -544,15 +544,13 @@ impl Loop<'_> {
         match next {
             Next::Wait(interest) => {
                 let conn = &mut self.conns[slot];
-                if conn.interest != interest {
-                    conn.interest = interest;
-                    if registry
+                if conn.set_interest(interest)
+                    && registry
                         .reregister(conn.socket(), Token(slot), interest)
                         .is_err()
-                    {
-                        self.close(slot, registry);
-                        return;
-                    }
+                {
+                    self.close(slot, registry);
+                    return;
                 }
                 self.queue_deadline(slot);
             }
@@ -568,13 +566,8 @@ impl Loop<'_> {
     /// (that entry is re-queued lazily when it comes due; see [`crate::timer`]).
     fn queue_deadline(&mut self, slot: usize) {
         let conn = &mut self.conns[slot];
-        if let Some(deadline) = conn.deadline {
-            let bit = 1 << deadline.kind as u8;
-            if conn.queued & bit == 0 {
-                conn.queued |= bit;
-                self.timers.push(slot, conn.id(), deadline);
-            }
-        }
+        let id = conn.id();
+        self.timers.queue(slot, id, conn.timer());
     }
 
     fn close(&mut self, slot: usize, registry: &Registry) {
@@ -584,25 +577,18 @@ impl Loop<'_> {
         self.shared.ended(&conn, Instant::now());
     }
 
-    /// Fires the deadlines that have passed. An entry whose connection is gone or now waits for
-    /// something else is dropped; one whose deadline moved later is queued again (lazy re-queue).
+    /// Fires the deadlines that have passed. An entry whose connection is gone is dropped; the
+    /// timers decide whether one whose connection is still here fires, is queued again (its
+    /// deadline moved later) or is stale.
     fn expire(&mut self, registry: &Registry, now: Instant) {
-        while let Some((slot, id, kind)) = self.timers.pop_due(now) {
-            let Some(conn) = self.conns.get_mut(slot).filter(|c| c.id() == id) else {
+        while let Some(due) = self.timers.pop_due(now) {
+            let slot = due.slot();
+            let Some(conn) = self.conns.get_mut(slot).filter(|c| c.id() == due.id()) else {
                 continue;
             };
-            let bit = 1 << kind as u8;
-            conn.queued &= !bit;
-            match conn.deadline {
-                Some(d) if d.kind == kind && d.at <= now => {
-                    let next = conn.on_deadline(kind, &mut self.shared.cx(now));
-                    self.apply(slot, next, registry);
-                }
-                Some(d) if d.kind == kind => {
-                    conn.queued |= bit;
-                    self.timers.push(slot, id, d);
-                }
-                _ => {}
+            if let Verdict::Fire(kind) = self.timers.settle(due, conn.timer(), now) {
+                let next = conn.on_deadline(kind, &mut self.shared.cx(now));
+                self.apply(slot, next, registry);
             }
         }
     }
