@@ -2,7 +2,7 @@
 //!
 //! Lines are formatted straight into a reused buffer (no allocation per request) and written out
 //! when the buffer passes `FLUSH_BYTES` (64 KiB), when the loop's once-a-second tick finds it non-empty,
-//! and at exit. When the log is off, [`AccessLog::record`] is one branch. Writes are blocking, as
+//! and at exit. When the log is off, `AccessLog::record` is one branch. Writes are blocking, as
 //! nginx's are: whoever reads mioserve's stdout must keep reading it.
 //!
 //! Logged request fields are escaped: `"`, `\` and every byte outside printable ASCII become
@@ -42,7 +42,7 @@ const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 /// A client address rendered once per connection, so logging a line copies bytes instead of
 /// formatting the address again.
 #[derive(Clone, Copy)]
-pub struct PeerText {
+pub(crate) struct PeerText {
     bytes: [u8; 45],
     len: u8,
 }
@@ -62,7 +62,7 @@ impl PeerText {
     }
 
     /// The text.
-    pub fn as_bytes(&self) -> &[u8] {
+    pub(crate) fn as_bytes(&self) -> &[u8] {
         &self.bytes[..usize::from(self.len)]
     }
 }
@@ -75,7 +75,7 @@ impl std::fmt::Debug for PeerText {
 
 /// The request line of a logged response.
 #[derive(Debug, Clone, Copy)]
-pub enum RequestLine<'a> {
+pub(crate) enum RequestLine<'a> {
     /// A parsed request.
     Parsed {
         method: &'a str,
@@ -88,16 +88,16 @@ pub enum RequestLine<'a> {
 
 /// What one access-log line says about a response.
 #[derive(Debug, Clone, Copy)]
-pub struct Entry<'a> {
-    pub peer: &'a PeerText,
+pub(crate) struct Entry<'a> {
+    pub(crate) peer: &'a PeerText,
     /// The connection's id (shown by the extended format).
-    pub conn: u64,
-    pub request: RequestLine<'a>,
-    pub status: u16,
+    pub(crate) conn: u64,
+    pub(crate) request: RequestLine<'a>,
+    pub(crate) status: u16,
     /// Body bytes, if known up front (`-` otherwise, and for empty bodies, as CLF wants).
-    pub body_bytes: Option<u64>,
-    pub referer: Option<&'a [u8]>,
-    pub user_agent: Option<&'a [u8]>,
+    pub(crate) body_bytes: Option<u64>,
+    pub(crate) referer: Option<&'a [u8]>,
+    pub(crate) user_agent: Option<&'a [u8]>,
 }
 
 /// The loop's access log.
@@ -122,7 +122,7 @@ impl std::fmt::Debug for AccessLog {
 
 impl AccessLog {
     /// A log in `format` writing to stdout.
-    pub fn stdout(format: LogFormat) -> AccessLog {
+    pub(crate) fn stdout(format: LogFormat) -> AccessLog {
         AccessLog::to(format, Box::new(io::stdout()))
     }
 
@@ -142,13 +142,13 @@ impl AccessLog {
     }
 
     /// Whether lines are being written.
-    pub fn enabled(&self) -> bool {
+    pub(crate) fn enabled(&self) -> bool {
         self.format != LogFormat::Off && !self.broken
     }
 
     /// Appends a line for `entry`, timestamped with `clf_time` (see
     /// [`crate::http::date::DateCache::clf`]).
-    pub fn record(&mut self, entry: &Entry<'_>, clf_time: &[u8], now: Instant) {
+    pub(crate) fn record(&mut self, entry: &Entry<'_>, clf_time: &[u8], now: Instant) {
         if !self.enabled() {
             return;
         }
@@ -198,7 +198,7 @@ impl AccessLog {
 
     /// In the extended format, records that connection `conn` ended for `reason` after `requests`
     /// requests.
-    pub fn record_close(
+    pub(crate) fn record_close(
         &mut self,
         peer: &PeerText,
         conn: u64,
@@ -236,7 +236,7 @@ impl AccessLog {
     }
 
     /// Writes buffered lines if the oldest has waited a second. Called once per loop wake-up.
-    pub fn tick(&mut self, now: Instant) {
+    pub(crate) fn tick(&mut self, now: Instant) {
         if self
             .oldest
             .is_some_and(|t| now.duration_since(t) >= FLUSH_INTERVAL)
@@ -246,12 +246,12 @@ impl AccessLog {
     }
 
     /// When [`AccessLog::tick`] next has work, for the poll timeout.
-    pub fn next_flush(&self) -> Option<Instant> {
+    pub(crate) fn next_flush(&self) -> Option<Instant> {
         self.oldest.map(|t| t + FLUSH_INTERVAL)
     }
 
     /// Writes every buffered line now.
-    pub fn flush(&mut self) {
+    pub(crate) fn flush(&mut self) {
         self.oldest = None;
         if self.buf.is_empty() {
             return;

@@ -28,70 +28,70 @@ pub struct Cli {
 
     /// Port to listen on (0 picks any free port)
     #[arg(short, long, default_value_t = 8080)]
-    pub port: u16,
+    pub(crate) port: u16,
 
     /// Address to listen on (IPv4 or IPv6, e.g. 127.0.0.1, 0.0.0.0, ::1)
     #[arg(short, long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
-    pub bind: IpAddr,
+    pub(crate) bind: IpAddr,
 
     /// Serve and list files and folders whose names start with a dot
     #[arg(long)]
-    pub hidden: bool,
+    pub(crate) hidden: bool,
 
     /// Cache-Control value for every file, replacing the default policy (`no-cache`, and
     /// `public, max-age=31536000, immutable` for content-hashed names such as app.3f9c2e1a.js)
     #[arg(long, value_name = "VALUE", value_parser = parse_field_value)]
-    pub cache_control: Option<String>,
+    pub(crate) cache_control: Option<String>,
     /// Answer 403 for a folder without index.html instead of listing its contents
     #[arg(long)]
-    pub no_listing: bool,
+    pub(crate) no_listing: bool,
 
     /// Send file bodies with read/write instead of sendfile (for file systems where sendfile
     /// serves stale data)
     #[arg(long)]
-    pub no_sendfile: bool,
+    pub(crate) no_sendfile: bool,
 
     /// Largest request head in bytes; larger heads get 431 (or 414 for a long request line)
     #[arg(long, default_value_t = 8192, value_name = "BYTES",
           value_parser = clap::value_parser!(u32).range(1024..=1_048_576))]
-    pub max_header_bytes: u32,
+    pub(crate) max_header_bytes: u32,
 
     /// Largest request body read and discarded, in bytes; larger bodies get 413
     #[arg(long, default_value_t = 1024 * 1024, value_name = "BYTES")]
-    pub max_body_bytes: u64,
+    pub(crate) max_body_bytes: u64,
 
     /// Seconds a client has to send a complete request head (408 after that)
     #[arg(long, default_value_t = 10, value_name = "SECS",
           value_parser = clap::value_parser!(u64).range(1..))]
-    pub header_timeout: u64,
+    pub(crate) header_timeout: u64,
 
     /// Seconds an idle keep-alive connection is kept open (0 disables keep-alive)
     #[arg(long, default_value_t = 60, value_name = "SECS")]
-    pub keepalive_timeout: u64,
+    pub(crate) keepalive_timeout: u64,
 
     /// Seconds a response may make no progress before the connection is dropped
     #[arg(long, default_value_t = 30, value_name = "SECS",
           value_parser = clap::value_parser!(u64).range(1..))]
-    pub send_timeout: u64,
+    pub(crate) send_timeout: u64,
 
     /// Event loops, each on its own thread with its own listener on the port (SO_REUSEPORT lets
     /// the kernel spread connections); 0 means one per CPU core
     #[arg(short, long, default_value_t = 1, value_name = "N")]
-    pub workers: usize,
+    pub(crate) workers: usize,
 
     /// Most open client connections per worker; at the cap new connections wait in the listen
     /// backlog
     #[arg(long, default_value_t = 10_000, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..))]
-    pub max_connections: u32,
+    pub(crate) max_connections: u32,
 
     /// Seconds in-flight responses may take to finish after SIGINT/SIGTERM
     #[arg(long, default_value_t = 5, value_name = "SECS")]
-    pub grace_period: u64,
+    pub(crate) grace_period: u64,
 
     /// Access log on stdout: combined, common, or off (-q also turns it off)
     #[arg(long, value_enum, default_value_t = LogFormat::Combined, value_name = "FORMAT")]
-    pub access_log: LogFormat,
+    pub(crate) access_log: LogFormat,
 
     /// Print one line per request on stderr saying which rule produced the answer
     #[arg(long)]
@@ -163,7 +163,7 @@ pub struct Config {
     /// Serve dotfiles.
     pub hidden: bool,
     /// `Cache-Control` for every file; `None` for the default policy (see
-    /// [`crate::handler::cache`]).
+    /// `crate::handler::cache_control`).
     pub cache_control: Option<String>,
     /// List folders that have no `index.html` (otherwise 403).
     pub listing: bool,
@@ -171,10 +171,10 @@ pub struct Config {
     /// Most open client connections; the listener pauses at the cap.
     pub max_connections: usize,
     /// How long in-flight responses may take to finish once shutdown begins.
-    pub grace_period: Duration,
+    pub(crate) grace_period: Duration,
     pub access_log: LogFormat,
     /// Shut down gracefully on SIGINT/SIGTERM (the binary; tests stop through a handle).
-    pub handle_signals: bool,
+    pub(crate) handle_signals: bool,
     /// Event loops to run (each binds its own listener); the library runs one per `Server`.
     pub workers: usize,
 }

@@ -3,7 +3,7 @@
 //! Owns: reading bytes, finding and parsing request heads, discarding request bodies, sending
 //! responses in request order, keep-alive and close. Knows phases and buffers, not file semantics
 //! (that is [`crate::handler`]) and not the poll (that is [`crate::server`]): the loop calls
-//! [`Conn::drive`] after recording readiness, and [`Conn::on_deadline`] when a deadline passes.
+//! [`Conn::drive`] after recording readiness, and `Conn::on_deadline` when a deadline passes.
 //!
 //! mio is edge-triggered, so the connection records what the last event said (`readable`,
 //! `writable`) and drains: it reads until the socket is empty or the buffer is full, writes
@@ -263,39 +263,39 @@ impl<T: Transport> Conn<T> {
     }
 
     /// The client's address.
-    pub fn peer(&self) -> &PeerText {
+    pub(crate) fn peer(&self) -> &PeerText {
         &self.peer
     }
 
     /// Requests answered or refused on this connection.
-    pub fn requests(&self) -> u64 {
+    pub(crate) fn requests(&self) -> u64 {
         self.answered.total
     }
 
     /// Why the connection ended; a connection closed with no other reason was closed by its client.
-    pub fn close_reason(&self) -> CloseReason {
+    pub(crate) fn close_reason(&self) -> CloseReason {
         self.close_reason.unwrap_or(CloseReason::ClientClosed)
     }
 
     /// Records why the connection ends, unless a reason was already decided (a linger after a
     /// rejection still ends because of the rejection).
-    pub fn ending(&mut self, reason: CloseReason) {
+    pub(crate) fn ending(&mut self, reason: CloseReason) {
         self.close_reason.get_or_insert(reason);
     }
 
     /// The connection's id (see the field).
-    pub fn id(&self) -> u64 {
+    pub(crate) fn id(&self) -> u64 {
         self.id
     }
 
     /// The connection's deadline and its place in the loop's timers.
-    pub fn timer(&mut self) -> &mut TimerSlot {
+    pub(crate) fn timer(&mut self) -> &mut TimerSlot {
         &mut self.timer
     }
 
     /// Records that the poll should report `interest`; returns whether that differs from what is
     /// registered (the loop then re-registers).
-    pub fn set_interest(&mut self, interest: Interest) -> bool {
+    pub(crate) fn set_interest(&mut self, interest: Interest) -> bool {
         std::mem::replace(&mut self.interest, interest) != interest
     }
 
@@ -312,14 +312,14 @@ impl<T: Transport> Conn<T> {
     }
 
     /// Whether the connection has work in hand but no response in flight: it is between requests.
-    pub fn is_idle(&self) -> bool {
+    pub(crate) fn is_idle(&self) -> bool {
         matches!(self.phase, Phase::Head)
             && self.read.as_ref().is_none_or(ReadBuf::is_empty)
             && self.out.is_empty()
     }
 
     /// Gives the buffers back to the pool (the connection is closing).
-    pub fn release(&mut self, pool: &mut BufferPool) {
+    pub(crate) fn release(&mut self, pool: &mut BufferPool) {
         if let Some(read) = self.read.take() {
             pool.give_read(read);
         }
@@ -353,7 +353,7 @@ impl<T: Transport> Conn<T> {
     }
 
     /// The deadline of `kind` has passed. What that means depends on the phase.
-    pub fn on_deadline(&mut self, kind: DeadlineKind, cx: &mut Cx<'_>) -> Next {
+    pub(crate) fn on_deadline(&mut self, kind: DeadlineKind, cx: &mut Cx<'_>) -> Next {
         self.timer.set(None);
         self.ending(match kind {
             DeadlineKind::Header => CloseReason::HeaderTimeout,

@@ -14,7 +14,7 @@ use crate::response::writer::INLINE_FILE_MAX;
 
 /// How the body goes out, as the connection decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Delivery {
+pub(crate) enum Delivery {
     /// No body (HEAD, 304, 204…).
     None,
     /// Buffered with the head: built-in pages and small files.
@@ -46,7 +46,7 @@ impl Delivery {
 
     /// How `plan`'s body will be sent, as the body writer will send it: delimited as
     /// `delimiter` says, with sendfile on or off.
-    pub fn of(plan: &ResponsePlan, delimiter: Delimiter, sendfile: bool) -> Delivery {
+    pub(crate) fn of(plan: &ResponsePlan, delimiter: Delimiter, sendfile: bool) -> Delivery {
         match &plan.body {
             Body::Empty => Delivery::None,
             Body::Static(_) => Delivery::Inline,
@@ -63,7 +63,7 @@ impl Delivery {
 }
 
 /// The line for a request the handler answered.
-pub fn line(head: &RequestHead<'_>, plan: &ResponsePlan, delivery: Delivery) -> String {
+pub(crate) fn line(head: &RequestHead<'_>, plan: &ResponsePlan, delivery: Delivery) -> String {
     let mut line = format!("{} {}", head.method_token, head.target);
     let reason = plan.reason;
     if let Some(range) = head.fields.range {
@@ -128,7 +128,7 @@ pub fn line(head: &RequestHead<'_>, plan: &ResponsePlan, delivery: Delivery) -> 
 
 /// The line for a request refused before the handler saw it. The raw request line is escaped: it
 /// may hold any byte, and stderr is often a terminal.
-pub fn rejected_line(request_line: &[u8], error: ParseError) -> String {
+pub(crate) fn rejected_line(request_line: &[u8], error: ParseError) -> String {
     format!(
         "{} → {} (request refused: {error:?})",
         String::from_utf8_lossy(request_line).escape_debug(),

@@ -17,11 +17,13 @@
 //! knows phases and buffers; the handler ([`handler`]) knows files and HTTP semantics but never a
 //! socket; the response writer ([`response`]) turns a plan into bytes and syscalls.
 
+#![forbid(unsafe_code)]
+
 pub mod access_log;
 pub mod config;
 pub mod conn;
-pub mod error;
-pub mod explain;
+pub(crate) mod error;
+pub(crate) mod explain;
 pub mod handler;
 pub mod http;
 pub mod pool;
@@ -29,9 +31,9 @@ pub mod response;
 pub mod server;
 pub mod stats;
 pub mod sys;
-pub mod timer;
+pub(crate) mod timer;
 pub mod transport;
 
 pub use config::{Cli, Config};
 pub use error::StartupError;
-pub use server::{Handle, Running, Server};
+pub use server::{Running, Server};

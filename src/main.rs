@@ -1,6 +1,8 @@
 //! The `mioserve` binary: parse the command line, set up logging, bind, report what it is about
 //! to do, print the URL, run, and report what happened.
 
+#![forbid(unsafe_code)]
+
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::process::ExitCode;

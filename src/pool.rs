@@ -5,7 +5,7 @@
 
 /// A read buffer: fixed-size storage with the unconsumed bytes at `start..end`.
 #[derive(Debug)]
-pub struct ReadBuf {
+pub(crate) struct ReadBuf {
     bytes: Box<[u8]>,
     start: usize,
     end: usize,
@@ -21,17 +21,17 @@ impl ReadBuf {
     }
 
     /// The unconsumed bytes.
-    pub fn data(&self) -> &[u8] {
+    pub(crate) fn data(&self) -> &[u8] {
         &self.bytes[self.start..self.end]
     }
 
     /// The unconsumed bytes, mutable (the parser normalises a version digit in place).
-    pub fn data_mut(&mut self) -> &mut [u8] {
+    pub(crate) fn data_mut(&mut self) -> &mut [u8] {
         &mut self.bytes[self.start..self.end]
     }
 
     /// Drops `n` bytes from the front of the unconsumed data.
-    pub fn consume(&mut self, n: usize) {
+    pub(crate) fn consume(&mut self, n: usize) {
         self.start += n.min(self.end - self.start);
         if self.start == self.end {
             self.start = 0;
@@ -40,17 +40,17 @@ impl ReadBuf {
     }
 
     /// Whether no unconsumed byte is held.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.start == self.end
     }
 
     /// Whether the unconsumed data fills the whole buffer.
-    pub fn is_full(&self) -> bool {
+    pub(crate) fn is_full(&self) -> bool {
         self.end - self.start == self.bytes.len()
     }
 
     /// Free space to read into, after moving the unconsumed data to the front if that makes room.
-    pub fn spare(&mut self) -> &mut [u8] {
+    pub(crate) fn spare(&mut self) -> &mut [u8] {
         if self.end == self.bytes.len() && self.start > 0 {
             self.bytes.copy_within(self.start..self.end, 0);
             self.end -= self.start;
@@ -60,7 +60,7 @@ impl ReadBuf {
     }
 
     /// Marks `n` bytes of [`ReadBuf::spare`] as filled.
-    pub fn filled(&mut self, n: usize) {
+    pub(crate) fn filled(&mut self, n: usize) {
         self.end += n;
     }
 }
@@ -70,7 +70,7 @@ impl ReadBuf {
 const MAX_POOLED: usize = 1024;
 
 /// Initial capacity of a write buffer: a head plus an inlined small body.
-pub const WRITE_BUF_CAPACITY: usize = 32 * 1024;
+pub(crate) const WRITE_BUF_CAPACITY: usize = 32 * 1024;
 
 /// The loop's free buffers.
 #[derive(Debug)]
@@ -91,14 +91,14 @@ impl BufferPool {
     }
 
     /// An empty read buffer.
-    pub fn take_read(&mut self) -> ReadBuf {
+    pub(crate) fn take_read(&mut self) -> ReadBuf {
         self.reads
             .pop()
             .unwrap_or_else(|| ReadBuf::new(self.read_size))
     }
 
     /// Returns a read buffer; its contents are discarded.
-    pub fn give_read(&mut self, mut buf: ReadBuf) {
+    pub(crate) fn give_read(&mut self, mut buf: ReadBuf) {
         if self.reads.len() < MAX_POOLED {
             buf.start = 0;
             buf.end = 0;
@@ -107,7 +107,7 @@ impl BufferPool {
     }
 
     /// An empty write buffer.
-    pub fn take_write(&mut self) -> Vec<u8> {
+    pub(crate) fn take_write(&mut self) -> Vec<u8> {
         self.writes
             .pop()
             .unwrap_or_else(|| Vec::with_capacity(WRITE_BUF_CAPACITY))
@@ -115,7 +115,7 @@ impl BufferPool {
 
     /// Returns a write buffer; its contents are discarded. One that grew far beyond the usual size
     /// (a deep pipeline) is dropped rather than kept.
-    pub fn give_write(&mut self, mut buf: Vec<u8>) {
+    pub(crate) fn give_write(&mut self, mut buf: Vec<u8>) {
         if self.writes.len() < MAX_POOLED && buf.capacity() <= 4 * WRITE_BUF_CAPACITY {
             buf.clear();
             self.writes.push(buf);

@@ -8,7 +8,7 @@
 //! cap and when the process runs out of file descriptors; it resumes when a connection closes, or
 //! after `ACCEPT_RETRY` (100 ms) if none is open to close.
 //!
-//! Shutdown (a signal, or [`Handle::stop`]) runs in phases: stop accepting, close idle
+//! Shutdown (a signal, or `Handle::stop`) runs in phases: stop accepting, close idle
 //! connections, let in-flight responses finish with `Connection: close` until the grace period
 //! ends, flush the access log, return. A second signal returns at once.
 
@@ -72,7 +72,7 @@ pub struct Server {
 
 /// Stops a running server from another thread.
 #[derive(Clone)]
-pub struct Handle {
+pub(crate) struct Handle {
     waker: Arc<Waker>,
     stop: Arc<AtomicBool>,
 }
@@ -97,11 +97,6 @@ impl Running {
     /// The address the server listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
-    }
-
-    /// A handle that stops the server.
-    pub fn handle(&self) -> Handle {
-        self.handle.clone()
     }
 
     /// Shuts the server down gracefully and waits for its thread.
@@ -182,7 +177,7 @@ impl Server {
     }
 
     /// A handle that stops the server.
-    pub fn handle(&self) -> Handle {
+    pub(crate) fn handle(&self) -> Handle {
         Handle {
             waker: Arc::clone(&self.waker),
             stop: Arc::clone(&self.stop),

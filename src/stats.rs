@@ -3,7 +3,7 @@
 //! Each worker owns one [`Stats`] and is its only writer; readers (the stats printer, the exit
 //! report) may be on other threads. Updates are a relaxed load and store (no locked instruction):
 //! a handful of plain adds per request, no allocation, whether or not anything is displayed.
-//! Service times go into a fixed-size log-linear [`Histogram`], so percentiles need no sorting and
+//! Service times go into a fixed-size log-linear `Histogram`, so percentiles need no sorting and
 //! no memory per request.
 
 use std::fmt::Write as _;
@@ -30,7 +30,7 @@ const BUCKETS: usize = (SUB + (40 - SUB_BITS as u64) * SUB) as usize;
 
 /// A log-linear histogram of microsecond values: values below 16 have a bucket each; above, each
 /// power of two is split into 16 equal buckets.
-pub struct Histogram {
+pub(crate) struct Histogram {
     counts: Box<[AtomicU64]>,
 }
 
@@ -66,7 +66,7 @@ impl Histogram {
     }
 
     /// Records `n` occurrences of `value` (single writer).
-    pub fn record(&self, value: u64, n: u64) {
+    pub(crate) fn record(&self, value: u64, n: u64) {
         bump(&self.counts[Histogram::bucket(value)], n);
     }
 
@@ -77,7 +77,7 @@ impl Histogram {
 
     /// The value at quantile `q` (0..=1) of the counts `now - before` (both from
     /// [`Histogram::snapshot`], or `before` empty for all time), as the middle of its bucket.
-    pub fn quantile(now: &[u64], before: &[u64], q: f64) -> Option<u64> {
+    pub(crate) fn quantile(now: &[u64], before: &[u64], q: f64) -> Option<u64> {
         let delta = |i: usize| now[i] - before.get(i).copied().unwrap_or(0);
         let total: u64 = (0..now.len()).map(delta).sum();
         if total == 0 {
@@ -99,7 +99,7 @@ impl Histogram {
 
 /// Why a connection ended: counted for the exit report, shown by the extended access log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CloseReason {
+pub(crate) enum CloseReason {
     /// The client closed its side with no request pending.
     ClientClosed,
     /// The server closed after a response because of `Connection: close` or HTTP/1.0.
@@ -125,7 +125,7 @@ pub enum CloseReason {
 
 impl CloseReason {
     /// A short name for logs.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             CloseReason::ClientClosed => "client-closed",
             CloseReason::ConnectionClose => "connection-close",
@@ -195,35 +195,35 @@ impl Default for Stats {
 
 impl Stats {
     /// A response with `status` was decided.
-    pub fn response(&self, status: u16) {
+    pub(crate) fn response(&self, status: u16) {
         bump(&self.requests, 1);
         let class = usize::from(status / 100).clamp(1, 5) - 1;
         bump(&self.classes[class], 1);
     }
 
     /// `n` responses completed, each `elapsed` after its head was complete.
-    pub fn served(&self, n: u64, elapsed: Duration) {
+    pub(crate) fn served(&self, n: u64, elapsed: Duration) {
         self.service.record(elapsed.as_micros() as u64, n);
     }
 
     /// Bytes written to clients.
-    pub fn sent(&self, bytes: u64) {
+    pub(crate) fn sent(&self, bytes: u64) {
         bump(&self.bytes_out, bytes);
     }
 
     /// A connection was accepted.
-    pub fn accepted(&self) {
+    pub(crate) fn accepted(&self) {
         bump(&self.accepted, 1);
         bump(&self.open, 1);
     }
 
     /// Accepting paused.
-    pub fn accept_paused(&self) {
+    pub(crate) fn accept_paused(&self) {
         bump(&self.accept_pauses, 1);
     }
 
     /// A connection ended.
-    pub fn closed(&self, reason: CloseReason) {
+    pub(crate) fn closed(&self, reason: CloseReason) {
         self.open
             .store(read(&self.open).saturating_sub(1), Ordering::Relaxed);
         bump(&self.closes[reason.index()], 1);
@@ -255,15 +255,15 @@ impl Stats {
 /// Counter values at one moment, summable across workers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Snapshot {
-    pub requests: u64,
-    pub classes: [u64; 5],
-    pub bytes_out: u64,
-    pub accepted: u64,
-    pub open: u64,
-    pub accept_pauses: u64,
-    pub closes: [u64; CLOSE_KINDS],
-    pub rejected: [u64; REJECT_STATUSES.len()],
-    pub service: Vec<u64>,
+    pub(crate) requests: u64,
+    pub(crate) classes: [u64; 5],
+    pub(crate) bytes_out: u64,
+    pub(crate) accepted: u64,
+    pub(crate) open: u64,
+    pub(crate) accept_pauses: u64,
+    pub(crate) closes: [u64; CLOSE_KINDS],
+    pub(crate) rejected: [u64; REJECT_STATUSES.len()],
+    pub(crate) service: Vec<u64>,
 }
 
 impl Snapshot {
@@ -292,7 +292,7 @@ impl Snapshot {
     }
 
     /// Connections that ended for `reason` (all rejections together for `Rejected`).
-    pub fn closes(&self, reason: CloseReason) -> u64 {
+    pub(crate) fn closes(&self, reason: CloseReason) -> u64 {
         self.closes[reason.index()]
     }
 

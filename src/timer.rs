@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 /// What a deadline bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum DeadlineKind {
+pub(crate) enum DeadlineKind {
     /// Waiting for the rest of a request head (header timeout, 408).
     Header = 0,
     /// Waiting for the first byte of the next request on a kept-alive connection.
@@ -29,16 +29,16 @@ pub enum DeadlineKind {
 
 /// A connection's live deadline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Deadline {
-    pub kind: DeadlineKind,
-    pub at: Instant,
+pub(crate) struct Deadline {
+    pub(crate) kind: DeadlineKind,
+    pub(crate) at: Instant,
 }
 
 /// A connection's side of the timers: its live deadline, and which kinds have an entry in the heap.
 /// The connection sets the deadline; only [`Timers`] touches the queued kinds, so the lazy
 /// re-queueing is decided in one place.
 #[derive(Debug, Default)]
-pub struct TimerSlot {
+pub(crate) struct TimerSlot {
     deadline: Option<Deadline>,
     /// Bit per [`DeadlineKind`]: an entry of that kind is in the heap.
     queued: u8,
@@ -54,14 +54,14 @@ impl TimerSlot {
     }
 
     /// The live deadline, if any; its meaning depends on the connection's phase.
-    pub fn deadline(&self) -> Option<Deadline> {
+    pub(crate) fn deadline(&self) -> Option<Deadline> {
         self.deadline
     }
 
     /// Replaces the live deadline (or clears it). Costs no heap work: [`Timers::queue`] pushes an
     /// entry only if none of that kind is queued, and a moved deadline is found when that entry
     /// comes due.
-    pub fn set(&mut self, deadline: Option<Deadline>) {
+    pub(crate) fn set(&mut self, deadline: Option<Deadline>) {
         self.deadline = deadline;
     }
 
@@ -82,25 +82,25 @@ struct Entry {
 /// An entry taken from the heap because its time came: the loop finds its connection (by
 /// [`Due::slot`], checking [`Due::id`]) and asks [`Timers::settle`] what it means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Due {
+pub(crate) struct Due {
     entry: Entry,
 }
 
 impl Due {
     /// The connection's slot in the slab.
-    pub fn slot(&self) -> usize {
+    pub(crate) fn slot(&self) -> usize {
         self.entry.slot
     }
 
     /// The connection's id: a different id in the slot means the connection is gone.
-    pub fn id(&self) -> u64 {
+    pub(crate) fn id(&self) -> u64 {
         self.entry.id
     }
 }
 
 /// What a due entry means for its connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// The deadline of this kind has passed: the connection must act on it.
     Fire(DeadlineKind),
     /// The deadline moved later: the entry is in the heap again.
@@ -111,14 +111,14 @@ pub enum Verdict {
 
 /// The loop's deadline heap.
 #[derive(Debug, Default)]
-pub struct Timers {
+pub(crate) struct Timers {
     heap: BinaryHeap<Reverse<Entry>>,
 }
 
 impl Timers {
     /// Queues the live deadline of connection `id` at `slot`, unless an entry of its kind is
     /// already queued (that entry is re-queued when it comes due, if the deadline moved).
-    pub fn queue(&mut self, slot: usize, id: u64, timer: &mut TimerSlot) {
+    pub(crate) fn queue(&mut self, slot: usize, id: u64, timer: &mut TimerSlot) {
         if let Some(deadline) = timer.deadline {
             let bit = TimerSlot::bit(deadline.kind);
             if timer.queued & bit == 0 {
@@ -138,14 +138,14 @@ impl Timers {
     }
 
     /// How long the loop may sleep before the earliest entry is due.
-    pub fn timeout(&self, now: Instant) -> Option<Duration> {
+    pub(crate) fn timeout(&self, now: Instant) -> Option<Duration> {
         self.heap
             .peek()
             .map(|Reverse(e)| e.at.saturating_duration_since(now))
     }
 
     /// Takes the earliest entry if it is due at `now`.
-    pub fn pop_due(&mut self, now: Instant) -> Option<Due> {
+    pub(crate) fn pop_due(&mut self, now: Instant) -> Option<Due> {
         let Reverse(entry) = self.heap.peek()?;
         if entry.at > now {
             return None;
@@ -156,7 +156,7 @@ impl Timers {
 
     /// Decides what `due`, popped for the connection whose slot is `timer`, means at `now`: fire
     /// it, queue it again for a deadline that moved later, or drop it.
-    pub fn settle(&mut self, due: Due, timer: &mut TimerSlot, now: Instant) -> Verdict {
+    pub(crate) fn settle(&mut self, due: Due, timer: &mut TimerSlot, now: Instant) -> Verdict {
         let Entry { slot, id, kind, .. } = due.entry;
         let bit = TimerSlot::bit(kind);
         timer.queued &= !bit;

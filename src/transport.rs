@@ -1,6 +1,6 @@
 //! The byte pipe under a connection: a TCP socket in the server, memory in tests.
 //!
-//! [`Conn`](crate::conn::Conn) and [`crate::response::writer`] speak only this trait, so the whole
+//! [`Conn`](crate::conn::Conn) and `crate::response::writer` speak only this trait, so the whole
 //! connection state machine can be driven without a socket (property tests split request streams at
 //! arbitrary points and compare the bytes that come out).
 
@@ -54,17 +54,17 @@ impl Transport for mio::net::TcpStream {
 #[derive(Debug, Default)]
 pub struct MemoryTransport {
     /// Segments still to be read.
-    pub incoming: VecDeque<Vec<u8>>,
+    pub(crate) incoming: VecDeque<Vec<u8>>,
     /// Offset into the front segment.
     read_pos: usize,
     /// Set when `incoming` has been read to the end: reads then return EOF, not `WouldBlock`.
-    pub peer_closed: bool,
+    pub(crate) peer_closed: bool,
     /// Everything written.
     pub sent: Vec<u8>,
     /// The write side was shut.
-    pub write_shut: bool,
+    pub(crate) write_shut: bool,
     /// Most bytes a single write accepts (0 = unlimited), to exercise partial writes.
-    pub write_limit: usize,
+    pub(crate) write_limit: usize,
 }
 
 impl MemoryTransport {

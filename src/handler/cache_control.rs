@@ -11,11 +11,11 @@
 use std::sync::Arc;
 
 /// The default: store, but revalidate before every use.
-pub const NO_CACHE: &str = "no-cache";
+pub(crate) const NO_CACHE: &str = "no-cache";
 
 /// For content-hashed names: a year (the longest value RFC 9111 §5.2.2.1 caches commonly honour),
 /// and `immutable` (RFC 8246) so a reload does not even revalidate.
-pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+pub(crate) const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
 /// Shortest run of hex digits taken for a content hash. Shorter runs are too likely to be part
 /// of an ordinary name (`v1.2.3`, `cafe`); 8 is the shortest hash common bundlers emit.
@@ -23,7 +23,7 @@ const MIN_HASH_DIGITS: usize = 8;
 
 /// Which `Cache-Control` value a file gets.
 #[derive(Debug, Clone)]
-pub struct CachePolicy {
+pub(crate) struct CachePolicy {
     /// For ordinary names.
     plain: Arc<str>,
     /// For content-hashed names.
@@ -50,7 +50,7 @@ impl CachePolicy {
     }
 
     /// The value for a file named `name` (its last path segment).
-    pub fn for_name(&self, name: &[u8]) -> Arc<str> {
+    pub(crate) fn for_name(&self, name: &[u8]) -> Arc<str> {
         if is_hashed_name(name) {
             self.hashed.clone()
         } else {
@@ -73,7 +73,7 @@ impl Default for CachePolicy {
 /// hash. Dates and timestamps (`report-20240115.pdf`, `backup.1700000000.tar`) would otherwise be
 /// cached for a year with no way to revalidate after an edit; a real hash is all-decimal in 2 %
 /// of cases at 8 digits (and almost never at 16), and those files merely get `no-cache`.
-pub fn is_hashed_name(name: &[u8]) -> bool {
+pub(crate) fn is_hashed_name(name: &[u8]) -> bool {
     // Everything before the extension; no dot means no extension, hence no hash before one.
     let Some(extension_dot) = name.iter().rposition(|&b| b == b'.') else {
         return false;

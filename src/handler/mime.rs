@@ -24,7 +24,7 @@ const OVERRIDES: &[(&str, &str)] = &[
 const OCTET_STREAM: &str = "application/octet-stream";
 
 /// The content type for a file name (the last path segment; only its extension matters).
-pub fn content_type(file_name: &[u8]) -> (ContentType, Source) {
+pub(crate) fn content_type(file_name: &[u8]) -> (ContentType, Source) {
     let ext = file_name
         .iter()
         .rposition(|&b| b == b'.')

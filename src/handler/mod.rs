@@ -1,22 +1,22 @@
 //! Request → [`ResponsePlan`]: HTTP semantics and files, never a socket.
 //!
-//! [`handle`] is a pure function of the request head, the site and the file system: it resolves
+//! `handle` is a pure function of the request head, the site and the file system: it resolves
 //! the target, opens what it serves and describes the answer. The connection encodes and sends it.
 //! Cost of a plain GET of a file: the path decoded into a reused scratch buffer, one `openat2`, one
 //! `fstat`, one clock read (for `Last-Modified` and `If-Modified-Since`), no heap allocation. A
 //! single-range 206 costs the same; a multi-range 206 allocates its part heads and body source
-//! (see [`multipart`]).
+//! (see `multipart`).
 //!
-//! For a file, [`conditional::evaluate`] decides first (412, 304, or serve, and whether `Range`
-//! counts), then [`range::evaluate`] (200, 206, 416).
+//! For a file, `conditional::evaluate` decides first (412, 304, or serve, and whether `Range`
+//! counts), then `range::evaluate` (200, 206, 416).
 
-pub mod cache_control;
-pub mod conditional;
-pub mod listing;
-pub mod mime;
-pub mod multipart;
-pub mod open_files;
-pub mod range;
+pub(crate) mod cache_control;
+pub(crate) mod conditional;
+pub(crate) mod listing;
+pub(crate) mod mime;
+pub(crate) mod multipart;
+pub(crate) mod open_files;
+pub(crate) mod range;
 pub mod resolve;
 
 use std::fs::File;
@@ -47,9 +47,9 @@ use resolve::{ResolveError, Resolved};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SiteOptions {
     /// Serve and list names starting with `.`.
-    pub hidden: bool,
+    pub(crate) hidden: bool,
     /// List a directory that has no `index.html` (otherwise 403).
-    pub listing: bool,
+    pub(crate) listing: bool,
 }
 
 impl Default for SiteOptions {
@@ -91,7 +91,7 @@ const NOT_FOUND_PAGE: &[u8] = b"404.html";
 
 impl Site {
     /// Opens the configured root with the configured policies.
-    pub fn from_config(config: &Config) -> io::Result<Site> {
+    pub(crate) fn from_config(config: &Config) -> io::Result<Site> {
         let mut site = Site::open(&config.root, SiteOptions::from(config))?;
         site.cache_control = CachePolicy::new(config.cache_control.as_deref());
         Ok(site)
@@ -124,7 +124,7 @@ impl Site {
 
 /// Decides the response to `req`, using and updating the worker's open-file cache and path
 /// buffer in `state`.
-pub fn handle(req: &RequestHead<'_>, site: &Site, state: &mut WorkerState) -> ResponsePlan {
+pub(crate) fn handle(req: &RequestHead<'_>, site: &Site, state: &mut WorkerState) -> ResponsePlan {
     let plan = match req.method {
         Method::Get | Method::Head => serve(req, site, state),
         Method::Options => ResponsePlan {
@@ -224,11 +224,11 @@ fn file_plan(req: &RequestHead<'_>, cached: CachedFile, index: bool) -> Response
 #[derive(Debug)]
 pub struct WorkerState {
     /// The loop's current wake-up: the open-file cache revalidates a path once per wake-up.
-    pub now: Instant,
+    pub(crate) now: Instant,
     /// The decoded path of the request being handled; reused, so decoding allocates nothing.
     path: Vec<u8>,
     /// Recently served files, kept open.
-    pub open_files: OpenFiles,
+    pub(crate) open_files: OpenFiles,
 }
 
 impl Default for WorkerState {

@@ -27,7 +27,7 @@ use crate::response::content_type::ContentType;
 
 /// A `multipart/byteranges` body in progress.
 #[derive(Debug)]
-pub struct MultipartBody {
+pub(crate) struct MultipartBody {
     /// The file the parts are cut from, shared with each part's file piece.
     file: Rc<File>,
     /// Every part's delimiter and header lines, then the closing delimiter, back to back.
@@ -88,13 +88,8 @@ impl MultipartBody {
     }
 
     /// The exact length of the whole body, for `Content-Length`.
-    pub fn len(&self) -> u64 {
+    pub(crate) fn len(&self) -> u64 {
         self.len
-    }
-
-    /// Never true: the closing delimiter alone has bytes. (For clippy's `len` convention.)
-    pub fn is_empty(&self) -> bool {
-        false
     }
 }
 
@@ -152,9 +147,9 @@ pub(crate) mod tests {
     /// One part of a parsed multipart body: its Content-Type, Content-Range and data.
     #[derive(Debug, PartialEq, Eq)]
     pub(crate) struct Part {
-        pub content_type: String,
-        pub content_range: String,
-        pub data: Vec<u8>,
+        pub(crate) content_type: String,
+        pub(crate) content_range: String,
+        pub(crate) data: Vec<u8>,
     }
 
     /// Parses a `multipart/byteranges` body with `boundary` strictly: every delimiter where it

@@ -34,7 +34,7 @@ use crate::response::etag::ETag;
 const MAX_ENTRIES: usize = 1024;
 
 /// How long an entry is served on identity checks alone before a full resolution again.
-pub const RECHECK: Duration = Duration::from_secs(1);
+pub(crate) const RECHECK: Duration = Duration::from_secs(1);
 
 /// What identifies a file's current version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,12 +72,12 @@ impl Identity {
 /// rather than on every request: the ETag (hex formatting) and the content type (`mime_guess`'s
 /// table search) were together a fifth of a cached request's instructions.
 #[derive(Debug, Clone)]
-pub struct CachedFile {
-    pub file: Rc<File>,
-    pub meta: Metadata,
-    pub etag: ETag,
-    pub content_type: (ContentType, Source),
-    pub cache_control: std::sync::Arc<str>,
+pub(crate) struct CachedFile {
+    pub(crate) file: Rc<File>,
+    pub(crate) meta: Metadata,
+    pub(crate) etag: ETag,
+    pub(crate) content_type: (ContentType, Source),
+    pub(crate) cache_control: std::sync::Arc<str>,
 }
 
 #[derive(Debug)]
@@ -92,14 +92,19 @@ struct Entry {
 
 /// One worker's open files, keyed by normalised relative path.
 #[derive(Debug, Default)]
-pub struct OpenFiles {
+pub(crate) struct OpenFiles {
     entries: HashMap<Box<[u8]>, Entry>,
 }
 
 impl OpenFiles {
     /// The cached file at `path` (relative to `root_dir`), if it is still the same file. `now` is
     /// the loop's wake-up time (see the module docs).
-    pub fn lookup(&mut self, root_dir: &File, path: &[u8], now: Instant) -> Option<CachedFile> {
+    pub(crate) fn lookup(
+        &mut self,
+        root_dir: &File,
+        path: &[u8],
+        now: Instant,
+    ) -> Option<CachedFile> {
         let entry = self.entries.get_mut(path)?;
         let fresh = now.duration_since(entry.resolved_at) < RECHECK
             && (entry.checked_at == now
@@ -115,7 +120,13 @@ impl OpenFiles {
     }
 
     /// Remembers `file`, just resolved at `path`, if it may be cached (see the module docs).
-    pub fn insert(&mut self, root_dir: &File, path: &[u8], cached: &CachedFile, now: Instant) {
+    pub(crate) fn insert(
+        &mut self,
+        root_dir: &File,
+        path: &[u8],
+        cached: &CachedFile,
+        now: Instant,
+    ) {
         let meta = &cached.meta;
         let identity = Identity::of_metadata(meta);
         if !meta.is_file()
@@ -140,18 +151,19 @@ impl OpenFiles {
     /// Closes the entries not resolved within [`RECHECK`], so an unused file (a deleted one
     /// included, whose space is freed only once no descriptor holds it) is not kept open. The loop
     /// calls this at most once a [`RECHECK`] while the cache holds anything; O(entries).
-    pub fn sweep(&mut self, now: Instant) {
+    pub(crate) fn sweep(&mut self, now: Instant) {
         self.entries
             .retain(|_, entry| now.duration_since(entry.resolved_at) < RECHECK);
     }
 
     /// Entries held.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.entries.len()
     }
 
     /// Whether nothing is held.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 }

@@ -29,11 +29,11 @@ use crate::response::content_range::ByteRange;
 /// Most range-specs honoured in one request. Arbitrary: generous for media players and download
 /// managers (which ask for one, rarely a handful), small enough that a multipart response's
 /// overhead stays bounded.
-pub const MAX_RANGES: usize = 16;
+pub(crate) const MAX_RANGES: usize = 16;
 
 /// Up to [`MAX_RANGES`] satisfiable ranges, in request order, in a fixed array.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Ranges {
+pub(crate) struct Ranges {
     items: [ByteRange; MAX_RANGES],
     len: usize,
 }
@@ -52,12 +52,12 @@ impl Ranges {
     }
 
     /// The ranges, in request order.
-    pub fn as_slice(&self) -> &[ByteRange] {
+    pub(crate) fn as_slice(&self) -> &[ByteRange] {
         &self.items[..self.len]
     }
 
     /// Sum of the range lengths (saturating: only compared against the file length).
-    pub fn total(&self) -> u64 {
+    pub(crate) fn total(&self) -> u64 {
         self.as_slice()
             .iter()
             .fold(0u64, |sum, r| sum.saturating_add(r.len()))
@@ -77,7 +77,7 @@ impl Ranges {
 // would allocate for every range request, and a `Decision` lives only until the plan is built.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
+pub(crate) enum Decision {
     /// Ignore the field: 200 with the whole file (rules 1, 2, 5).
     Full,
     /// 206 with these ranges (rule 6): one range as a plain body, several as multipart.
@@ -117,7 +117,7 @@ impl Spec {
 }
 
 /// Decides what the `Range` field `value` asks of a file of `len` bytes (rules 1–6).
-pub fn evaluate(value: &[u8], len: u64) -> Decision {
+pub(crate) fn evaluate(value: &[u8], len: u64) -> Decision {
     // Rule 1: `bytes=` (the unit is case-insensitive, §14.1), then the range set.
     let Some(eq) = value.iter().position(|&b| b == b'=') else {
         return Decision::Full;

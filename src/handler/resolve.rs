@@ -43,7 +43,7 @@ pub enum ResolveError {
 
 /// What a target resolved to.
 #[derive(Debug)]
-pub enum Resolved {
+pub(crate) enum Resolved {
     /// A regular file, opened, with its metadata. The path buffer holds its path.
     File(File, Metadata),
     /// A directory requested with a trailing slash and holding no `index.html`. The path buffer
@@ -59,7 +59,7 @@ pub struct Target<'a> {
     /// The path, still percent-encoded, starting with `/`.
     pub path: &'a str,
     /// The query without its `?`, if any.
-    pub query: Option<&'a str>,
+    pub(crate) query: Option<&'a str>,
 }
 
 /// Splits a request target (RFC 9112 §3.2) into path and query. Origin-form (`/a?b`) and
@@ -167,7 +167,7 @@ const INDEX: &[u8] = b"index.html";
 
 /// Turns the directory path [`normalise`] wrote into `path` into its index file's path
 /// (`a/b` → `a/b/index.html`, the root → `index.html`); returns the directory path's length.
-pub fn push_index(path: &mut Vec<u8>) -> usize {
+pub(crate) fn push_index(path: &mut Vec<u8>) -> usize {
     let dir_len = path.len();
     if !path.is_empty() {
         path.push(b'/');
@@ -181,7 +181,7 @@ pub fn push_index(path: &mut Vec<u8>) -> usize {
 /// target naming a directory (with a trailing slash, or the root), `path` holds the index's path
 /// from [`push_index`] and `dir_len` the directory's length. `query` is kept in a redirect's
 /// `Location`.
-pub fn resolve(
+pub(crate) fn resolve(
     root_dir: &File,
     root: &Path,
     dir_len: Option<usize>,
@@ -237,7 +237,7 @@ fn slash_location(path: &[u8], query: Option<&str>) -> String {
 
 /// Bytes to percent-encode when a file path is written into a URL path: controls, space, and the
 /// characters with a meaning in URLs or HTML attributes. `/` stays as the separator.
-pub const PATH_ENCODE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+pub(crate) const PATH_ENCODE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
     .add(b' ')
     .add(b'"')
     .add(b'#')

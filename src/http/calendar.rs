@@ -6,7 +6,7 @@
 
 /// A UTC date and time from Unix seconds, written by [`Civil::push`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Civil {
+pub(crate) struct Civil {
     year: i64,
     month: u8,
     day: u8,
@@ -17,7 +17,7 @@ pub struct Civil {
 
 impl Civil {
     /// Converts with Howard Hinnant's `civil_from_days`, valid for any `i64` day count.
-    pub fn from_unix(secs: i64) -> Civil {
+    pub(crate) fn from_unix(secs: i64) -> Civil {
         let days = secs.div_euclid(86_400);
         let rem = secs.rem_euclid(86_400);
         let z = days + 719_468;
@@ -42,7 +42,7 @@ impl Civil {
 
 /// How much of a [`Civil`] time to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TimeStyle {
+pub(crate) enum TimeStyle {
     /// `2024-03-09 14:05`
     Minutes,
     /// `2024-03-09 14:05:07`

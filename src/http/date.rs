@@ -59,12 +59,12 @@ impl DateCache {
     }
 
     /// The cached value in Common Log Format, e.g. `06/Nov/1994:08:49:37 +0000`.
-    pub fn clf(&self) -> &[u8] {
+    pub(crate) fn clf(&self) -> &[u8] {
         &self.clf
     }
 
     /// The cached value, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
-    pub fn bytes(&self) -> &[u8] {
+    pub(crate) fn bytes(&self) -> &[u8] {
         &self.bytes
     }
 }

@@ -39,7 +39,7 @@ pub enum ParseError {
 
 impl ParseError {
     /// The status to answer with.
-    pub fn status(self) -> Status {
+    pub(crate) fn status(self) -> Status {
         match self {
             ParseError::Malformed
             | ParseError::BadVersion

@@ -2,14 +2,14 @@
 //! status codes. Everything here is `Copy` and allocation-free.
 
 pub mod body;
-pub mod calendar;
+pub(crate) mod calendar;
 pub mod date;
-pub mod error;
+pub(crate) mod error;
 pub mod parse;
 
 /// A request method. Unknown tokens are kept as [`Method::Unknown`] so the handler can answer 501.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
+pub(crate) enum Method {
     Get,
     Head,
     Options,
@@ -25,7 +25,7 @@ pub enum Method {
 
 impl Method {
     /// Maps a method token (case-sensitive, RFC 9110 §9.1) to a [`Method`].
-    pub fn from_token(token: &str) -> Method {
+    pub(crate) fn from_token(token: &str) -> Method {
         match token {
             "GET" => Method::Get,
             "HEAD" => Method::Head,
@@ -43,7 +43,7 @@ impl Method {
 
 /// The protocol version of a request. Minor versions above 1 are read as 1.1 (RFC 9110 §2.5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Version {
+pub(crate) enum Version {
     Http10,
     Http11,
 }
@@ -54,33 +54,32 @@ pub struct Status(pub u16);
 
 impl Status {
     pub const OK: Status = Status(200);
-    pub const NO_CONTENT: Status = Status(204);
-    pub const PARTIAL_CONTENT: Status = Status(206);
-    pub const MOVED_PERMANENTLY: Status = Status(301);
-    pub const NOT_MODIFIED: Status = Status(304);
+    pub(crate) const NO_CONTENT: Status = Status(204);
+    pub(crate) const PARTIAL_CONTENT: Status = Status(206);
+    pub(crate) const MOVED_PERMANENTLY: Status = Status(301);
+    pub(crate) const NOT_MODIFIED: Status = Status(304);
     pub const BAD_REQUEST: Status = Status(400);
-    pub const FORBIDDEN: Status = Status(403);
+    pub(crate) const FORBIDDEN: Status = Status(403);
     pub const NOT_FOUND: Status = Status(404);
-    pub const METHOD_NOT_ALLOWED: Status = Status(405);
-    pub const REQUEST_TIMEOUT: Status = Status(408);
-    pub const PRECONDITION_FAILED: Status = Status(412);
-    pub const CONTENT_TOO_LARGE: Status = Status(413);
-    pub const URI_TOO_LONG: Status = Status(414);
-    pub const RANGE_NOT_SATISFIABLE: Status = Status(416);
-    pub const HEADER_FIELDS_TOO_LARGE: Status = Status(431);
-    pub const INTERNAL_SERVER_ERROR: Status = Status(500);
-    pub const NOT_IMPLEMENTED: Status = Status(501);
-    pub const SERVICE_UNAVAILABLE: Status = Status(503);
-    pub const VERSION_NOT_SUPPORTED: Status = Status(505);
+    pub(crate) const METHOD_NOT_ALLOWED: Status = Status(405);
+    pub(crate) const REQUEST_TIMEOUT: Status = Status(408);
+    pub(crate) const PRECONDITION_FAILED: Status = Status(412);
+    pub(crate) const CONTENT_TOO_LARGE: Status = Status(413);
+    pub(crate) const URI_TOO_LONG: Status = Status(414);
+    pub(crate) const RANGE_NOT_SATISFIABLE: Status = Status(416);
+    pub(crate) const HEADER_FIELDS_TOO_LARGE: Status = Status(431);
+    pub(crate) const NOT_IMPLEMENTED: Status = Status(501);
+    pub(crate) const SERVICE_UNAVAILABLE: Status = Status(503);
+    pub(crate) const VERSION_NOT_SUPPORTED: Status = Status(505);
 
     /// The numeric code.
-    pub fn code(self) -> u16 {
+    pub(crate) fn code(self) -> u16 {
         self.0
     }
 
     /// The status line up to and including its CRLF, e.g. `HTTP/1.1 404 Not Found\r\n`. Static bytes,
     /// so encoding a head never formats the status.
-    pub fn line(self) -> &'static [u8] {
+    pub(crate) fn line(self) -> &'static [u8] {
         match self.0 {
             200 => b"HTTP/1.1 200 OK\r\n",
             204 => b"HTTP/1.1 204 No Content\r\n",
@@ -104,15 +103,16 @@ impl Status {
         }
     }
 
-    /// The reason phrase alone, e.g. `Not Found`.
-    pub fn reason(self) -> &'static str {
+    /// The reason phrase alone, e.g. `Not Found` (tests check pages and lines against it).
+    #[cfg(test)]
+    pub(crate) fn reason(self) -> &'static str {
         let line = self.line();
         // "HTTP/1.1 NNN " is 13 bytes; the line ends in CRLF. All lines are ASCII.
         std::str::from_utf8(&line[13..line.len() - 2]).unwrap_or("")
     }
 
     /// Whether a response with this status never has content (RFC 9110 §6.4.1).
-    pub fn forbids_body(self) -> bool {
+    pub(crate) fn forbids_body(self) -> bool {
         self.0 == 204 || self.0 == 304 || self.0 < 200
     }
 }

@@ -46,7 +46,7 @@ impl Default for Limits {
 
 /// Most header fields a request may carry; the 101st gets 431. Arbitrary, matching the common
 /// limit of servers such as nginx and hyper; it also sizes the stack array of `httparse` slots.
-pub const MAX_HEADERS: usize = 100;
+pub(crate) const MAX_HEADERS: usize = 100;
 
 /// How a request's body is delimited (RFC 9112 §6.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,35 +61,35 @@ pub enum BodyFraming {
 
 /// Header fields the handler and the access log use; all borrowed from the request buffer.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Fields<'b> {
-    pub host: Option<&'b [u8]>,
-    pub range: Option<&'b [u8]>,
-    pub if_match: Option<&'b [u8]>,
-    pub if_none_match: Option<&'b [u8]>,
-    pub if_modified_since: Option<&'b [u8]>,
-    pub if_unmodified_since: Option<&'b [u8]>,
-    pub if_range: Option<&'b [u8]>,
-    pub accept: Option<&'b [u8]>,
-    pub user_agent: Option<&'b [u8]>,
-    pub referer: Option<&'b [u8]>,
+pub(crate) struct Fields<'b> {
+    pub(crate) host: Option<&'b [u8]>,
+    pub(crate) range: Option<&'b [u8]>,
+    pub(crate) if_match: Option<&'b [u8]>,
+    pub(crate) if_none_match: Option<&'b [u8]>,
+    pub(crate) if_modified_since: Option<&'b [u8]>,
+    pub(crate) if_unmodified_since: Option<&'b [u8]>,
+    pub(crate) if_range: Option<&'b [u8]>,
+    pub(crate) accept: Option<&'b [u8]>,
+    pub(crate) user_agent: Option<&'b [u8]>,
+    pub(crate) referer: Option<&'b [u8]>,
 }
 
 /// A parsed request head, borrowing the buffer it was parsed from.
 #[derive(Debug, Clone, Copy)]
 pub struct RequestHead<'b> {
-    pub method: Method,
+    pub(crate) method: Method,
     /// The method as sent (for the access log and for 501 answers).
-    pub method_token: &'b str,
+    pub(crate) method_token: &'b str,
     /// The request-target as sent: origin-form, absolute-form, or `*`.
-    pub target: &'b str,
-    pub version: Version,
+    pub(crate) target: &'b str,
+    pub(crate) version: Version,
     /// Whether the connection may stay open after the response (rule 10).
-    pub keep_alive: bool,
+    pub(crate) keep_alive: bool,
     /// How the body that follows the head is delimited.
     pub framing: BodyFraming,
     /// `Expect: 100-continue` was sent.
-    pub expect_continue: bool,
-    pub fields: Fields<'b>,
+    pub(crate) expect_continue: bool,
+    pub(crate) fields: Fields<'b>,
     /// Length of the head in bytes, including the blank line.
     pub len: usize,
 }
@@ -314,7 +314,7 @@ fn parse_decimal(digits: &[u8]) -> Option<u64> {
 }
 
 /// Trims optional whitespace (SP / HTAB, RFC 9110 §5.6.3) from both ends.
-pub fn trim_ows(bytes: &[u8]) -> &[u8] {
+pub(crate) fn trim_ows(bytes: &[u8]) -> &[u8] {
     let is_ows = |b: &u8| *b == b' ' || *b == b'\t';
     let start = bytes.iter().position(|b| !is_ows(b)).unwrap_or(bytes.len());
     let end = bytes

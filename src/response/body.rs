@@ -17,20 +17,20 @@ use std::rc::Rc;
 
 /// A slice of an open file to send as (part of) a body.
 #[derive(Debug)]
-pub struct FileBody {
+pub(crate) struct FileBody {
     /// Shared: the open-file cache may hold the same descriptor for other responses.
-    pub file: Rc<File>,
+    pub(crate) file: Rc<File>,
     /// Where the next byte to send starts.
-    pub offset: u64,
+    pub(crate) offset: u64,
     /// Bytes still to send.
-    pub remaining: u64,
+    pub(crate) remaining: u64,
 }
 
 impl FileBody {
     /// Appends up to `max` bytes of the slice to `buf` by `pread`, advancing it. A file that ends
     /// before the slice does is an error: a body must never be shorter than announced. On error,
     /// `buf` holds what was read.
-    pub fn read_into(&mut self, buf: &mut Vec<u8>, max: usize) -> io::Result<()> {
+    pub(crate) fn read_into(&mut self, buf: &mut Vec<u8>, max: usize) -> io::Result<()> {
         let want = self.remaining.min(max as u64) as usize;
         let start = buf.len();
         buf.resize(start + want, 0);
@@ -60,7 +60,7 @@ impl FileBody {
 
 /// One step of a [`BodySource`].
 #[derive(Debug)]
-pub enum Piece {
+pub(crate) enum Piece {
     /// Bytes were appended to the buffer passed in.
     Bytes,
     /// A slice of a file comes next (sent zero-copy where possible).
@@ -73,7 +73,7 @@ pub enum Piece {
 /// listing of 100,000 entries, a multipart range response) never sits whole in memory and never
 /// stalls the event loop. If the plan has no `Content-Length`, the writer frames the pieces with
 /// chunked encoding (HTTP/1.1) or by closing (HTTP/1.0); the source never frames anything.
-pub trait BodySource: std::fmt::Debug {
+pub(crate) trait BodySource: std::fmt::Debug {
     /// Produces the next piece: appends about `max` bytes or fewer to `out` and returns
     /// [`Piece::Bytes`], or returns a file slice, or [`Piece::End`]. Each call does a bounded
     /// amount of work; a call may append nothing (a source that reads before it writes), and is
@@ -84,7 +84,7 @@ pub trait BodySource: std::fmt::Debug {
 
 /// Where a response's content comes from.
 #[derive(Debug)]
-pub enum Body {
+pub(crate) enum Body {
     /// No content (HEAD, 204, 304, or a redirect whose page is not worth sending).
     Empty,
     /// Bytes compiled into the binary (built-in error pages).

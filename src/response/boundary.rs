@@ -17,11 +17,11 @@ const BOUNDARY_LEN: usize = 16;
 /// cannot be crafted to contain the boundary of the response it will be served in. It is not a
 /// cryptographic RNG, and need not be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Boundary([u8; BOUNDARY_LEN]);
+pub(crate) struct Boundary([u8; BOUNDARY_LEN]);
 
 impl Boundary {
     /// A fresh boundary.
-    pub fn random() -> Boundary {
+    pub(crate) fn random() -> Boundary {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
         hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
@@ -29,7 +29,7 @@ impl Boundary {
     }
 
     /// The boundary for `n` (tests use fixed ones).
-    pub fn from_u64(n: u64) -> Boundary {
+    pub(crate) fn from_u64(n: u64) -> Boundary {
         const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut digits = [0; BOUNDARY_LEN];
         for (i, digit) in digits.iter_mut().enumerate() {
@@ -38,7 +38,7 @@ impl Boundary {
         Boundary(digits)
     }
 
-    pub fn as_bytes(&self) -> &[u8] {
+    pub(crate) fn as_bytes(&self) -> &[u8] {
         &self.0
     }
 }

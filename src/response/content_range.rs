@@ -5,27 +5,22 @@
 
 /// A satisfiable range of a file: bytes `start..=end`, never empty, never beyond the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ByteRange {
-    pub start: u64,
+pub(crate) struct ByteRange {
+    pub(crate) start: u64,
     /// The last byte, inclusive (as in `Content-Range`).
-    pub end: u64,
+    pub(crate) end: u64,
 }
 
 impl ByteRange {
     /// Number of bytes in the range.
-    pub fn len(&self) -> u64 {
+    pub(crate) fn len(&self) -> u64 {
         self.end - self.start + 1
-    }
-
-    /// Never true: a satisfiable range holds at least one byte. (For clippy's `len` convention.)
-    pub fn is_empty(&self) -> bool {
-        false
     }
 }
 
 /// A `Content-Range` value (RFC 9110 §14.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ContentRange {
+pub(crate) enum ContentRange {
     /// `bytes <start>-<end>/<complete length>`, in a 206 or a multipart part.
     Bytes { range: ByteRange, complete: u64 },
     /// `bytes */<complete length>`, in a 416.
@@ -35,7 +30,7 @@ pub enum ContentRange {
 impl ContentRange {
     /// Appends the value (without the field name) to `out`: `itoa` digits, no allocation once
     /// `out` has room.
-    pub fn write_value(&self, out: &mut Vec<u8>) {
+    pub(crate) fn write_value(&self, out: &mut Vec<u8>) {
         let mut digits = itoa::Buffer::new();
         out.extend_from_slice(b"bytes ");
         let complete = match *self {

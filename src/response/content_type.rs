@@ -11,20 +11,20 @@ pub struct ContentType {
 
 impl ContentType {
     /// `text/html; charset=utf-8`, used for built-in pages.
-    pub const HTML: ContentType = ContentType {
+    pub(crate) const HTML: ContentType = ContentType {
         mime: "text/html",
         charset: true,
     };
 
     /// `multipart/byteranges`, the type of a multi-range 206; its boundary is
     /// [`ResponsePlan::boundary`].
-    pub const MULTIPART_BYTERANGES: ContentType = ContentType {
+    pub(crate) const MULTIPART_BYTERANGES: ContentType = ContentType {
         mime: "multipart/byteranges",
         charset: false,
     };
 
     /// Appends the value (without the field name) to `out`.
-    pub fn write_value(&self, out: &mut Vec<u8>) {
+    pub(crate) fn write_value(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(self.mime.as_bytes());
         if self.charset {
             out.extend_from_slice(b"; charset=utf-8");
@@ -34,7 +34,7 @@ impl ContentType {
 
 /// Whether the override table decided the type (for `--explain`-style reporting and tests).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
+pub(crate) enum Source {
     Override,
     Guess,
     Unknown,

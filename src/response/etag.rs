@@ -21,14 +21,14 @@ const ETAG_MAX: usize = 2 + 3 * 16 + 2;
 /// Including the inode makes tags differ between two machines serving copies of one tree; this
 /// server is one machine.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub struct ETag {
+pub(crate) struct ETag {
     bytes: [u8; ETAG_MAX],
     len: u8,
 }
 
 impl ETag {
     /// The tag for a file's metadata.
-    pub fn of(meta: &Metadata) -> ETag {
+    pub(crate) fn of(meta: &Metadata) -> ETag {
         // Seconds and nanoseconds folded into one number; wrapping keeps pre-1970 times distinct
         // and deterministic (the tag is opaque: only equality matters).
         let mtime_ns = (meta.mtime() as u64)
@@ -38,7 +38,7 @@ impl ETag {
     }
 
     /// The tag for an inode, a modification time in nanoseconds and a size.
-    pub fn from_parts(ino: u64, mtime_ns: u64, size: u64) -> ETag {
+    pub(crate) fn from_parts(ino: u64, mtime_ns: u64, size: u64) -> ETag {
         let mut tag = ETag {
             bytes: [0; ETAG_MAX],
             len: 0,
@@ -54,7 +54,7 @@ impl ETag {
     }
 
     /// The tag as sent, quotes included.
-    pub fn as_bytes(&self) -> &[u8] {
+    pub(crate) fn as_bytes(&self) -> &[u8] {
         &self.bytes[..self.len as usize]
     }
 

@@ -1,12 +1,12 @@
 //! Whether the connection stays open after a response, and how the client finds the end of its
-//! body: one pure function ([`decide`]) for every response, answered or refused.
+//! body: one pure function (`decide`) for every response, answered or refused.
 //!
-//! The rules, in the order [`decide`] applies them:
+//! The rules, in the order `decide` applies them:
 //! 1. A body whose length is not known up front (a generated listing) is chunked for an HTTP/1.1
 //!    client (RFC 9112 §7.1) and delimited by closing the connection for HTTP/1.0, which has no
 //!    chunked coding (RFC 9112 §6.3 rule 8); a close-delimited body forces the close.
 //! 2. The connection closes if the client asked (`Connection: close`, or HTTP/1.0 without
-//!    `keep-alive`; RFC 9112 §9.3) or the server must (see [`Terms::must_close`]); the head then
+//!    `keep-alive`; RFC 9112 §9.3) or the server must (see `Terms::must_close`); the head then
 //!    says `Connection: close`.
 //! 3. Otherwise it stays open: silently for HTTP/1.1, by echoing `Connection: keep-alive` to an
 //!    HTTP/1.0 client that asked for it (RFC 9112 §9.3 and Appendix C.2.2).
@@ -28,7 +28,7 @@ pub enum Persistence {
 
 /// How the client finds the end of the body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Delimiter {
+pub(crate) enum Delimiter {
     /// By `Content-Length`, or there is no content (HEAD, 204, 304).
     Length,
     /// By `Transfer-Encoding: chunked`.
@@ -40,8 +40,8 @@ pub enum Delimiter {
 /// The decision for one response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Framing {
-    pub persistence: Persistence,
-    pub delimiter: Delimiter,
+    pub(crate) persistence: Persistence,
+    pub(crate) delimiter: Delimiter,
 }
 
 impl Framing {
@@ -54,28 +54,28 @@ impl Framing {
     }
 
     /// Whether the connection closes after this response.
-    pub fn closes(&self) -> bool {
+    pub(crate) fn closes(&self) -> bool {
         self.persistence == Persistence::Close
     }
 }
 
 /// What the decision depends on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Terms {
+pub(crate) struct Terms {
     /// The request's version (a refused request that never got one counts as HTTP/1.1).
-    pub version: Version,
+    pub(crate) version: Version,
     /// The client asked to keep the connection open.
-    pub client_keep_alive: bool,
+    pub(crate) client_keep_alive: bool,
     /// The server closes whatever the client asked: the plan says so, the request was refused,
     /// a body announced with `Expect: 100-continue` will not be read, keep-alive is off, or the
     /// server is shutting down.
-    pub must_close: bool,
+    pub(crate) must_close: bool,
     /// The body's length is not known up front.
-    pub unframed: bool,
+    pub(crate) unframed: bool,
 }
 
 /// Decides persistence and body framing for a response (the rules above).
-pub fn decide(terms: Terms) -> Framing {
+pub(crate) fn decide(terms: Terms) -> Framing {
     let delimiter = match (terms.unframed, terms.version) {
         (false, _) => Delimiter::Length,
         (true, Version::Http11) => Delimiter::Chunked,

@@ -13,7 +13,7 @@ use super::plan::ResponsePlan;
 /// The `Server` header line, fixed at compile time.
 const SERVER: &[u8] = concat!("Server: mioserve/", env!("CARGO_PKG_VERSION"), "\r\n").as_bytes();
 
-/// Appends the head for `plan` to `out`, framed as [`super::framing::decide`] said.
+/// Appends the head for `plan` to `out`, framed as `super::framing::decide` said.
 pub fn encode(plan: &ResponsePlan, date: &[u8], framing: Framing, out: &mut Vec<u8>) {
     out.extend_from_slice(plan.status.line());
     out.extend_from_slice(SERVER);

@@ -4,27 +4,27 @@
 //! Layering: this module knows HTTP's vocabulary ([`crate::http`]) and transports
 //! ([`crate::transport`]), never the handler, the connection or the loop. The handler builds a
 //! [`plan::ResponsePlan`] out of these types; the connection has [`head::encode`] write its head
-//! and [`writer`] send its body.
+//! and `writer` send its body.
 //!
 //! | file | owns |
 //! |---|---|
 //! | `plan.rs` | [`plan::ResponsePlan`]: status, header values, body, why |
-//! | `body.rs` | [`body::Body`] and [`body::BodySource`], the contract of a generated body |
+//! | `body.rs` | `body::Body` and `body::BodySource`, the contract of a generated body |
 //! | `content_type.rs`, `etag.rs`, `content_range.rs`, `boundary.rs` | the header values |
-//! | `reason.rs` | [`reason::Reason`]: the rule behind an answer, for `--explain` |
+//! | `reason.rs` | `reason::Reason`: the rule behind an answer, for `--explain` |
 //! | `pages.rs` | built-in error pages and the style sheet listings share |
 //! | `framing.rs` | keep-alive or close; Content-Length, chunked or close-delimited |
 //! | `head.rs` | encoding a head into the write buffer |
 //! | `writer.rs` | syscalls and chunk framing |
 
-pub mod body;
-pub mod boundary;
-pub mod content_range;
+pub(crate) mod body;
+pub(crate) mod boundary;
+pub(crate) mod content_range;
 pub mod content_type;
-pub mod etag;
+pub(crate) mod etag;
 pub mod framing;
 pub mod head;
 pub mod pages;
 pub mod plan;
-pub mod reason;
-pub mod writer;
+pub(crate) mod reason;
+pub(crate) mod writer;

@@ -19,35 +19,35 @@ use crate::http::Status;
 /// A response decided by the handler.
 #[derive(Debug)]
 pub struct ResponsePlan {
-    pub status: Status,
+    pub(crate) status: Status,
     pub content_type: Option<ContentType>,
     /// The `boundary` parameter of a `multipart/byteranges` content type.
-    pub boundary: Option<Boundary>,
+    pub(crate) boundary: Option<Boundary>,
     /// `Content-Length`; `None` for statuses that have none (204, 304).
     pub content_length: Option<u64>,
     pub last_modified: Option<SystemTime>,
     /// `ETag`: the file's validator, on 200, 206 and 304.
-    pub etag: Option<ETag>,
+    pub(crate) etag: Option<ETag>,
     /// `Cache-Control`, on 200, 206 and 304. Shared with the site's policy, so a response
     /// clones a reference count, never the text.
-    pub cache_control: Option<Arc<str>>,
+    pub(crate) cache_control: Option<Arc<str>>,
     /// Send `Accept-Ranges: bytes` (responses with a file's content).
-    pub accept_ranges: bool,
+    pub(crate) accept_ranges: bool,
     /// `Content-Range`, on 206 and 416.
-    pub content_range: Option<ContentRange>,
+    pub(crate) content_range: Option<ContentRange>,
     /// `Location` for redirects.
-    pub location: Option<String>,
+    pub(crate) location: Option<String>,
     /// `Vary`: the request fields the content was chosen by (a listing picks HTML or JSON by
     /// `Accept`), so caches keep the variants apart (RFC 9110 §12.5.5).
-    pub vary: Option<&'static str>,
+    pub(crate) vary: Option<&'static str>,
     /// Send `Allow: GET, HEAD, OPTIONS` (405 and OPTIONS answers).
-    pub allow: bool,
+    pub(crate) allow: bool,
     /// The connection must close after this response, whatever the client asked.
-    pub close: bool,
-    pub body: Body,
+    pub(crate) close: bool,
+    pub(crate) body: Body,
     /// The rule that produced this response (set by the handler; `None` only for plans made
     /// outside it, such as the connection's own error answers).
-    pub reason: Option<Reason>,
+    pub(crate) reason: Option<Reason>,
 }
 
 impl ResponsePlan {
@@ -85,19 +85,19 @@ impl ResponsePlan {
 
     /// Whether the body has no length known up front and must be framed by chunked encoding or
     /// by closing the connection.
-    pub fn is_unframed(&self) -> bool {
+    pub(crate) fn is_unframed(&self) -> bool {
         self.content_length.is_none() && !self.status.forbids_body()
     }
 
     /// The same plan, recording `reason` as the rule that produced it.
-    pub fn because(mut self, reason: Reason) -> ResponsePlan {
+    pub(crate) fn because(mut self, reason: Reason) -> ResponsePlan {
         self.reason = Some(reason);
         self
     }
 
     /// Drops the content but keeps every header, `Content-Length` included, as HEAD requires
     /// (RFC 9110 §9.3.2).
-    pub fn without_body(mut self) -> ResponsePlan {
+    pub(crate) fn without_body(mut self) -> ResponsePlan {
         self.body = Body::Empty;
         self
     }

@@ -5,7 +5,9 @@ use super::content_type::Source;
 
 /// A conditional request field that decided a response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Condition {
+// The variants are the fields' names, `If-` and all.
+#[allow(clippy::enum_variant_names)]
+pub(crate) enum Condition {
     IfMatch,
     IfUnmodifiedSince,
     IfNoneMatch,
@@ -14,7 +16,7 @@ pub enum Condition {
 
 impl Condition {
     /// The field's name.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Condition::IfMatch => "If-Match",
             Condition::IfUnmodifiedSince => "If-Unmodified-Since",
@@ -26,7 +28,7 @@ impl Condition {
 
 /// The rule that produced a response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reason {
+pub(crate) enum Reason {
     /// A file, whole; its type came from this source.
     File(Source),
     /// A directory's `index.html`.
@@ -73,7 +75,7 @@ pub enum Reason {
 
 impl Reason {
     /// A short phrase for `--explain`, or `None` when the status says it all.
-    pub fn phrase(self) -> Option<&'static str> {
+    pub(crate) fn phrase(self) -> Option<&'static str> {
         Some(match self {
             Reason::File(Source::Override) => "override table",
             Reason::File(Source::Guess) => "mime_guess",

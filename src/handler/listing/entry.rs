@@ -5,7 +5,7 @@ use rustix::fs::FileType;
 
 /// What an entry is, after following a symlink.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     Directory,
     File,
     /// A FIFO, socket or device: listed, but answered 403.
@@ -14,26 +14,26 @@ pub enum Kind {
 
 /// One listed entry, 24 bytes; its name lives in its run's name buffer.
 #[derive(Debug, Clone, Copy)]
-pub struct Entry {
+pub(crate) struct Entry {
     /// Offset of the name in [`Run::names`].
-    pub name_at: u32,
-    pub name_len: u16,
-    pub kind: Kind,
+    pub(crate) name_at: u32,
+    pub(crate) name_len: u16,
+    pub(crate) kind: Kind,
     /// `size` and `modified` are known (an entry that cannot be stat'ed is still listed).
-    pub known: bool,
-    pub size: u64,
+    pub(crate) known: bool,
+    pub(crate) size: u64,
     /// Seconds since the Unix epoch.
-    pub modified: i64,
+    pub(crate) modified: i64,
 }
 
 impl Entry {
-    pub fn name<'a>(&self, names: &'a [u8]) -> &'a [u8] {
+    pub(crate) fn name<'a>(&self, names: &'a [u8]) -> &'a [u8] {
         let at = self.name_at as usize;
         &names[at..at + self.name_len as usize]
     }
 }
 
-pub fn entry_of_kind(kind: Kind) -> Entry {
+pub(crate) fn entry_of_kind(kind: Kind) -> Entry {
     Entry {
         name_at: 0,
         name_len: 0,
@@ -44,7 +44,7 @@ pub fn entry_of_kind(kind: Kind) -> Entry {
     }
 }
 
-pub fn kind_of(file_type: FileType) -> Kind {
+pub(crate) fn kind_of(file_type: FileType) -> Kind {
     match file_type {
         FileType::Directory => Kind::Directory,
         FileType::RegularFile => Kind::File,

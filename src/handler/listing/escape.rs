@@ -13,11 +13,11 @@ use crate::handler::resolve::PATH_ENCODE;
 /// Bytes percent-encoded in one path segment of an href: those of [`PATH_ENCODE`] plus `/` (the
 /// separator), `:` (so a relative href is never read as a scheme, as `a:b` would be) and `&` (so
 /// the href needs no HTML escaping inside a quoted attribute).
-pub const SEGMENT_ENCODE: &AsciiSet = &PATH_ENCODE.add(b'/').add(b':').add(b'&');
+pub(crate) const SEGMENT_ENCODE: &AsciiSet = &PATH_ENCODE.add(b'/').add(b':').add(b'&');
 
 /// Appends `name` percent-encoded as one path segment ([`SEGMENT_ENCODE`]; bytes outside ASCII,
 /// including those of names that are not UTF-8, are always encoded).
-pub fn push_encoded(out: &mut Vec<u8>, name: &[u8]) {
+pub(crate) fn push_encoded(out: &mut Vec<u8>, name: &[u8]) {
     for part in percent_encoding::percent_encode(name, SEGMENT_ENCODE) {
         out.extend_from_slice(part.as_bytes());
     }
@@ -25,7 +25,7 @@ pub fn push_encoded(out: &mut Vec<u8>, name: &[u8]) {
 
 /// Appends `name` as HTML text (also safe in a quoted attribute); bytes that are not UTF-8 show
 /// as U+FFFD.
-pub fn push_html_name(out: &mut Vec<u8>, name: &[u8]) {
+pub(crate) fn push_html_name(out: &mut Vec<u8>, name: &[u8]) {
     for chunk in name.utf8_chunks() {
         for byte in chunk.valid().bytes() {
             match byte {
@@ -45,7 +45,7 @@ pub fn push_html_name(out: &mut Vec<u8>, name: &[u8]) {
 
 /// Appends `name` as the inside of a JSON string (RFC 8259 §7); bytes that are not UTF-8 become
 /// U+FFFD.
-pub fn push_json_name(out: &mut Vec<u8>, name: &[u8]) {
+pub(crate) fn push_json_name(out: &mut Vec<u8>, name: &[u8]) {
     for chunk in name.utf8_chunks() {
         for byte in chunk.valid().bytes() {
             match byte {

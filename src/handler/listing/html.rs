@@ -15,7 +15,7 @@ use crate::http::calendar::{Civil, TimeStyle};
 use crate::response::pages::page_style;
 
 /// The page up to the first row: title, breadcrumb, table head with sort links, parent row.
-pub fn top(out: &mut Vec<u8>, path: &[u8], options: Options) {
+pub(crate) fn top(out: &mut Vec<u8>, path: &[u8], options: Options) {
     out.extend_from_slice(
         concat!(
             "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">",
@@ -125,7 +125,7 @@ fn key_name(key: SortKey) -> &'static str {
     }
 }
 
-pub fn row(out: &mut Vec<u8>, entry: &Entry, name: &[u8]) {
+pub(crate) fn row(out: &mut Vec<u8>, entry: &Entry, name: &[u8]) {
     let dir = entry.kind == Kind::Directory;
     out.extend_from_slice(if dir {
         b"<tr class=\"d\"><td class=\"n\"><a href=\"".as_slice()
@@ -169,7 +169,7 @@ pub fn row(out: &mut Vec<u8>, entry: &Entry, name: &[u8]) {
     }
 }
 
-pub fn bottom(out: &mut Vec<u8>, dirs: u64, files: u64, options: Options) {
+pub(crate) fn bottom(out: &mut Vec<u8>, dirs: u64, files: u64, options: Options) {
     out.extend_from_slice(b"</tbody></table></div>\n<footer>");
     let plural = |n: u64| if n == 1 { "" } else { "s" };
     let _ = write!(
@@ -192,7 +192,7 @@ fn segments(path: &[u8]) -> impl Iterator<Item = &[u8]> {
 }
 
 /// `532 B`, `1.5 KiB`, `12 MiB`: one decimal below 10 of a unit.
-pub fn push_human_size(out: &mut Vec<u8>, size: u64) {
+pub(crate) fn push_human_size(out: &mut Vec<u8>, size: u64) {
     if size < 1024 {
         let _ = write!(out, "{size} B");
         return;

@@ -12,7 +12,7 @@ use crate::http::calendar::{Civil, TimeStyle};
 /// `file` or `other`), `size` (bytes; `null` for a folder or when unknown), `modified` (RFC 3339,
 /// UTC; `null` when unknown), and `href`, the percent-encoded relative URL, which reaches the
 /// entry even when its name is not UTF-8.
-pub fn row(out: &mut Vec<u8>, entry: &Entry, name: &[u8], first: bool) {
+pub(crate) fn row(out: &mut Vec<u8>, entry: &Entry, name: &[u8], first: bool) {
     out.extend_from_slice(if first {
         b"\n{\"name\":\""
     } else {

@@ -50,7 +50,7 @@ use std::io;
 use std::path::Path;
 
 use options::Format;
-pub use options::Options;
+pub(crate) use options::Options;
 use read::{Progress, Reader};
 use sort::Runs;
 
@@ -75,7 +75,7 @@ enum Stage {
 }
 
 /// A directory listing being generated; see the module docs.
-pub struct Listing {
+pub(crate) struct Listing {
     options: Options,
     /// The directory's path below the root, decoded (`a/b`, empty for the root).
     path: Vec<u8>,

@@ -7,7 +7,7 @@ use crate::response::content_type::ContentType;
 
 /// What to sort by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SortKey {
+pub(crate) enum SortKey {
     /// Natural order of names: `file2` before `file10`, letter case ignored.
     Name,
     /// Size in bytes, then name.
@@ -18,14 +18,14 @@ pub enum SortKey {
 
 /// Which way to sort. Folders come first either way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Order {
+pub(crate) enum Order {
     Asc,
     Desc,
 }
 
 /// What to render.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
+pub(crate) enum Format {
     Html,
     Json,
 }
@@ -34,10 +34,10 @@ pub enum Format {
 /// `Accept` field. Unknown keys and values are ignored, as a browser's stale bookmark should still
 /// list something.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Options {
-    pub sort: SortKey,
-    pub order: Order,
-    pub format: Format,
+pub(crate) struct Options {
+    pub(crate) sort: SortKey,
+    pub(crate) order: Order,
+    pub(crate) format: Format,
 }
 
 impl Default for Options {
@@ -53,7 +53,7 @@ impl Default for Options {
 impl Options {
     /// Reads the query and `Accept`. `format` in the query wins over `Accept`; `Accept` picks JSON
     /// when it ranks `application/json` above `text/html` (or lists only JSON).
-    pub fn from_request(query: Option<&str>, accept: Option<&[u8]>) -> Options {
+    pub(crate) fn from_request(query: Option<&str>, accept: Option<&[u8]>) -> Options {
         let mut options = Options::default();
         let mut format = None;
         for pair in query.unwrap_or("").split('&') {
@@ -77,7 +77,7 @@ impl Options {
     }
 
     /// The `Content-Type` of the listing.
-    pub fn content_type(&self) -> ContentType {
+    pub(crate) fn content_type(&self) -> ContentType {
         match self.format {
             Format::Html => ContentType::HTML,
             Format::Json => ContentType {

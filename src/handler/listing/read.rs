@@ -25,7 +25,7 @@ use super::sort::Runs;
 const READ_BATCH: usize = 32;
 
 /// A directory being read for a listing.
-pub struct Reader {
+pub(crate) struct Reader {
     /// The directory; dropped (closed) once read.
     dir: Option<Dir>,
     /// The canonical root, to check where symlinks lead.
@@ -36,7 +36,7 @@ pub struct Reader {
 
 /// Whether the directory has more entries to read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Progress {
+pub(crate) enum Progress {
     More,
     End,
 }
@@ -54,7 +54,7 @@ impl Reader {
     /// One step of reading the directory found at `path` below the root: sorts the last run if it
     /// is full, or reads up to [`READ_BATCH`] entries into `runs`. At the end of the directory,
     /// closes it.
-    pub fn read_batch(&mut self, path: &[u8], runs: &mut Runs) -> io::Result<Progress> {
+    pub(crate) fn read_batch(&mut self, path: &[u8], runs: &mut Runs) -> io::Result<Progress> {
         if runs.sort_full_run() {
             return Ok(Progress::More);
         }

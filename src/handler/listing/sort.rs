@@ -18,7 +18,7 @@ const RUN_LEN: usize = 256;
 
 /// A listing's entries: runs being filled while the directory is read, then merged in order.
 #[derive(Debug)]
-pub struct Runs {
+pub(crate) struct Runs {
     options: Options,
     /// Sorted runs; the last one may still be filling while reading.
     runs: Vec<Run>,
@@ -37,7 +37,7 @@ impl Runs {
 
     /// Sorts the last run if it is full and not sorted yet; returns whether it did (that is the
     /// call's work).
-    pub fn sort_full_run(&mut self) -> bool {
+    pub(crate) fn sort_full_run(&mut self) -> bool {
         match self
             .runs
             .last_mut()
@@ -65,7 +65,7 @@ impl Runs {
     }
 
     /// Every entry is in: sorts the last run and builds the merge heap.
-    pub fn finish(&mut self) {
+    pub(crate) fn finish(&mut self) {
         if let Some(run) = self.runs.last_mut().filter(|r| !r.sorted) {
             close_run(run, self.options);
         }
@@ -80,7 +80,7 @@ impl Runs {
     }
 
     /// The next entry in order and its name, if any is left (after [`Runs::finish`]).
-    pub fn peek(&self) -> Option<(Entry, &[u8])> {
+    pub(crate) fn peek(&self) -> Option<(Entry, &[u8])> {
         let &top = self.heap.first()?;
         let run = &self.runs[top as usize];
         let entry = run.entries[run.next];
@@ -88,7 +88,7 @@ impl Runs {
     }
 
     /// Moves past the entry [`Runs::peek`] showed.
-    pub fn advance(&mut self) {
+    pub(crate) fn advance(&mut self) {
         let Some(&top) = self.heap.first() else {
             return;
         };
@@ -167,7 +167,7 @@ fn compare(options: Options, a: &Entry, a_name: &[u8], b: &Entry, b_name: &[u8])
 /// Natural order of names: runs of digits compare by value (`file2` < `file10`), everything else
 /// byte by byte with ASCII letter case ignored. Names equal that way (`a1` and `a01`, `A` and `a`)
 /// fall back on their bytes, so the order is total.
-pub fn natural_cmp(a: &[u8], b: &[u8]) -> Ordering {
+pub(crate) fn natural_cmp(a: &[u8], b: &[u8]) -> Ordering {
     // Plain index loops: this runs ~20 times per row, and iterator adaptors are slow in the
     // unoptimised builds the tests use.
     let (mut i, mut j) = (0, 0);
