@@ -43,7 +43,7 @@ const TARGETS: &[(&str, &str)] = &[
 
 fn benches(c: &mut Criterion) {
     let mut group = c.benchmark_group("resolve/normalise");
-    // Reused across requests, like the connection's scratch buffer.
+    // Reused across requests, like the worker's path buffer.
     let mut scratch = Vec::with_capacity(4096);
     for &(name, path, ok) in PATHS {
         assert_eq!(

@@ -1,4 +1,6 @@
 //! Command line → validated configuration. No I/O happens here after startup.
+//!
+//! Cost: startup only; nothing here is on the request path.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -89,7 +91,8 @@ pub struct Cli {
     #[arg(long, default_value_t = 5, value_name = "SECS")]
     pub(crate) grace_period: u64,
 
-    /// Access log on stdout: combined, common, or off (-q also turns it off)
+    /// Access log on stdout: combined, common, extended (combined plus the connection id, and a
+    /// line per connection end saying why it ended), or off (-q also turns it off)
     #[arg(long, value_enum, default_value_t = LogFormat::Combined, value_name = "FORMAT")]
     pub(crate) access_log: LogFormat,
 

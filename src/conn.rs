@@ -1,9 +1,11 @@
 //! One client connection: its phase, its buffers, its deadline.
 //!
-//! Owns: reading bytes, finding and parsing request heads, discarding request bodies, sending
-//! responses in request order, keep-alive and close. Knows phases and buffers, not file semantics
-//! (that is [`crate::handler`]) and not the poll (that is [`crate::server`]): the loop calls
-//! [`Conn::drive`] after recording readiness, and `Conn::on_deadline` when a deadline passes.
+//! Owns: reading bytes, finding and parsing request heads, discarding request bodies, queueing
+//! responses in request order, keep-alive and close, and what each deadline means. Knows phases
+//! and buffers, not file semantics (that is [`crate::handler`]), not how a body is framed or sent
+//! (that is `crate::response::writer`, which it only tells when to send) and not the poll (that
+//! is [`crate::server`]): the loop calls [`Conn::drive`] after recording readiness, and
+//! `Conn::on_deadline` when a deadline passes.
 //!
 //! mio is edge-triggered, so the connection records what the last event said (`readable`,
 //! `writable`) and drains: it reads until the socket is empty or the buffer is full, writes
@@ -14,8 +16,9 @@
 //! edge comes for it, so after such an event the connection reads on until a read returns 0.
 //!
 //! Cost of a kept-alive GET of a small file: one `read`, one `send` (head and body together), plus
-//! the handler's `openat2` + `fstat` + `pread`; no heap allocation (buffers come from the loop's pool
-//! and the plan owns only the open file).
+//! the handler's one `newfstatat` (an open-file cache hit; a miss costs `openat2` + `statx` + one
+//! more `newfstatat`) and the `pread` of the file behind its head; no heap allocation (buffers
+//! come from the loop's pool, and the plan shares the cached descriptor by reference count).
 
 use std::io;
 use std::net::IpAddr;

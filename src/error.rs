@@ -1,5 +1,5 @@
 //! Errors that stop the server from starting. Nothing per-request lives here: request problems are
-//! answered on the wire (see [`crate::http::error::ParseError`]).
+//! answered on the wire (see [`crate::http::error::ParseError`]). Cost: startup only.
 
 use std::fmt;
 use std::io;

@@ -8,14 +8,18 @@
 //! socket bytes --Conn::fill--> read buffer (conn)
 //!   --http::parse::parse_head--> RequestHead borrowing the buffer
 //!   --handler::handle--> ResponsePlan owning what it needs (an open file)
-//!   --response::head::encode--> head bytes in the write buffer (+ a small file's bytes)
-//!   --response::writer (send | sendfile | pread)--> socket
+//!   --response::framing::decide--> keep-alive or close; Content-Length, chunked or by closing
+//!   --response::head::encode--> head bytes in the write buffer
+//!   --BodyWriter::start / BodyWriter::send (send | sendfile | pread, chunk framing)--> socket
 //!   --done--> back to reading, parsing any pipelined bytes already buffered at once
 //! ```
 //!
-//! The event loop ([`server`]) knows tokens, readiness and deadlines; the connection ([`conn`])
-//! knows phases and buffers; the handler ([`handler`]) knows files and HTTP semantics but never a
-//! socket; the response writer ([`response`]) turns a plan into bytes and syscalls.
+//! Layers, each using only those below it: [`http`] (the protocol's vocabulary and parsing) →
+//! [`response`] (the plan, every value it carries, and the body writer) → [`handler`] (decisions
+//! and generated bodies) → [`conn`] (phases and buffers) → [`server`] (tokens, readiness and
+//! deadlines) → the binary. Beside them, at the bottom: the transport, the buffer pool, the
+//! timers, the counters, the access log. The handler never sees a socket; the loop knows nothing
+//! of HTTP. No module uses one above it, and no two modules use each other.
 
 #![forbid(unsafe_code)]
 

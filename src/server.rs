@@ -11,6 +11,10 @@
 //! Shutdown (a signal, or `Handle::stop`) runs in phases: stop accepting, close idle
 //! connections, let in-flight responses finish with `Connection: close` until the grace period
 //! ends, flush the access log, return. A second signal returns at once.
+//!
+//! Cost per wake-up: one `epoll_wait`, one clock read, the cached Date re-rendered at most once a
+//! second, one heap pop per due deadline (never a scan of every connection), and a sweep of the
+//! open-file cache at most once a second; no allocation once the slab and the pools are warm.
 
 use std::io;
 use std::net::SocketAddr;
@@ -210,7 +214,7 @@ impl Server {
             mut signals,
             ..
         } = self;
-        let mut workers = Loop {
+        let mut event_loop = Loop {
             conns: Slab::new(),
             timers: Timers::default(),
             ready: Vec::new(),
@@ -236,8 +240,8 @@ impl Server {
         let mut events = Events::with_capacity(EVENTS_CAPACITY);
         loop {
             let now = Instant::now();
-            let timeout = if workers.ready.is_empty() {
-                workers.timeout(now)
+            let timeout = if event_loop.ready.is_empty() {
+                event_loop.timeout(now)
             } else {
                 Some(Duration::ZERO)
             };
@@ -248,15 +252,15 @@ impl Server {
                 return Err(e);
             }
             let now = Instant::now();
-            workers.shared.date.refresh(SystemTime::now());
+            event_loop.shared.date.refresh(SystemTime::now());
             let mut stop_requested = false;
             for event in events.iter() {
                 match event.token() {
-                    LISTENER => workers.accept(poll.registry(), now),
+                    LISTENER => event_loop.accept(poll.registry(), now),
                     WAKER => stop_requested |= stop.load(Ordering::SeqCst),
                     SIGNALS => {
                         let count = signals.as_mut().map_or(0, |s| s.pending().count());
-                        if count > 0 && workers.shared.draining {
+                        if count > 0 && event_loop.shared.draining {
                             log::warn!("second signal: exiting now");
                             return Ok(Exit::Forced);
                         }
@@ -269,38 +273,38 @@ impl Server {
                     Token(slot) => {
                         let readable = event.is_readable() || event.is_error();
                         let writable = event.is_writable() || event.is_write_closed();
-                        if let Some(conn) = workers.conns.get_mut(slot) {
+                        if let Some(conn) = event_loop.conns.get_mut(slot) {
                             let read_closed = event.is_read_closed() || event.is_error();
                             conn.on_event(readable, writable, read_closed);
-                            workers.drive(slot, poll.registry(), now);
+                            event_loop.drive(slot, poll.registry(), now);
                         }
                     }
                 }
             }
-            if stop_requested && !workers.shared.draining {
-                workers.begin_shutdown(poll.registry(), now, config.grace_period);
+            if stop_requested && !event_loop.shared.draining {
+                event_loop.begin_shutdown(poll.registry(), now, config.grace_period);
             }
-            for slot in std::mem::take(&mut workers.ready) {
-                workers.drive(slot, poll.registry(), now);
+            for slot in std::mem::take(&mut event_loop.ready) {
+                event_loop.drive(slot, poll.registry(), now);
             }
-            workers.expire(poll.registry(), now);
-            workers.resume_accepting(poll.registry(), now);
-            workers.shared.log.tick(now);
-            workers.sweep_files(now);
-            if workers.shared.draining
-                && (workers.conns.is_empty() || workers.grace_until.is_some_and(|t| now >= t))
+            event_loop.expire(poll.registry(), now);
+            event_loop.resume_accepting(poll.registry(), now);
+            event_loop.shared.log.tick(now);
+            event_loop.sweep_files(now);
+            if event_loop.shared.draining
+                && (event_loop.conns.is_empty() || event_loop.grace_until.is_some_and(|t| now >= t))
             {
-                if !workers.conns.is_empty() {
+                if !event_loop.conns.is_empty() {
                     log::warn!(
                         "grace period over: closing {} unfinished connections",
-                        workers.conns.len()
+                        event_loop.conns.len()
                     );
-                    for (_, conn) in workers.conns.iter_mut() {
+                    for (_, conn) in event_loop.conns.iter_mut() {
                         conn.ending(CloseReason::Shutdown);
-                        workers.shared.ended(conn, now);
+                        event_loop.shared.ended(conn, now);
                     }
                 }
-                workers.shared.log.flush();
+                event_loop.shared.log.flush();
                 return Ok(Exit::Graceful);
             }
         }

@@ -3,6 +3,9 @@
 //! [`Conn`](crate::conn::Conn) and `crate::response::writer` speak only this trait, so the whole
 //! connection state machine can be driven without a socket (property tests split request streams at
 //! arbitrary points and compare the bytes that come out).
+//!
+//! Cost on TCP: one syscall per call (`recvfrom`, `sendto` with `MSG_NOSIGNAL`, `sendfile`); no
+//! allocation.
 
 use std::collections::VecDeque;
 use std::fs::File;

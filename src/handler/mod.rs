@@ -1,11 +1,15 @@
 //! Request → [`ResponsePlan`]: HTTP semantics and files, never a socket.
 //!
-//! `handle` is a pure function of the request head, the site and the file system: it resolves
-//! the target, opens what it serves and describes the answer. The connection encodes and sends it.
-//! Cost of a plain GET of a file: the path decoded into a reused scratch buffer, one `openat2`, one
-//! `fstat`, one clock read (for `Last-Modified` and `If-Modified-Since`), no heap allocation. A
-//! single-range 206 costs the same; a multi-range 206 allocates its part heads and body source
-//! (see `multipart`).
+//! `handle` decides from the request head, the site and the file system: it resolves the target,
+//! opens what it serves (through the worker's open-file cache, which it updates) and describes the
+//! answer as a plan. It never sees a socket; the connection encodes and sends the plan.
+//!
+//! Cost of a plain GET of a file: the path decoded into the worker's reused path buffer, then on
+//! an open-file cache hit one `newfstatat` and no heap allocation; on a miss `openat2` + `statx` +
+//! `newfstatat` and one allocation for the cache entry (its key and its `Rc`); one clock read (for
+//! `Last-Modified` and `If-Modified-Since`). A single-range 206 costs the same; a multi-range 206
+//! allocates its part heads and body source (see `multipart`); a listing allocates its state and
+//! a record per entry (see `listing`).
 //!
 //! For a file, `conditional::evaluate` decides first (412, 304, or serve, and whether `Range`
 //! counts), then `range::evaluate` (200, 206, 416).

@@ -1,4 +1,7 @@
 //! Why a request head could not be accepted, and the one place that maps each reason to a status.
+//!
+//! Cost: a `Copy` enum, mapped by one `match`; no allocation, so a flood of bad requests costs no
+//! more than good ones.
 
 use super::Status;
 

@@ -203,7 +203,7 @@ impl Client {
     }
 
     /// Writes `bytes` one at a time with `pause` between them, like a client trickling its request.
-    /// The only sleep in the tests: it paces the writer, it never waits for the server.
+    /// The sleep paces the writer; it never stands in for waiting on the server.
     #[track_caller]
     pub fn send_slowly(&mut self, bytes: &[u8], pause: Duration) {
         for byte in bytes {

@@ -20,7 +20,7 @@ use super::entry::{Entry, entry_of_kind, kind_of};
 use super::sort::Runs;
 
 /// Most entries read (one `fstatat` each) per call. Arbitrary: well under 0.1 ms of work on a
-/// warm cache in a release build. The connection makes at most 16 calls per turn of the loop, so
+/// warm cache in a release build. The body writer makes at most 16 calls per turn of the loop, so
 /// this bounds the delay a listing adds for other clients; larger only saves turns.
 const READ_BATCH: usize = 32;
 
