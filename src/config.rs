@@ -4,12 +4,13 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::Parser;
 
 use crate::access_log::LogFormat;
 use crate::http::parse::Limits;
+use crate::timer::{Deadline, DeadlineKind};
 
 /// mioserve: a small, fast, correct HTTP/1.1 static-file server.
 ///
@@ -153,6 +154,23 @@ impl Default for ConnConfig {
             body_timeout: Duration::from_secs(30),
             linger_timeout: Duration::from_secs(2),
             explain: false,
+        }
+    }
+}
+
+impl ConnConfig {
+    /// The deadline of `kind` counted from `now`: every deadline of one kind has the same length.
+    pub(crate) fn deadline(&self, kind: DeadlineKind, now: Instant) -> Deadline {
+        let timeout = match kind {
+            DeadlineKind::Header => self.header_timeout,
+            DeadlineKind::Idle => self.keepalive_timeout,
+            DeadlineKind::Send => self.send_timeout,
+            DeadlineKind::Body => self.body_timeout,
+            DeadlineKind::Linger => self.linger_timeout,
+        };
+        Deadline {
+            kind,
+            at: now + timeout,
         }
     }
 }

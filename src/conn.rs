@@ -26,22 +26,18 @@ use std::time::Instant;
 
 use mio::Interest;
 
-use crate::access_log::{AccessLog, Entry, PeerText, RequestLine};
+use crate::access_log::PeerText;
 use crate::config::ConnConfig;
-use crate::explain::{self, Delivery};
-use crate::handler::{self, Site, WorkerState};
+pub use crate::exchange::Cx;
+use crate::exchange::{self, Client, Queued};
+use crate::explain;
 use crate::http::body::BodyDecoder;
-use crate::http::date::DateCache;
 use crate::http::error::ParseError;
 use crate::http::parse::{self, find_head_end, parse_head, skip_leading_empty_lines};
-use crate::http::{Method, Status, Version};
+use crate::http::{Method, Status};
 use crate::pool::{BufferPool, ReadBuf};
-use crate::response::body::Body;
-use crate::response::framing::{self, Terms};
-use crate::response::head;
-use crate::response::plan::ResponsePlan;
 use crate::response::writer::{BodyWriter, Budget, Flow, Outbox, Turn};
-use crate::stats::{CloseReason, Stats};
+use crate::stats::{Answered, CloseReason};
 use crate::timer::{Deadline, DeadlineKind, TimerSlot};
 use crate::transport::Transport;
 
@@ -64,76 +60,11 @@ fn io_reason(e: &io::Error) -> CloseReason {
     }
 }
 
-/// Records one response in the access log, when it is on.
-fn log_response(
-    cx: &mut Cx<'_>,
-    peer: &PeerText,
-    conn: u64,
-    request: RequestLine<'_>,
-    plan: &ResponsePlan,
-    referer: Option<&[u8]>,
-    user_agent: Option<&[u8]>,
-) {
-    if !cx.log.enabled() {
-        return;
-    }
-    let entry = Entry {
-        peer,
-        conn,
-        request,
-        status: plan.status.code(),
-        body_bytes: match plan.body {
-            Body::Empty => None,
-            _ => plan.content_length,
-        },
-        referer,
-        user_agent,
-    };
-    cx.log.record(&entry, cx.date.clf(), cx.now);
-}
-
-/// What a connection has answered, for the counters and the service-time histogram.
-#[derive(Debug, Default)]
-struct Answered {
-    /// Requests answered (or refused) on this connection.
-    total: u64,
-    /// When the oldest response not yet fully written had its head complete.
-    batch_since: Option<Instant>,
-    /// Responses in that batch.
-    batch_len: u32,
-}
-
-impl Answered {
-    /// Counts a response with `status`, queued now.
-    fn count(&mut self, stats: &Stats, status: Status) {
-        stats.response(status.code());
-        self.total += 1;
-        self.batch_since.get_or_insert_with(Instant::now);
-        self.batch_len += 1;
-    }
-
-    /// Every queued response has been written: the batch's service time goes into the histogram.
-    fn written(&mut self, stats: &Stats) {
-        if let Some(since) = self.batch_since.take() {
-            stats.served(u64::from(self.batch_len), since.elapsed());
-            self.batch_len = 0;
-        }
-    }
-}
-
-/// Everything a connection borrows from its loop while it runs.
-pub struct Cx<'a> {
-    pub site: &'a Site,
-    pub config: &'a ConnConfig,
-    pub pool: &'a mut BufferPool,
-    pub date: &'a DateCache,
-    /// What the handler keeps between requests: the open-file cache and its path buffer.
-    pub worker: &'a mut WorkerState,
-    pub log: &'a mut AccessLog,
-    pub stats: &'a Stats,
-    pub now: Instant,
-    /// The server is shutting down: every response closes its connection.
-    pub draining: bool,
+/// What there is of the pending request line: the buffered bytes up to the first line break.
+fn pending_line(read: Option<&ReadBuf>) -> &[u8] {
+    let pending = read.map_or(&[][..], ReadBuf::data);
+    let line = pending.split(|&b| b == b'\n').next().unwrap_or_default();
+    line.strip_suffix(b"\r").unwrap_or(line)
 }
 
 /// What the loop should do with the connection after it ran.
@@ -387,25 +318,6 @@ impl<T: Transport> Conn<T> {
             }
         }
     }
-
-    fn arm(&mut self, kind: DeadlineKind, cx: &Cx<'_>) {
-        self.timer.set(Some(deadline_after(kind, cx)));
-    }
-}
-
-/// The deadline of `kind` counted from now.
-fn deadline_after(kind: DeadlineKind, cx: &Cx<'_>) -> Deadline {
-    let timeout = match kind {
-        DeadlineKind::Header => cx.config.header_timeout,
-        DeadlineKind::Idle => cx.config.keepalive_timeout,
-        DeadlineKind::Send => cx.config.send_timeout,
-        DeadlineKind::Body => cx.config.body_timeout,
-        DeadlineKind::Linger => cx.config.linger_timeout,
-    };
-    Deadline {
-        kind,
-        at: cx.now + timeout,
-    }
 }
 
 impl<T: Transport> Conn<T> {
@@ -455,7 +367,7 @@ impl<T: Transport> Conn<T> {
                     // The first byte of a request: its head must now arrive within the header
                     // timeout, however slowly the bytes trickle in.
                     self.timer
-                        .set(Some(deadline_after(DeadlineKind::Header, cx)));
+                        .set(Some(cx.config.deadline(DeadlineKind::Header, cx.now)));
                 }
                 match find_head_end(read.data(), self.scanned) {
                     Some(end) => {
@@ -507,37 +419,18 @@ impl<T: Transport> Conn<T> {
             Ok(decoder) => decoder,
             Err(e) => return self.reject(cx, e),
         };
-        cx.worker.now = cx.now;
-        let plan = handler::handle(&head, cx.site, cx.worker);
-
         // A client waiting for `100 Continue` is answered at once without reading its body, and
         // the connection closes, since the body may or may not follow (RFC 9110 §10.1.1).
         let skip_body = head.expect_continue && decoder.is_some();
-        let framing = framing::decide(Terms {
-            version: head.version,
-            client_keep_alive: head.keep_alive,
-            must_close: plan.close || skip_body || !cx.config.keep_alive || cx.draining,
-            unframed: plan.is_unframed(),
-        });
+        let is_head = head.method == Method::Head;
         let out = self.out.buf(cx.pool);
         let mark = out.len();
-        head::encode(&plan, cx.date.bytes(), framing, out);
-        if cx.config.explain {
-            let delivery = Delivery::of(&plan, framing.delimiter, cx.config.sendfile);
-            eprintln!("{}", explain::line(&head, &plan, delivery));
-        }
-        self.answered.count(cx.stats, plan.status);
-        let request = RequestLine::Parsed {
-            method: head.method_token,
-            target: head.target,
-            version: match head.version {
-                Version::Http10 => "HTTP/1.0",
-                Version::Http11 => "HTTP/1.1",
-            },
+        let client = Client {
+            peer: &self.peer,
+            id: self.id,
+            answered: &mut self.answered,
         };
-        let (referer, user_agent) = (head.fields.referer, head.fields.user_agent);
-        log_response(cx, &self.peer, self.id, request, &plan, referer, user_agent);
-        let is_head = head.method == Method::Head;
+        let Queued { framing, mut body } = exchange::answer(cx, &head, skip_body, client, out);
         read.consume(end);
         self.scanned = 0;
 
@@ -556,7 +449,6 @@ impl<T: Transport> Conn<T> {
         } else {
             After::KeepAlive
         };
-        let mut body = BodyWriter::start(plan.body, framing.delimiter, out);
         if body.take_cut_short() {
             self.close_reason = Some(CloseReason::Error);
             after = After::Close { linger: true };
@@ -570,7 +462,8 @@ impl<T: Transport> Conn<T> {
                     then: sending,
                     head_request: is_head,
                 };
-                self.arm(DeadlineKind::Body, cx);
+                self.timer
+                    .set(Some(cx.config.deadline(DeadlineKind::Body, cx.now)));
             }
             _ => {
                 let batch = sending.body.is_buffered()
@@ -588,26 +481,20 @@ impl<T: Transport> Conn<T> {
     fn reject(&mut self, cx: &mut Cx<'_>, error: ParseError) -> Step {
         log::debug!("rejecting request: {error:?}");
         if cx.config.explain {
-            eprintln!("{}", explain::rejected_line(self.pending_line(), error));
+            eprintln!(
+                "{}",
+                explain::rejected_line(pending_line(self.read.as_ref()), error)
+            );
         }
         self.queue_error(cx, error.status());
         Step::Continue
     }
 
-    /// What there is of the pending request line: the buffered bytes up to the first line break.
-    fn pending_line(&self) -> &[u8] {
-        let pending = self.read.as_ref().map_or(&[][..], ReadBuf::data);
-        let line = pending.split(|&b| b == b'\n').next().unwrap_or_default();
-        line.strip_suffix(b"\r").unwrap_or(line)
-    }
-
     /// Queues an error response after whatever is already buffered, drops the unread request
     /// bytes, and sets the connection to close (lingering) once it is sent.
     fn queue_error(&mut self, cx: &mut Cx<'_>, status: Status) {
-        let mut plan = ResponsePlan::error(status);
-        // A refused HEAD request still gets no content (RFC 9110 §9.3.2): while a head is being
-        // read, its method is known from the buffered request line even if the rest is refused;
-        // while its body is being discarded, the body phase remembers it.
+        // While a head is being read, its method is known from the buffered request line even
+        // if the rest is refused; while its body is being discarded, the body phase remembers it.
         let head_request = match self.phase {
             Phase::Head => self
                 .read
@@ -616,23 +503,15 @@ impl<T: Transport> Conn<T> {
             Phase::Body { head_request, .. } => head_request,
             _ => false,
         };
-        if head_request {
-            plan = plan.without_body();
-        }
-        // Where a request was refused, where the next one starts is not known: always close.
-        let framing = framing::decide(Terms {
-            version: Version::Http11,
-            client_keep_alive: false,
-            must_close: true,
-            unframed: plan.is_unframed(),
-        });
-        self.answered.count(cx.stats, status);
         self.ending(CloseReason::Rejected(status.code()));
-        let request = RequestLine::Raw(self.pending_line());
-        log_response(cx, &self.peer, self.id, request, &plan, None, None);
+        let client = Client {
+            peer: &self.peer,
+            id: self.id,
+            answered: &mut self.answered,
+        };
+        let line = pending_line(self.read.as_ref());
         let out = self.out.buf(cx.pool);
-        head::encode(&plan, cx.date.bytes(), framing, out);
-        let body = BodyWriter::start(plan.body, framing.delimiter, out);
+        let Queued { body, .. } = exchange::refuse(cx, status, head_request, line, client, out);
         if let Some(read) = &mut self.read {
             let len = read.data().len();
             read.consume(len);
@@ -742,9 +621,11 @@ impl<T: Transport> Conn<T> {
             After::KeepAlive => {
                 self.phase = Phase::Head;
                 if self.read.as_ref().is_some_and(|r| !r.is_empty()) {
-                    self.arm(DeadlineKind::Header, cx);
+                    self.timer
+                        .set(Some(cx.config.deadline(DeadlineKind::Header, cx.now)));
                 } else {
-                    self.arm(DeadlineKind::Idle, cx);
+                    self.timer
+                        .set(Some(cx.config.deadline(DeadlineKind::Idle, cx.now)));
                 }
                 Step::Continue
             }
@@ -754,7 +635,8 @@ impl<T: Transport> Conn<T> {
                     return Step::Close;
                 }
                 self.phase = Phase::Linger { drained: 0 };
-                self.arm(DeadlineKind::Linger, cx);
+                self.timer
+                    .set(Some(cx.config.deadline(DeadlineKind::Linger, cx.now)));
                 Step::Continue
             }
         }
@@ -766,7 +648,9 @@ impl<T: Transport> Conn<T> {
         self.writable = false;
         match self.timer.deadline() {
             Some(d) if d.kind == DeadlineKind::Send && !progressed => {}
-            _ => self.arm(DeadlineKind::Send, cx),
+            _ => self
+                .timer
+                .set(Some(cx.config.deadline(DeadlineKind::Send, cx.now))),
         }
         Step::Wait(Interest::READABLE | Interest::WRITABLE)
     }
@@ -809,7 +693,11 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::access_log::LogFormat;
+    use crate::access_log::{AccessLog, LogFormat};
+    use crate::handler::{Site, WorkerState};
+    use crate::http::date::DateCache;
+    use crate::pool::BufferPool;
+    use crate::stats::Stats;
     use crate::transport::MemoryTransport;
 
     /// A site on disk shared by every case: a small file, a file larger than the inline limit, a

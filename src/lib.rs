@@ -27,6 +27,7 @@ pub mod access_log;
 pub mod config;
 pub mod conn;
 pub(crate) mod error;
+pub(crate) mod exchange;
 pub(crate) mod explain;
 pub mod handler;
 pub mod http;

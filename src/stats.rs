@@ -8,7 +8,7 @@
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Adds `n` to a counter that only this thread writes.
 fn bump(counter: &AtomicU64, n: u64) {
@@ -386,6 +386,35 @@ fn format_micros(us: u64) -> String {
         format!("{:.1}ms", us as f64 / 1e3)
     } else {
         format!("{:.2}s", us as f64 / 1e6)
+    }
+}
+
+/// What a connection has answered, for the counters and the service-time histogram.
+#[derive(Debug, Default)]
+pub(crate) struct Answered {
+    /// Requests answered (or refused) on this connection.
+    pub(crate) total: u64,
+    /// When the oldest response not yet fully written had its head complete.
+    batch_since: Option<Instant>,
+    /// Responses in that batch.
+    batch_len: u32,
+}
+
+impl Answered {
+    /// Counts a response with status `code`, queued now.
+    pub(crate) fn count(&mut self, stats: &Stats, code: u16) {
+        stats.response(code);
+        self.total += 1;
+        self.batch_since.get_or_insert_with(Instant::now);
+        self.batch_len += 1;
+    }
+
+    /// Every queued response has been written: the batch's service time goes into the histogram.
+    pub(crate) fn written(&mut self, stats: &Stats) {
+        if let Some(since) = self.batch_since.take() {
+            stats.served(u64::from(self.batch_len), since.elapsed());
+            self.batch_len = 0;
+        }
     }
 }
 

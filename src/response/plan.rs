@@ -83,6 +83,14 @@ impl ResponsePlan {
         }
     }
 
+    /// The content length as the access log shows it: `None` when no content is sent.
+    pub(crate) fn body_bytes(&self) -> Option<u64> {
+        match self.body {
+            Body::Empty => None,
+            _ => self.content_length,
+        }
+    }
+
     /// Whether the body has no length known up front and must be framed by chunked encoding or
     /// by closing the connection.
     pub(crate) fn is_unframed(&self) -> bool {

@@ -1,0 +1,150 @@
+//! One exchange: a request in, a response queued out. Every response goes through here once,
+//! answered or refused, in one order: the handler decides (or the request was refused), the
+//! framing is decided, `--explain` says why, the head is encoded into the write buffer and the
+//! body is started, and the response is logged and counted. Each step is a call down to the
+//! module that owns it.
+//!
+//! Owns that order and [`Cx`], what the loop lends a connection while it runs. Knows nothing of
+//! phases, buffers or the socket (that is [`crate::conn`], which calls [`answer`] and [`refuse`]
+//! and decides what happens after), nor of files and HTTP semantics (that is [`crate::handler`]).
+//!
+//! Cost: what the handler, the head encoder and the body writer cost, plus one access-log line
+//! formatted into the log's own buffer when the log is on; no allocation of its own (`--explain`
+//! formats a `String` per request when it is on).
+
+use std::time::Instant;
+
+use crate::access_log::{AccessLog, Entry, PeerText, RequestLine};
+use crate::config::ConnConfig;
+use crate::explain::{self, Delivery};
+use crate::handler::{self, Site, WorkerState};
+use crate::http::date::DateCache;
+use crate::http::parse::RequestHead;
+use crate::http::{Status, Version};
+use crate::pool::BufferPool;
+use crate::response::framing::{self, Framing, Terms};
+use crate::response::head;
+use crate::response::plan::ResponsePlan;
+use crate::response::writer::BodyWriter;
+use crate::stats::{Answered, Stats};
+
+/// Everything a connection borrows from its loop while it runs.
+pub struct Cx<'a> {
+    pub site: &'a Site,
+    pub config: &'a ConnConfig,
+    pub pool: &'a mut BufferPool,
+    pub date: &'a DateCache,
+    /// What the handler keeps between requests: the open-file cache and its path buffer.
+    pub worker: &'a mut WorkerState,
+    pub log: &'a mut AccessLog,
+    pub stats: &'a Stats,
+    pub now: Instant,
+    /// The server is shutting down: every response closes its connection.
+    pub draining: bool,
+}
+
+/// The connection an exchange happens on, as the access log names it.
+#[derive(Debug)]
+pub(crate) struct Client<'a> {
+    pub(crate) peer: &'a PeerText,
+    /// The connection's id (unique for the life of the loop).
+    pub(crate) id: u64,
+    /// What the connection has answered so far, counted here.
+    pub(crate) answered: &'a mut Answered,
+}
+
+/// A response queued in the write buffer: how it is framed and the rest of its body.
+#[derive(Debug)]
+pub(crate) struct Queued {
+    pub(crate) framing: Framing,
+    pub(crate) body: BodyWriter,
+}
+
+/// Answers the parsed request `head`, queueing the response behind what `out` holds.
+/// `unread_body`: a body follows that will not be read (an `Expect: 100-continue` answered at
+/// once), so the connection must close after this response.
+pub(crate) fn answer(
+    cx: &mut Cx<'_>,
+    head: &RequestHead<'_>,
+    unread_body: bool,
+    client: Client<'_>,
+    out: &mut Vec<u8>,
+) -> Queued {
+    cx.worker.now = cx.now;
+    let plan = handler::handle(head, cx.site, cx.worker);
+    let framing = framing::decide(Terms {
+        version: head.version,
+        client_keep_alive: head.keep_alive,
+        must_close: plan.close || unread_body || !cx.config.keep_alive || cx.draining,
+        unframed: plan.is_unframed(),
+    });
+    if cx.config.explain {
+        let delivery = Delivery::of(&plan, framing.delimiter, cx.config.sendfile);
+        eprintln!("{}", explain::line(head, &plan, delivery));
+    }
+    let body_bytes = plan.body_bytes();
+    head::encode(&plan, cx.date.bytes(), framing, out);
+    let body = BodyWriter::start(plan.body, framing.delimiter, out);
+    if cx.log.enabled() {
+        let entry = Entry {
+            peer: client.peer,
+            conn: client.id,
+            request: RequestLine::Parsed {
+                method: head.method_token,
+                target: head.target,
+                version: match head.version {
+                    Version::Http10 => "HTTP/1.0",
+                    Version::Http11 => "HTTP/1.1",
+                },
+            },
+            status: plan.status.code(),
+            body_bytes,
+            referer: head.fields.referer,
+            user_agent: head.fields.user_agent,
+        };
+        cx.log.record(&entry, cx.date.clf(), cx.now);
+    }
+    client.answered.count(cx.stats, plan.status.code());
+    Queued { framing, body }
+}
+
+/// Queues the built-in error page for `status` behind what `out` holds, for a request that was
+/// refused (or timed out) before the handler saw it; `request_line` is what there was of its
+/// first line. A refused HEAD request still gets no content (RFC 9110 §9.3.2). Where a request
+/// was refused, where the next one starts is not known: the connection always closes.
+pub(crate) fn refuse(
+    cx: &mut Cx<'_>,
+    status: Status,
+    head_request: bool,
+    request_line: &[u8],
+    client: Client<'_>,
+    out: &mut Vec<u8>,
+) -> Queued {
+    let mut plan = ResponsePlan::error(status);
+    if head_request {
+        plan = plan.without_body();
+    }
+    let framing = framing::decide(Terms {
+        version: Version::Http11,
+        client_keep_alive: false,
+        must_close: true,
+        unframed: plan.is_unframed(),
+    });
+    let body_bytes = plan.body_bytes();
+    head::encode(&plan, cx.date.bytes(), framing, out);
+    let body = BodyWriter::start(plan.body, framing.delimiter, out);
+    if cx.log.enabled() {
+        let entry = Entry {
+            peer: client.peer,
+            conn: client.id,
+            request: RequestLine::Raw(request_line),
+            status: status.code(),
+            body_bytes,
+            referer: None,
+            user_agent: None,
+        };
+        cx.log.record(&entry, cx.date.clf(), cx.now);
+    }
+    client.answered.count(cx.stats, status.code());
+    Queued { framing, body }
+}
