@@ -29,12 +29,11 @@ use mio::Interest;
 use crate::access_log::PeerText;
 use crate::config::ConnConfig;
 pub use crate::exchange::Cx;
-use crate::exchange::{self, Client, Queued};
-use crate::explain;
+use crate::exchange::{self, Client, Queued, Refusal};
+use crate::http::Method;
 use crate::http::body::BodyDecoder;
 use crate::http::error::ParseError;
 use crate::http::parse::{self, find_head_end, parse_head, skip_leading_empty_lines};
-use crate::http::{Method, Status};
 use crate::pool::{BufferPool, ReadBuf};
 use crate::response::writer::{BodyWriter, Budget, Flow, Outbox, Turn};
 use crate::stats::{Answered, CloseReason};
@@ -300,14 +299,14 @@ impl<T: Transport> Conn<T> {
         match (kind, &self.phase) {
             // A request was started but its head did not arrive in time: 408, then close.
             (DeadlineKind::Header, Phase::Head) if request_started => {
-                self.queue_error(cx, Status::REQUEST_TIMEOUT);
+                self.queue_error(cx, Refusal::Timeout);
                 self.drive(cx)
             }
             // The body being discarded stopped arriving.
             (DeadlineKind::Body, Phase::Body { mark, .. }) => {
                 let mark = *mark;
                 self.out.truncate(mark);
-                self.queue_error(cx, Status::REQUEST_TIMEOUT);
+                self.queue_error(cx, Refusal::Timeout);
                 self.drive(cx)
             }
             // Idle keep-alive, a client that never sent a byte, one that stopped reading, or a
@@ -480,19 +479,13 @@ impl<T: Transport> Conn<T> {
     /// Answers a request that cannot be parsed or accepted, then closes.
     fn reject(&mut self, cx: &mut Cx<'_>, error: ParseError) -> Step {
         log::debug!("rejecting request: {error:?}");
-        if cx.config.explain {
-            eprintln!(
-                "{}",
-                explain::rejected_line(pending_line(self.read.as_ref()), error)
-            );
-        }
-        self.queue_error(cx, error.status());
+        self.queue_error(cx, Refusal::Malformed(error));
         Step::Continue
     }
 
     /// Queues an error response after whatever is already buffered, drops the unread request
     /// bytes, and sets the connection to close (lingering) once it is sent.
-    fn queue_error(&mut self, cx: &mut Cx<'_>, status: Status) {
+    fn queue_error(&mut self, cx: &mut Cx<'_>, refusal: Refusal) {
         // While a head is being read, its method is known from the buffered request line even
         // if the rest is refused; while its body is being discarded, the body phase remembers it.
         let head_request = match self.phase {
@@ -503,7 +496,7 @@ impl<T: Transport> Conn<T> {
             Phase::Body { head_request, .. } => head_request,
             _ => false,
         };
-        self.ending(CloseReason::Rejected(status.code()));
+        self.ending(CloseReason::Rejected(refusal.status().code()));
         let client = Client {
             peer: &self.peer,
             id: self.id,
@@ -511,7 +504,7 @@ impl<T: Transport> Conn<T> {
         };
         let line = pending_line(self.read.as_ref());
         let out = self.out.buf(cx.pool);
-        let Queued { body, .. } = exchange::refuse(cx, status, head_request, line, client, out);
+        let Queued { body, .. } = exchange::refuse(cx, refusal, head_request, line, client, out);
         if let Some(read) = &mut self.read {
             let len = read.data().len();
             read.consume(len);

@@ -19,6 +19,7 @@ use crate::config::ConnConfig;
 use crate::explain::{self, Delivery};
 use crate::handler::{self, Site, WorkerState};
 use crate::http::date::DateCache;
+use crate::http::error::ParseError;
 use crate::http::parse::RequestHead;
 use crate::http::{Status, Version};
 use crate::pool::BufferPool;
@@ -108,18 +109,41 @@ pub(crate) fn answer(
     Queued { framing, body }
 }
 
-/// Queues the built-in error page for `status` behind what `out` holds, for a request that was
-/// refused (or timed out) before the handler saw it; `request_line` is what there was of its
-/// first line. A refused HEAD request still gets no content (RFC 9110 §9.3.2). Where a request
-/// was refused, where the next one starts is not known: the connection always closes.
+/// Why a request is refused before the handler sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// Its head, or its body's framing, cannot be accepted.
+    Malformed(ParseError),
+    /// Its head or its body did not arrive in time (408).
+    Timeout,
+}
+
+impl Refusal {
+    /// The status that answers it.
+    pub(crate) fn status(self) -> Status {
+        match self {
+            Refusal::Malformed(error) => error.status(),
+            Refusal::Timeout => Status::REQUEST_TIMEOUT,
+        }
+    }
+}
+
+/// Queues the built-in error page for `refusal` behind what `out` holds; `request_line` is what
+/// there was of the request's first line. A refused HEAD request still gets no content (RFC 9110
+/// §9.3.2). Where a request was refused, where the next one starts is not known: the connection
+/// always closes.
 pub(crate) fn refuse(
     cx: &mut Cx<'_>,
-    status: Status,
+    refusal: Refusal,
     head_request: bool,
     request_line: &[u8],
     client: Client<'_>,
     out: &mut Vec<u8>,
 ) -> Queued {
+    if let (true, Refusal::Malformed(error)) = (cx.config.explain, refusal) {
+        eprintln!("{}", explain::rejected_line(request_line, error));
+    }
+    let status = refusal.status();
     let mut plan = ResponsePlan::error(status);
     if head_request {
         plan = plan.without_body();
