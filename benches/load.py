@@ -15,6 +15,9 @@ Environment (all optional):
   QUICK=1           smoke test: ROUNDS=1, DURATION=2 unless set explicitly
   SCENARIOS=a,b     only these scenarios (names: see SCENARIO_NAMES below)
   SERVERS=a,b       only these servers (mioserve, nginx, lighttpd); nginx is the ratio's base
+  MIOSERVE_BASELINE=/path/to/mioserve
+                    also run that binary (an older build, say) as its own row, `mioserve-base`,
+                    in the same interleaved rounds, so two builds are compared in one run
   IDLE_CONNS=10000  connections opened by the idle scenario
   SERVER_CPUS=0     taskset CPU list for the servers
   CLIENT_CPUS=1     taskset CPU list for the load generators
@@ -48,6 +51,7 @@ TARGET = REPO / "target"
 FIXTURE = TARGET / "bench-fixture"
 WORK = TARGET / "bench-work"
 MIOSERVE = TARGET / "release" / "mioserve"
+BASELINE = os.environ.get("MIOSERVE_BASELINE", "")
 PIDFILE = WORK / "pids"
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")  # what `getconf CLK_TCK` prints
@@ -218,11 +222,21 @@ def on_signal(signum, _frame):
 # --- servers -------------------------------------------------------------------------------------
 
 
-def mioserve(name: str = "mioserve", extra: list[str] | None = None, cpus: str = SERVER_CPUS):
+def mioserve(
+    name: str = "mioserve",
+    extra: list[str] | None = None,
+    cpus: str = SERVER_CPUS,
+    binary: Path = MIOSERVE,
+):
     port = free_port()
-    argv = [str(MIOSERVE), str(FIXTURE), "-p", str(port), "-q"]
+    argv = [str(binary), str(FIXTURE), "-p", str(port), "-q"]
     argv += ["--max-connections", str(MAX_CONNS), *(extra or [])]
     return Server(name, argv, port, cpus)
+
+
+def mioserve_base():
+    """The binary named by MIOSERVE_BASELINE, run exactly as mioserve is."""
+    return mioserve("mioserve-base", binary=Path(BASELINE))
 
 
 def nginx():
@@ -289,6 +303,8 @@ mimetype.assign = (".bin" => "application/octet-stream")
 
 
 SERVER_FACTORIES = {"mioserve": mioserve, "nginx": nginx, "lighttpd": lighttpd}
+if BASELINE:
+    SERVER_FACTORIES["mioserve-base"] = mioserve_base
 
 
 # --- load generators -----------------------------------------------------------------------------
@@ -807,6 +823,12 @@ def main() -> int:
     make_fixture()
 
     wanted_servers = [s for s in os.environ.get("SERVERS", "mioserve,nginx,lighttpd").split(",") if s]
+    if BASELINE and "mioserve-base" not in wanted_servers:
+        if not os.access(BASELINE, os.X_OK):
+            log(f"MIOSERVE_BASELINE={BASELINE} is not an executable")
+            return 2
+        at = wanted_servers.index("mioserve") + 1 if "mioserve" in wanted_servers else 0
+        wanted_servers.insert(at, "mioserve-base")
     wanted = set(filter(None, os.environ.get("SCENARIOS", ",".join(SCENARIO_NAMES)).split(",")))
     unknown = wanted - set(SCENARIO_NAMES)
     if unknown or not set(wanted_servers) <= set(SERVER_FACTORIES):
@@ -818,7 +840,8 @@ def main() -> int:
         f"{os.cpu_count()} CPUs; servers on cpu {SERVER_CPUS}, generators on cpu {CLIENT_CPUS}; "
         f"{ROUNDS} round(s) × {DURATION} s, median shown; "
         f"mioserve {subprocess.run([str(MIOSERVE), '--version'], capture_output=True, text=True).stdout.strip()}, "
-        f"{subprocess.run(['nginx', '-v'], capture_output=True, text=True).stderr.strip()}, "
+        + (f"mioserve-base = {BASELINE}, " if BASELINE else "")
+        + f"{subprocess.run(['nginx', '-v'], capture_output=True, text=True).stderr.strip()}, "
         f"{subprocess.run(['lighttpd', '-v'], capture_output=True, text=True).stdout.split(' - ')[0].strip()}"
     )
     print(header + "\n", flush=True)
