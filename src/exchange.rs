@@ -64,6 +64,8 @@ pub(crate) struct Queued {
 /// Answers the parsed request `head`, queueing the response behind what `out` holds.
 /// `unread_body`: a body follows that will not be read (an `Expect: 100-continue` answered at
 /// once), so the connection must close after this response.
+// Inline: the one caller is the connection, once per request.
+#[inline]
 pub(crate) fn answer(
     cx: &mut Cx<'_>,
     head: &RequestHead<'_>,

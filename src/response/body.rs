@@ -30,6 +30,8 @@ impl FileBody {
     /// Appends up to `max` bytes of the slice to `buf` by `pread`, advancing it. A file that ends
     /// before the slice does is an error: a body must never be shorter than announced. On error,
     /// `buf` holds what was read.
+    // Inline: the hot path (a small file read behind its head) calls it from another module.
+    #[inline]
     pub(crate) fn read_into(&mut self, buf: &mut Vec<u8>, max: usize) -> io::Result<()> {
         let want = self.remaining.min(max as u64) as usize;
         let start = buf.len();

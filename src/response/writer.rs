@@ -129,6 +129,8 @@ impl Outbox {
     /// Sends the unsent bytes before `upto`, adding what was written to `written`. With `more`,
     /// tells the kernel a body follows (`MSG_MORE`) so a head and a `sendfile` body leave in one
     /// packet. Once the whole buffer is sent it is emptied for reuse.
+    // Inline: called once or more per response from the connection, another module.
+    #[inline]
     pub(crate) fn flush(
         &mut self,
         transport: &mut impl Transport,
@@ -196,6 +198,8 @@ impl BodyWriter {
     /// [`INLINE_FILE_MAX`] go into `out` at once; a larger file or a generated body is kept to be
     /// sent by [`BodyWriter::send`]. Generated pieces are framed as chunks when `delimiter` says
     /// so; otherwise they go out as they are, delimited by `Content-Length` or by closing.
+    // Inline: once per response, from another module, on the hot path.
+    #[inline]
     pub(crate) fn start(body: Body, delimiter: Delimiter, out: &mut Vec<u8>) -> BodyWriter {
         let mut writer = BodyWriter::default();
         match body {
