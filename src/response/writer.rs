@@ -402,6 +402,137 @@ fn chunk_size_line(size: u64, out: &mut [u8; CHUNK_HEAD_ROOM]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transport::MemoryTransport;
+    use std::fs::File;
+    use std::rc::Rc;
+
+    /// One step of a scripted body source.
+    #[derive(Debug, Clone, Copy)]
+    enum Step {
+        Bytes(&'static [u8]),
+        /// A slice of the test file: offset and length.
+        File(u64, u64),
+        Fail,
+    }
+
+    /// A body source that plays a script, then ends.
+    #[derive(Debug)]
+    struct Script {
+        file: Rc<File>,
+        steps: Vec<Step>,
+        next: usize,
+    }
+
+    impl BodySource for Script {
+        fn next_piece(&mut self, out: &mut Vec<u8>, _max: usize) -> io::Result<Piece> {
+            let step = self.steps.get(self.next).copied();
+            self.next += 1;
+            Ok(match step {
+                Some(Step::Bytes(bytes)) => {
+                    out.extend_from_slice(bytes);
+                    Piece::Bytes
+                }
+                Some(Step::File(offset, remaining)) => Piece::File(FileBody {
+                    file: Rc::clone(&self.file),
+                    offset,
+                    remaining,
+                }),
+                Some(Step::Fail) => return Err(io::ErrorKind::Other.into()),
+                None => Piece::End,
+            })
+        }
+    }
+
+    /// Sends a scripted generated body to memory; returns the bytes and whether it was cut short.
+    fn send_script(steps: &[Step], delimiter: Delimiter, sendfile: bool) -> (String, bool) {
+        let path = std::env::temp_dir().join(format!("mioserve-writer-{}", std::process::id()));
+        std::fs::write(&path, b"0123456789").unwrap();
+        let file = Rc::new(File::open(&path).unwrap());
+        let source = Script {
+            file,
+            steps: steps.to_vec(),
+            next: 0,
+        };
+        let mut pool = BufferPool::new(1024);
+        let mut outbox = Outbox::default();
+        let mut writer = BodyWriter::start(
+            Body::Stream(Box::new(source)),
+            delimiter,
+            outbox.buf(&mut pool),
+        );
+        let mut transport = MemoryTransport::default();
+        let mut cut_short = false;
+        for _ in 0..100 {
+            let mut budget = Budget::default();
+            let turn = writer
+                .send(
+                    &mut transport,
+                    &mut outbox,
+                    &mut pool,
+                    sendfile,
+                    &mut budget,
+                )
+                .unwrap();
+            cut_short |= writer.take_cut_short();
+            if turn == Turn::Done {
+                let _ = std::fs::remove_file(&path);
+                return (String::from_utf8(transport.sent).unwrap(), cut_short);
+            }
+        }
+        panic!("the body never finished");
+    }
+
+    #[test]
+    fn generated_bodies_are_framed_as_delimited() {
+        use Step::*;
+        // (script, delimiter, bytes on the wire, cut short)
+        let cases: &[(&[Step], Delimiter, &str, bool)] = &[
+            // chunks around bytes, a size line ahead of a file slice, the last chunk at the end
+            (
+                &[Bytes(b"ab"), File(2, 3), Bytes(b""), Bytes(b"c")],
+                Delimiter::Chunked,
+                "2\r\nab\r\n3\r\n234\r\n1\r\nc\r\n0\r\n\r\n",
+                false,
+            ),
+            // an empty file slice is no chunk (it would end the body)
+            (
+                &[File(0, 0), Bytes(b"x")],
+                Delimiter::Chunked,
+                "1\r\nx\r\n0\r\n\r\n",
+                false,
+            ),
+            // without chunks the pieces go out as they come
+            (
+                &[Bytes(b"ab"), File(2, 3), Bytes(b"c")],
+                Delimiter::Close,
+                "ab234c",
+                false,
+            ),
+            (
+                &[Bytes(b"ab"), File(0, 10)],
+                Delimiter::Length,
+                "ab0123456789",
+                false,
+            ),
+            // a source that fails: what was produced goes out, no last chunk, cut short
+            (
+                &[Bytes(b"ab"), Fail],
+                Delimiter::Chunked,
+                "2\r\nab\r\n",
+                true,
+            ),
+        ];
+        for &(steps, delimiter, want, cut) in cases {
+            for sendfile in [true, false] {
+                let got = send_script(steps, delimiter, sendfile);
+                assert_eq!(
+                    got,
+                    (want.to_string(), cut),
+                    "{steps:?} {delimiter:?} {sendfile}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn chunk_size_lines() {
