@@ -2,7 +2,8 @@
 //! `GET /v.mp4 Range: bytes=1000- If-Range matched → 206 bytes 1000-9999/10000 (sendfile)`.
 //!
 //! It reads the [`Reason`] the handler recorded in the plan, so the explanation is the decision
-//! itself, not a second guess at it. Off by default; when on, it formats a `String` per request.
+//! itself, not a second guess at it. Cost: off by default, then one branch per request; when on,
+//! it formats a `String` per request and writes it to stderr.
 
 use crate::http::error::ParseError;
 use crate::http::parse::RequestHead;

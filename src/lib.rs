@@ -21,6 +21,13 @@
 //! timers, the counters, the access log. The handler never sees a socket; the loop knows nothing
 //! of HTTP. No module uses one above it, and no two modules use each other.
 
+//!
+//! # Cost
+//!
+//! A kept-alive GET of a small file costs a share of one `epoll_wait`, one `recvfrom`, one
+//! `newfstatat` (the open-file cache revalidating the file), one `pread64` and one `sendto`, and
+//! no heap allocation (`tests/alloc.rs` proves it). Each module's documentation states its part.
+
 #![forbid(unsafe_code)]
 
 pub mod access_log;

@@ -1,5 +1,8 @@
 //! The `mioserve` binary: parse the command line, set up logging, bind, report what it is about
 //! to do, print the URL, run, and report what happened.
+//!
+//! Owns the process: arguments, logging, worker threads, exit codes. Cost: startup and exit only;
+//! every request is the library's.
 
 #![forbid(unsafe_code)]
 
