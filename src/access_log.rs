@@ -8,7 +8,7 @@
 //! Logged request fields are escaped: `"`, `\` and every byte outside printable ASCII become
 //! `\xHH`, so a hostile request line cannot forge log lines or terminal escapes.
 
-use std::io::{self, Write};
+use std::io::Write;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
@@ -121,9 +121,10 @@ impl std::fmt::Debug for AccessLog {
 }
 
 impl AccessLog {
-    /// A log in `format` writing to stdout.
+    /// A log in `format` writing to stdout, through [`crate::terminal::Terminal`] so that it
+    /// never writes into the live stats line.
     pub(crate) fn stdout(format: LogFormat) -> AccessLog {
-        AccessLog::to(format, Box::new(io::stdout()))
+        AccessLog::to(format, Box::new(crate::terminal::Stdout))
     }
 
     /// A log in `format` writing to `out`.
@@ -314,6 +315,7 @@ fn escape(buf: &mut Vec<u8>, bytes: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io;
     use std::sync::{Arc, Mutex};
 
     /// A writer the test can read back.

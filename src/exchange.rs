@@ -81,7 +81,7 @@ pub(crate) fn answer(
     });
     if cx.config.explain {
         let delivery = Delivery::of(&plan, framing.delimiter, cx.config.sendfile);
-        eprintln!("{}", explain::line(head, &plan, delivery));
+        explain::print(explain::line(head, &plan, delivery));
     }
     let body_bytes = plan.body_bytes();
     head::encode(&plan, cx.date.bytes(), framing, out);
@@ -141,7 +141,7 @@ pub(crate) fn refuse(
     out: &mut Vec<u8>,
 ) -> Queued {
     if let (true, Refusal::Malformed(error)) = (cx.config.explain, refusal) {
-        eprintln!("{}", explain::rejected_line(request_line, error));
+        explain::print(explain::rejected_line(request_line, error));
     }
     let status = refusal.status();
     let mut plan = ResponsePlan::error(status);
