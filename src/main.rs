@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
+use mioserve::config::RootSource;
 use mioserve::server::Exit;
 use mioserve::stats::{Snapshot, Stats};
 use mioserve::sys::NofileLimits;
@@ -32,7 +33,7 @@ fn main() -> ExitCode {
     let addr = servers[0].local_addr();
     preflight(&config, &servers[0], addr, limits);
     // The one line on stdout before the access log: a person clicks it, a script reads the port.
-    let line = format!("Serving {} at http://{addr}/\n", cli.root.display());
+    let line = format!("Serving {} at http://{addr}/\n", describe_root(&cli));
     if let Err(e) = Terminal::global().write_stdout(line.as_bytes()) {
         eprintln!("mioserve: cannot write to stdout: {e}");
         return ExitCode::FAILURE;
@@ -55,6 +56,19 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("mioserve: event loop failed: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// The root as the start line names it: as given, or the default and why it was chosen.
+fn describe_root(cli: &Cli) -> String {
+    match cli.root() {
+        (root, RootSource::Given) => root.display().to_string(),
+        (_, RootSource::Public) => "./public (the default, as ./public exists)".to_string(),
+        (_, RootSource::CurrentDir) => {
+            let here =
+                std::env::current_dir().map_or_else(|_| ".".into(), |d| d.display().to_string());
+            format!("{here} (the current directory, as there is no ./public)")
         }
     }
 }
