@@ -245,7 +245,24 @@ test("demo site: every sub-resource loads with 200 and the console stays clean",
       await page.waitForFunction(() => /mioserve/.test(document.getElementById("served-by")?.textContent ?? ""));
       const styled = await page.evaluate(() => getComputedStyle(document.body).fontFamily);
       assert.notEqual(styled, "", "style.css applied");
+      // The commands name the address the page came from, not the default one.
+      const commands = await page.$$eval("#bench code", (codes) => codes.map((c) => c.textContent));
+      assert.deepEqual(commands, [
+        `curl -I ${demoServer.url}`,
+        `wrk -t1 -c64 -d5s ${demoServer.url}`,
+        `oha -c64 -z5s ${demoServer.url}`,
+      ]);
       await page.screenshot({ path: path.join(shots, "demo.png"), fullPage: true });
+      // The samples folder has no index.html: the demo's way into a listing.
+      await page.getByRole("link", { name: "samples/", exact: true }).click();
+      await page.waitForURL(demoServer.url + "samples/");
+      assert.equal(await page.title(), "Index of /samples/");
+      const samples = await rowNames(page);
+      assert.equal(samples[0], "nested/", samples.join(" | "));
+      for (const name of ["notes.txt", "data.json", "table.csv", "chart.svg", "gradient.png", "beep.wav", "bundle.zip"]) {
+        assert.ok(samples.includes(name), `${name} listed: ${samples.join(" | ")}`);
+      }
+      await page.screenshot({ path: path.join(shots, "demo-samples.png"), fullPage: true });
     } else {
       await page.screenshot({ path: path.join(shots, "demo-docs.png"), fullPage: true });
     }

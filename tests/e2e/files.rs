@@ -295,6 +295,8 @@ fn the_demo_site_is_served() {
         ("/app.js", "text/javascript; charset=utf-8"),
         ("/logo.svg", "image/svg+xml; charset=utf-8"),
         ("/docs/", "text/html; charset=utf-8"),
+        // No index.html: the demo's directory listing.
+        ("/samples/", "text/html; charset=utf-8"),
     ];
     for (path, content_type) in cases {
         assert!(
@@ -304,6 +306,28 @@ fn the_demo_site_is_served() {
         let response = server.get(path);
         assert_eq!(response.status, 200, "{path}: {}", response.head);
         response.assert_header("content-type", Some(content_type));
+    }
+    let listing = server.get("/samples/?format=json");
+    listing.assert_status(200);
+    let json: serde_json::Value = serde_json::from_slice(&listing.body).expect("JSON listing");
+    let names: Vec<&str> = json
+        .as_array()
+        .expect("an array of entries")
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    for name in [
+        "nested",
+        "README.md",
+        "beep.wav",
+        "bundle.zip",
+        "chart.svg",
+        "data.json",
+        "gradient.png",
+        "notes.txt",
+        "table.csv",
+    ] {
+        assert!(names.contains(&name), "{name} not in {names:?}");
     }
 }
 
