@@ -223,6 +223,9 @@ pub struct Config {
     pub(crate) handle_signals: bool,
     /// Event loops to run (each binds its own listener); the library runs one per `Server`.
     pub workers: usize,
+    /// This server's number among the `workers` (from 0), named in its messages when there are
+    /// several.
+    pub worker: usize,
 }
 
 impl Config {
@@ -241,6 +244,7 @@ impl Config {
             access_log: LogFormat::Off,
             handle_signals: false,
             workers: 1,
+            worker: 0,
         }
     }
 

@@ -79,7 +79,8 @@ fn bind_workers(mut config: Config) -> Result<Vec<Server>, mioserve::StartupErro
     let first = Server::bind(&config)?;
     config.addr = first.local_addr();
     let mut servers = vec![first];
-    for _ in 1..config.workers {
+    for worker in 1..config.workers {
+        config.worker = worker;
         servers.push(Server::bind(&config)?);
     }
     Ok(servers)

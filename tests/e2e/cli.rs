@@ -234,6 +234,7 @@ fn help_and_version() {
             "-q, --quiet",
             "-v, --verbose",
             "-V, --version",
+            "combined, common, extended",
             "RUST_LOG",
         ] {
             assert!(
