@@ -374,3 +374,30 @@ fn assert_bodies(server: &TestServer, cases: &[(&str, &str)]) {
         assert_eq!(response.text(), *body, "{target}");
     }
 }
+
+/// A root without `favicon.ico` still answers it, with the built-in icon (so a 404 page or a
+/// text file costs the browser one request, not a second failing one); a root's own icon wins.
+#[test]
+fn built_in_favicon_unless_the_root_has_one() {
+    let server = TestServer::start();
+    let icon = server.get("/favicon.ico");
+    icon.assert_status(200)
+        .assert_header("content-type", Some("image/png"))
+        .assert_header("cache-control", Some("public, max-age=86400"));
+    assert!(icon.body.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG");
+    let head = server.request("HEAD", "/favicon.ico", &[]);
+    head.assert_status(200);
+    assert!(head.body.is_empty());
+    assert_eq!(
+        head.header("content-length"),
+        Some(icon.body.len().to_string().as_str())
+    );
+    // Only that exact path: elsewhere a missing icon is missing.
+    server.get("/sub/favicon.ico").assert_status(404);
+    server.get("/favicon.png").assert_status(404);
+
+    let own = TestServer::with(|root| write_file(root, "favicon.ico", "my icon"), |_| {});
+    let response = own.get("/favicon.ico");
+    response.assert_status(200);
+    assert_eq!(response.text(), "my icon");
+}
