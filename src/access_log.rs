@@ -104,7 +104,7 @@ pub(crate) struct Entry<'a> {
 /// length (a listing), whose bytes are known only at its end. Allocates, as generating a listing
 /// does anyway; responses of known length are logged at once.
 #[derive(Debug)]
-pub struct Deferred {
+pub(crate) struct Deferred {
     conn: u64,
     request: DeferredLine,
     status: u16,
@@ -124,7 +124,7 @@ enum DeferredLine {
 
 impl Deferred {
     /// An owned copy of `entry`.
-    pub fn new(entry: &Entry<'_>) -> Deferred {
+    pub(crate) fn new(entry: &Entry<'_>) -> Deferred {
         Deferred {
             conn: entry.conn,
             request: match entry.request {
@@ -146,7 +146,7 @@ impl Deferred {
     }
 
     /// The entry again, with the body bytes now known.
-    pub fn entry<'a>(&'a self, peer: &'a PeerText, body_bytes: u64) -> Entry<'a> {
+    pub(crate) fn entry<'a>(&'a self, peer: &'a PeerText, body_bytes: u64) -> Entry<'a> {
         Entry {
             peer,
             conn: self.conn,

@@ -201,7 +201,7 @@ impl<T: Transport> Conn<T> {
 
     /// Logs the response that was in flight when the connection ended, if its line waited for
     /// its end: with the body bytes generated until then (some may not have reached the client).
-    pub fn log_unfinished(&mut self, log: &mut AccessLog, clf_time: &[u8], now: Instant) {
+    pub(crate) fn log_unfinished(&mut self, log: &mut AccessLog, clf_time: &[u8], now: Instant) {
         if let Some(deferred) = self.unfinished_log.take() {
             let generated = match &self.phase {
                 Phase::Send(sending) => sending.body.generated(),

@@ -50,11 +50,6 @@ impl Terminal {
         &GLOBAL
     }
 
-    /// Whether stdout and stderr are the same terminal.
-    pub fn shared(&self) -> bool {
-        self.shared
-    }
-
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while writing leaves nothing half-updated that matters: keep going.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
@@ -129,7 +124,7 @@ impl Write for Stderr {
 /// An [`io::Write`] for stdout through [`Terminal::global`], for the access log (which writes
 /// whole lines, a flush at a time).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Stdout;
+pub(crate) struct Stdout;
 
 impl Write for Stdout {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
@@ -164,7 +159,7 @@ fn redraw(state: &State, stderr: &mut impl Write) {
 }
 
 /// Whether `a` and `b` are terminals and the same one (same device and inode).
-pub fn same_terminal(a: impl AsFd, b: impl AsFd) -> bool {
+fn same_terminal(a: impl AsFd, b: impl AsFd) -> bool {
     let (a, b) = (a.as_fd(), b.as_fd());
     if !a.is_terminal() || !b.is_terminal() {
         return false;

@@ -231,7 +231,7 @@ impl BodyWriter {
 
     /// Content bytes of a generated body produced so far (see the field); all of them are sent
     /// once [`BodyWriter::send`] answers [`Turn::Done`].
-    pub fn generated(&self) -> u64 {
+    pub(crate) fn generated(&self) -> u64 {
         self.generated
     }
 
