@@ -1,4 +1,4 @@
-/* mioserve demo: show the Server header and load time, add copy buttons.
+/* mioserve demo: show the Server header, the address and load time, add copy buttons.
    Must never throw: everything is guarded and failures are silent. */
 (function () {
   "use strict";
@@ -103,6 +103,18 @@
     }
   }
 
+  // The commands name the default address; show the one this page was actually served from
+  // (the folder of this page, so a demo served below / gets the right path too).
+  function showAddress() {
+    if (!/^https?:$/.test(location.protocol)) return;
+    var here = new URL(".", location.href).href;
+    var blocks = document.querySelectorAll("code[data-here]");
+    for (var i = 0; i < blocks.length; i++) {
+      blocks[i].textContent = blocks[i].textContent.split("http://127.0.0.1:8080/").join(here);
+    }
+  }
+
+  try { showAddress(); } catch (e) { /* ignore */ }
   try { addCopyButtons(); } catch (e) { /* ignore */ }
   try { showServer(); } catch (e) { /* ignore */ }
 

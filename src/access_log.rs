@@ -8,7 +8,7 @@
 //! Logged request fields are escaped: `"`, `\` and every byte outside printable ASCII become
 //! `\xHH`, so a hostile request line cannot forge log lines or terminal escapes.
 
-use std::io::{self, Write};
+use std::io::Write;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
@@ -100,6 +100,76 @@ pub(crate) struct Entry<'a> {
     pub(crate) user_agent: Option<&'a [u8]>,
 }
 
+/// An [`Entry`] kept, owned, until its response is complete: for a generated body of unknown
+/// length (a listing), whose bytes are known only at its end. Allocates, as generating a listing
+/// does anyway; responses of known length are logged at once.
+#[derive(Debug)]
+pub(crate) struct Deferred {
+    conn: u64,
+    request: DeferredLine,
+    status: u16,
+    referer: Option<Vec<u8>>,
+    user_agent: Option<Vec<u8>>,
+}
+
+#[derive(Debug)]
+enum DeferredLine {
+    Parsed {
+        method: String,
+        target: String,
+        version: String,
+    },
+    Raw(Vec<u8>),
+}
+
+impl Deferred {
+    /// An owned copy of `entry`.
+    pub(crate) fn new(entry: &Entry<'_>) -> Deferred {
+        Deferred {
+            conn: entry.conn,
+            request: match entry.request {
+                RequestLine::Parsed {
+                    method,
+                    target,
+                    version,
+                } => DeferredLine::Parsed {
+                    method: method.to_string(),
+                    target: target.to_string(),
+                    version: version.to_string(),
+                },
+                RequestLine::Raw(line) => DeferredLine::Raw(line.to_vec()),
+            },
+            status: entry.status,
+            referer: entry.referer.map(<[u8]>::to_vec),
+            user_agent: entry.user_agent.map(<[u8]>::to_vec),
+        }
+    }
+
+    /// The entry again, with the body bytes now known.
+    pub(crate) fn entry<'a>(&'a self, peer: &'a PeerText, body_bytes: u64) -> Entry<'a> {
+        Entry {
+            peer,
+            conn: self.conn,
+            request: match &self.request {
+                DeferredLine::Parsed {
+                    method,
+                    target,
+                    version,
+                } => RequestLine::Parsed {
+                    method,
+                    target,
+                    version,
+                },
+                DeferredLine::Raw(line) => RequestLine::Raw(line),
+            },
+            status: self.status,
+            body_bytes: Some(body_bytes),
+            referer: self.referer.as_deref(),
+            user_agent: self.user_agent.as_deref(),
+        }
+    }
+}
+
 /// The loop's access log.
 pub struct AccessLog {
     format: LogFormat,
@@ -121,9 +191,10 @@ impl std::fmt::Debug for AccessLog {
 }
 
 impl AccessLog {
-    /// A log in `format` writing to stdout.
+    /// A log in `format` writing to stdout, through [`crate::terminal::Terminal`] so that it
+    /// never writes into the live stats line.
     pub(crate) fn stdout(format: LogFormat) -> AccessLog {
-        AccessLog::to(format, Box::new(io::stdout()))
+        AccessLog::to(format, Box::new(crate::terminal::Stdout))
     }
 
     /// A log in `format` writing to `out`.
@@ -314,6 +385,7 @@ fn escape(buf: &mut Vec<u8>, bytes: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io;
     use std::sync::{Arc, Mutex};
 
     /// A writer the test can read back.

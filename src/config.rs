@@ -19,15 +19,14 @@ use crate::timer::{Deadline, DeadlineKind};
 #[derive(Debug, Parser)]
 #[command(name = "mioserve", version, about, long_about = None)]
 #[command(
-    after_help = "Examples:\n  mioserve                    serve ./public on http://127.0.0.1:8080/\n  \
+    after_help = "Examples:\n  mioserve                    serve ./public (or the current folder) on http://127.0.0.1:8080/\n  \
      mioserve ~/site -p 9000     serve ~/site on port 9000\n  \
      mioserve . -b ::1 -p 0      serve the current folder on IPv6 loopback, any free port\n\n\
      Logging: RUST_LOG=debug (or -v / -vv) for more detail on stderr; -q for errors only."
 )]
 pub struct Cli {
-    /// Directory to serve
-    #[arg(default_value = "public")]
-    pub root: PathBuf,
+    /// Directory to serve [default: ./public if it exists, else the current directory]
+    pub root: Option<PathBuf>,
 
     /// Port to listen on (0 picks any free port)
     #[arg(short, long, default_value_t = 8080)]
@@ -120,6 +119,32 @@ pub struct Cli {
     pub quiet: bool,
 }
 
+/// Where the served directory came from, for the start line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RootSource {
+    /// ROOT was given.
+    Given,
+    /// No ROOT, and `./public` is a directory.
+    Public,
+    /// No ROOT and no `./public`: the current directory.
+    CurrentDir,
+}
+
+impl Cli {
+    /// The directory to serve: ROOT, else `./public` if it is a directory (a project's site, as
+    /// `cargo run` in this repository finds it), else the current directory (as
+    /// `python3 -m http.server` does).
+    pub fn root(&self) -> (PathBuf, RootSource) {
+        match &self.root {
+            Some(root) => (root.clone(), RootSource::Given),
+            None if std::path::Path::new("public").is_dir() => {
+                (PathBuf::from("public"), RootSource::Public)
+            }
+            None => (PathBuf::from("."), RootSource::CurrentDir),
+        }
+    }
+}
+
 /// What a connection needs to know of the configuration.
 #[derive(Debug, Clone)]
 pub struct ConnConfig {
@@ -198,6 +223,9 @@ pub struct Config {
     pub(crate) handle_signals: bool,
     /// Event loops to run (each binds its own listener); the library runs one per `Server`.
     pub workers: usize,
+    /// This server's number among the `workers` (from 0), named in its messages when there are
+    /// several.
+    pub worker: usize,
 }
 
 impl Config {
@@ -216,12 +244,13 @@ impl Config {
             access_log: LogFormat::Off,
             handle_signals: false,
             workers: 1,
+            worker: 0,
         }
     }
 
     /// The configuration the command line asks for.
     pub fn from_cli(cli: &Cli) -> Config {
-        let mut config = Config::new(cli.root.clone(), SocketAddr::new(cli.bind, cli.port));
+        let mut config = Config::new(cli.root().0, SocketAddr::new(cli.bind, cli.port));
         config.hidden = cli.hidden;
         config.cache_control = cli.cache_control.clone();
         config.listing = !cli.no_listing;

@@ -26,7 +26,7 @@ use std::time::Instant;
 
 use mio::Interest;
 
-use crate::access_log::PeerText;
+use crate::access_log::{AccessLog, Deferred, PeerText};
 use crate::config::ConnConfig;
 pub use crate::exchange::Cx;
 use crate::exchange::{self, Client, Queued, Refusal};
@@ -167,6 +167,9 @@ pub struct Conn<T> {
     /// Why the connection is ending, once that is decided (read by the loop when it closes it).
     close_reason: Option<CloseReason>,
     answered: Answered,
+    /// The access-log entry of the response in flight, when its body length is known only at its
+    /// end (a generated body of unknown length).
+    unfinished_log: Option<Box<Deferred>>,
 }
 
 impl<T: Transport> Conn<T> {
@@ -192,6 +195,19 @@ impl<T: Transport> Conn<T> {
             }),
             close_reason: None,
             answered: Answered::default(),
+            unfinished_log: None,
+        }
+    }
+
+    /// Logs the response that was in flight when the connection ended, if its line waited for
+    /// its end: with the body bytes generated until then (some may not have reached the client).
+    pub(crate) fn log_unfinished(&mut self, log: &mut AccessLog, clf_time: &[u8], now: Instant) {
+        if let Some(deferred) = self.unfinished_log.take() {
+            let generated = match &self.phase {
+                Phase::Send(sending) => sending.body.generated(),
+                _ => 0,
+            };
+            log.record(&deferred.entry(&self.peer, generated), clf_time, now);
         }
     }
 
@@ -429,7 +445,12 @@ impl<T: Transport> Conn<T> {
             id: self.id,
             answered: &mut self.answered,
         };
-        let Queued { framing, mut body } = exchange::answer(cx, &head, skip_body, client, out);
+        let Queued {
+            framing,
+            mut body,
+            log_at_end,
+        } = exchange::answer(cx, &head, skip_body, client, out);
+        self.unfinished_log = log_at_end;
         read.consume(end);
         self.scanned = 0;
 
@@ -605,6 +626,10 @@ impl<T: Transport> Conn<T> {
             }
         }
         // The response is complete.
+        if let Some(deferred) = self.unfinished_log.take() {
+            let entry = deferred.entry(&self.peer, sending.body.generated());
+            cx.log.record(&entry, cx.date.clf(), cx.now);
+        }
         self.answered.written(cx.stats);
         match sending.after {
             After::KeepAlive if cx.draining => {

@@ -21,10 +21,19 @@ impl fmt::Display for StartupError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StartupError::Root(path, e) if e.kind() == io::ErrorKind::NotADirectory => {
-                write!(f, "cannot serve {}: not a directory", path.display())
+                write!(
+                    f,
+                    "cannot serve {}: not a directory (ROOT is a folder: to serve a file, serve its folder)",
+                    path.display()
+                )
             }
             StartupError::Root(path, e) if e.kind() == io::ErrorKind::NotFound => {
-                write!(f, "cannot serve {}: no such directory", path.display())
+                write!(
+                    f,
+                    "cannot serve {}: no such directory (check the path; with no ROOT, mioserve \
+                     serves ./public if it exists, else the current directory)",
+                    path.display()
+                )
             }
             StartupError::Root(path, e) => write!(f, "cannot serve {}: {e}", path.display()),
             StartupError::Bind(addr, e) if e.kind() == io::ErrorKind::AddrInUse => {

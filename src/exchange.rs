@@ -10,11 +10,12 @@
 //!
 //! Cost: what the handler, the head encoder and the body writer cost, plus one access-log line
 //! formatted into the log's own buffer when the log is on; no allocation of its own (`--explain`
-//! formats a `String` per request when it is on).
+//! formats a `String` per request when it is on, and a listing's log entry is kept, owned, until
+//! its body ends).
 
 use std::time::Instant;
 
-use crate::access_log::{AccessLog, Entry, PeerText, RequestLine};
+use crate::access_log::{AccessLog, Deferred, Entry, PeerText, RequestLine};
 use crate::config::ConnConfig;
 use crate::explain::{self, Delivery};
 use crate::handler::{self, Site, WorkerState};
@@ -59,6 +60,9 @@ pub(crate) struct Client<'a> {
 pub(crate) struct Queued {
     pub(crate) framing: Framing,
     pub(crate) body: BodyWriter,
+    /// The access-log entry, when it waits for the end of the body: a generated body of unknown
+    /// length (a listing) is logged with the bytes it turns out to have.
+    pub(crate) log_at_end: Option<Box<Deferred>>,
 }
 
 /// Answers the parsed request `head`, queueing the response behind what `out` holds.
@@ -83,11 +87,13 @@ pub(crate) fn answer(
     });
     if cx.config.explain {
         let delivery = Delivery::of(&plan, framing.delimiter, cx.config.sendfile);
-        eprintln!("{}", explain::line(head, &plan, delivery));
+        explain::print(explain::line(head, &plan, delivery));
     }
     let body_bytes = plan.body_bytes();
+    let unframed = plan.is_unframed();
     head::encode(&plan, cx.date.bytes(), framing, out);
     let body = BodyWriter::start(plan.body, framing.delimiter, out);
+    let mut log_at_end = None;
     if cx.log.enabled() {
         let entry = Entry {
             peer: client.peer,
@@ -105,10 +111,18 @@ pub(crate) fn answer(
             referer: head.fields.referer,
             user_agent: head.fields.user_agent,
         };
-        cx.log.record(&entry, cx.date.clf(), cx.now);
+        if unframed {
+            log_at_end = Some(Box::new(Deferred::new(&entry)));
+        } else {
+            cx.log.record(&entry, cx.date.clf(), cx.now);
+        }
     }
     client.answered.count(cx.stats, plan.status.code());
-    Queued { framing, body }
+    Queued {
+        framing,
+        body,
+        log_at_end,
+    }
 }
 
 /// Why a request is refused before the handler sees it.
@@ -143,7 +157,7 @@ pub(crate) fn refuse(
     out: &mut Vec<u8>,
 ) -> Queued {
     if let (true, Refusal::Malformed(error)) = (cx.config.explain, refusal) {
-        eprintln!("{}", explain::rejected_line(request_line, error));
+        explain::print(explain::rejected_line(request_line, error));
     }
     let status = refusal.status();
     let mut plan = ResponsePlan::error(status);
@@ -172,5 +186,9 @@ pub(crate) fn refuse(
         cx.log.record(&entry, cx.date.clf(), cx.now);
     }
     client.answered.count(cx.stats, status.code());
-    Queued { framing, body }
+    Queued {
+        framing,
+        body,
+        log_at_end: None,
+    }
 }

@@ -63,6 +63,13 @@ impl Delivery {
     }
 }
 
+/// Writes `line` on stderr through [`crate::terminal::Terminal`], so it never lands in the live
+/// stats line.
+pub fn print(mut line: String) {
+    line.push('\n');
+    let _ = crate::terminal::Terminal::global().write_stderr(line.as_bytes());
+}
+
 /// The line for a request the handler answered.
 pub(crate) fn line(head: &RequestHead<'_>, plan: &ResponsePlan, delivery: Delivery) -> String {
     let mut line = format!("{} {}", head.method_token, head.target);

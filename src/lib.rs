@@ -43,6 +43,7 @@ pub mod response;
 pub mod server;
 pub mod stats;
 pub mod sys;
+pub mod terminal;
 pub(crate) mod timer;
 pub mod transport;
 

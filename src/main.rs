@@ -6,22 +6,24 @@
 
 #![forbid(unsafe_code)]
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
+use mioserve::config::RootSource;
 use mioserve::server::Exit;
 use mioserve::stats::{Snapshot, Stats};
 use mioserve::sys::NofileLimits;
+use mioserve::terminal::{self, Terminal};
 use mioserve::{Cli, Config, Server, sys};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let live = live_line_mode(&cli);
-    init_logging(&cli, live == Some(true));
+    init_logging(&cli);
     let config = Config::from_cli(&cli);
     let limits = sys::raise_nofile_limit();
     let servers = match bind_workers(config.clone()) {
@@ -34,11 +36,8 @@ fn main() -> ExitCode {
     let addr = servers[0].local_addr();
     preflight(&config, &servers[0], addr, limits);
     // The one line on stdout before the access log: a person clicks it, a script reads the port.
-    let mut stdout = std::io::stdout().lock();
-    let printed = writeln!(stdout, "Serving {} at http://{addr}/", cli.root.display())
-        .and_then(|()| stdout.flush());
-    drop(stdout);
-    if let Err(e) = printed {
+    let line = format!("Serving {} at http://{addr}/\n", describe_root(&cli));
+    if let Err(e) = Terminal::global().write_stdout(line.as_bytes()) {
         eprintln!("mioserve: cannot write to stdout: {e}");
         return ExitCode::FAILURE;
     }
@@ -50,8 +49,9 @@ fn main() -> ExitCode {
     let result = run_workers(servers);
     if !cli.quiet {
         let total = Snapshot::sum(&stats.iter().map(|s| s.snapshot()).collect::<Vec<_>>());
-        let finish_line = if live == Some(true) { "\n" } else { "" };
-        eprint!("{finish_line}{}", total.report(started.elapsed()));
+        let terminal = Terminal::global();
+        terminal.end_live();
+        let _ = terminal.write_stderr(total.report(started.elapsed()).as_bytes());
     }
     match result {
         Ok(Exit::Graceful) => ExitCode::SUCCESS,
@@ -63,13 +63,27 @@ fn main() -> ExitCode {
     }
 }
 
+/// The root as the start line names it: as given, or the default and why it was chosen.
+fn describe_root(cli: &Cli) -> String {
+    match cli.root() {
+        (root, RootSource::Given) => root.display().to_string(),
+        (_, RootSource::Public) => "./public (the default, as ./public exists)".to_string(),
+        (_, RootSource::CurrentDir) => {
+            let here =
+                std::env::current_dir().map_or_else(|_| ".".into(), |d| d.display().to_string());
+            format!("{here} (the current directory, as there is no ./public)")
+        }
+    }
+}
+
 /// Binds one server per worker: the first picks the port (0 = any), the rest share it through
 /// `SO_REUSEPORT`.
 fn bind_workers(mut config: Config) -> Result<Vec<Server>, mioserve::StartupError> {
     let first = Server::bind(&config)?;
     config.addr = first.local_addr();
     let mut servers = vec![first];
-    for _ in 1..config.workers {
+    for worker in 1..config.workers {
+        config.worker = worker;
         servers.push(Server::bind(&config)?);
     }
     Ok(servers)
@@ -101,29 +115,25 @@ fn run_workers(servers: Vec<Server>) -> std::io::Result<Exit> {
 }
 
 /// `RUST_LOG` decides when set; otherwise info, raised by `-v`/`-vv` or lowered to errors by `-q`.
-/// While the live line is rewritten in place, each log line first clears it, so the two never
-/// mix on one line.
-fn init_logging(cli: &Cli, clear_live_line: bool) {
+/// Records go through the [`Terminal`], so they never land in the live line.
+fn init_logging(cli: &Cli) {
     let default = match (cli.quiet, cli.verbose) {
         (true, _) => "error",
         (false, 0) => "info",
         (false, 1) => "debug",
         (false, _) => "trace",
     };
-    let mut builder =
-        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default));
+    let env = env_logger::Env::default().default_filter_or(default);
+    let mut builder = env_logger::Builder::from_env(env);
     builder.format_timestamp_millis();
-    if clear_live_line {
-        builder.format(|buf, record| {
-            let time = buf.timestamp_millis();
-            writeln!(
-                buf,
-                "\r\x1b[2K[{time} {:<5} {}] {}",
-                record.level(),
-                record.target(),
-                record.args()
-            )
-        });
+    builder.target(env_logger::Target::Pipe(Box::new(terminal::Stderr)));
+    // A pipe target is never coloured by default; keep the colours a terminal would get unless
+    // RUST_LOG_STYLE or NO_COLOR says otherwise.
+    if std::env::var_os("RUST_LOG_STYLE").is_none()
+        && std::env::var_os("NO_COLOR").is_none()
+        && std::io::stderr().is_terminal()
+    {
+        builder.write_style(env_logger::WriteStyle::Always);
     }
     builder.init();
 }
@@ -238,9 +248,9 @@ fn spawn_live_line(stats: Vec<Arc<Stats>>, rewrite: bool) {
                 then = Instant::now();
                 before = now;
                 if rewrite {
-                    eprint!("\r\x1b[2K{line}");
+                    Terminal::global().show_live(&line);
                 } else {
-                    eprintln!("{line}");
+                    let _ = Terminal::global().write_stderr(format!("{line}\n").as_bytes());
                 }
             }
         });

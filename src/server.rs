@@ -224,6 +224,7 @@ impl Server {
             accept_retry: None,
             emfile_logged: false,
             max_connections: config.max_connections,
+            worker: (config.workers > 1).then_some(config.worker),
             grace_until: None,
             next_sweep: Instant::now(),
             shared: Shared {
@@ -328,6 +329,8 @@ struct Loop<'a> {
     /// The pause for lack of file descriptors has been logged (once per pause, not per attempt).
     emfile_logged: bool,
     max_connections: usize,
+    /// This loop's number when there are several, so their messages can be told apart.
+    worker: Option<usize>,
     /// When shutdown stops waiting for in-flight responses.
     grace_until: Option<Instant>,
     /// When the open-file cache is next swept of unused entries.
@@ -350,7 +353,8 @@ struct Shared<'a> {
 
 impl Shared<'_> {
     /// Counts a connection's end and logs it (extended access log).
-    fn ended(&mut self, conn: &Conn<TcpStream>, now: Instant) {
+    fn ended(&mut self, conn: &mut Conn<TcpStream>, now: Instant) {
+        conn.log_unfinished(&mut self.log, self.date.clf(), now);
         let reason = conn.close_reason();
         self.stats.closed(reason);
         self.log.record_close(
@@ -508,7 +512,9 @@ impl Loop<'_> {
     /// Stops accepting, closes idle connections, and lets the rest finish within `grace`.
     fn begin_shutdown(&mut self, registry: &Registry, now: Instant, grace: Duration) {
         log::info!(
-            "shutting down: finishing {} connections (grace period {}s)",
+            "{}shutting down: finishing {} connections (grace period {}s)",
+            self.worker
+                .map_or_else(String::new, |n| format!("worker {n}: ")),
             self.conns.len(),
             grace.as_secs_f32()
         );
@@ -573,7 +579,7 @@ impl Loop<'_> {
         let mut conn = self.conns.remove(slot);
         let _ = registry.deregister(conn.socket());
         conn.release(&mut self.shared.pool);
-        self.shared.ended(&conn, Instant::now());
+        self.shared.ended(&mut conn, Instant::now());
     }
 
     /// Fires the deadlines that have passed. An entry whose connection is gone is dropped; the

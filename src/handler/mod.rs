@@ -16,6 +16,7 @@
 
 pub(crate) mod cache_control;
 pub(crate) mod conditional;
+pub(crate) mod favicon;
 pub(crate) mod listing;
 pub(crate) mod mime;
 pub(crate) mod multipart;
@@ -210,6 +211,7 @@ fn serve(req: &RequestHead<'_>, site: &Site, state: &mut WorkerState) -> Respons
             reason: Some(Reason::AddSlash),
             ..ResponsePlan::error(Status::MOVED_PERMANENTLY)
         },
+        Err(ResolveError::NotFound) if path.as_slice() == favicon::PATH => favicon::plan(),
         Err(e) => error_plan(site, e),
     }
 }

@@ -49,6 +49,8 @@ pub(crate) enum Reason {
     PreconditionFailed(Condition),
     /// A generated directory listing.
     Listing,
+    /// `/favicon.ico` when the root has none: the built-in icon.
+    Favicon,
     /// A directory without `index.html` while listings are off (403).
     NoListing,
     /// A directory named without its trailing slash (301).
@@ -84,6 +86,7 @@ impl Reason {
             Reason::File(Source::Unknown) => "unknown type",
             Reason::Index => "index.html",
             Reason::Listing => "directory listing",
+            Reason::Favicon => "built-in favicon",
             Reason::NoListing => "directory without index.html, listings off",
             Reason::AddSlash => "directory: add the slash",
             Reason::Hidden => "hidden file",

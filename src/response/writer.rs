@@ -186,11 +186,16 @@ struct Stream {
 #[derive(Debug, Default)]
 pub(crate) struct BodyWriter {
     file: Option<FileBody>,
-    stream: Option<Stream>,
+    /// Boxed: a generated body allocates its source anyway, and a `Conn` holding a file body or
+    /// none stays small.
+    stream: Option<Box<Stream>>,
     /// The body could not be completed (the file shrank, a source failed): what was buffered still
     /// goes out, then the connection must close, so the client sees an incomplete response rather
     /// than a short one taken as whole. Reported once by [`BodyWriter::take_cut_short`].
     cut_short: bool,
+    /// Content bytes of the generated body put in the buffer or queued as file pieces so far
+    /// (framing excluded): the body's length once it is done, for the access log.
+    generated: u64,
 }
 
 impl BodyWriter {
@@ -212,11 +217,11 @@ impl BodyWriter {
             }
             Body::File(file) => writer.file = Some(file),
             Body::Stream(source) => {
-                writer.stream = Some(Stream {
+                writer.stream = Some(Box::new(Stream {
                     source,
                     chunked: delimiter == Delimiter::Chunked,
                     crlf_after_file: false,
-                });
+                }));
             }
         }
         writer
@@ -226,6 +231,12 @@ impl BodyWriter {
     /// with the next pipelined one).
     pub(crate) fn is_buffered(&self) -> bool {
         self.file.is_none() && self.stream.is_none()
+    }
+
+    /// Content bytes of a generated body produced so far (see the field); all of them are sent
+    /// once [`BodyWriter::send`] answers [`Turn::Done`].
+    pub(crate) fn generated(&self) -> u64 {
+        self.generated
     }
 
     /// Whether the body was cut short since the last call; the connection must close once the
@@ -293,7 +304,7 @@ impl BodyWriter {
             if budget.stream >= STREAM_BYTES_PER_TURN {
                 return Ok(Turn::Yield);
             }
-            match next_framed_piece(stream, out) {
+            match next_framed_piece(stream, out, &mut self.generated) {
                 Ok(Some(Piece::File(file))) => {
                     stream.crlf_after_file = stream.chunked;
                     self.file = Some(file);
@@ -314,13 +325,21 @@ impl BodyWriter {
 
 /// Asks `stream` for its next piece and frames it: a chunk around buffered bytes, a chunk size line
 /// ahead of a file slice, the last chunk at the end. Returns `None` for a piece that produced
-/// nothing (there is nothing to frame).
-fn next_framed_piece(stream: &mut Stream, out: &mut Vec<u8>) -> io::Result<Option<Piece>> {
+/// nothing (there is nothing to frame). Adds the piece's content bytes to `generated`.
+fn next_framed_piece(
+    stream: &mut Stream,
+    out: &mut Vec<u8>,
+    generated: &mut u64,
+) -> io::Result<Option<Piece>> {
     let start = out.len();
     let room = if stream.chunked { CHUNK_HEAD_ROOM } else { 0 };
     out.resize(start + room, 0);
     let piece = stream.source.next_piece(out, STREAM_PIECE);
     let produced = out.len() > start + room;
+    *generated += (out.len() - start - room) as u64;
+    if let Ok(Piece::File(file)) = &piece {
+        *generated += file.remaining;
+    }
     if stream.chunked {
         if produced {
             frame_chunk(out, start);

@@ -166,12 +166,33 @@ fn root_defaults_to_public_and_flags_are_accepted() {
         &["-p", "0", "-b", "127.0.0.1"],
     ] {
         let mut server = Mioserve::start(dir.path(), &os(flags));
-        let port = port_from(&server.first_line(), "public", "127.0.0.1");
+        let port = port_from(
+            &server.first_line(),
+            "./public (the default, as ./public exists)",
+            "127.0.0.1",
+        );
         let response =
             Client::connect(SocketAddr::from(([127, 0, 0, 1], port))).response_to_get("/");
         assert_eq!(response.status, 200, "{flags:?}: {}", response.head);
         assert_eq!(response.text(), "<h1>demo</h1>\n", "{flags:?}");
     }
+}
+
+#[test]
+fn without_public_the_current_directory_is_served() {
+    let dir = site();
+    let here = dir.path().join("root");
+    let mut server = Mioserve::start(&here, &os(&["-p", "0"]));
+    let cwd = fs::canonicalize(&here).unwrap();
+    let root = format!(
+        "{} (the current directory, as there is no ./public)",
+        cwd.display()
+    );
+    let port = port_from(&server.first_line(), &root, "127.0.0.1");
+    let response =
+        Client::connect(SocketAddr::from(([127, 0, 0, 1], port))).response_to_get("/a.txt");
+    response.assert_status(200);
+    assert_eq!(response.text(), "hello\n");
 }
 
 #[test]
@@ -207,12 +228,13 @@ fn help_and_version() {
         assert_eq!(stderr, "", "{flag}");
         for needle in [
             "Usage: mioserve [OPTIONS] [ROOT]",
-            "[default: public]",
+            "[default: ./public if it exists, else the current directory]",
             "-p, --port <PORT>",
             "-b, --bind <BIND>",
             "-q, --quiet",
             "-v, --verbose",
             "-V, --version",
+            "combined, common, extended",
             "RUST_LOG",
         ] {
             assert!(
@@ -245,14 +267,16 @@ fn startup_errors_are_one_line_on_stderr() {
         (
             vec![missing.as_os_str(), OsStr::new("-p"), OsStr::new("0")],
             format!(
-                "mioserve: cannot serve {}: no such directory\n",
+                "mioserve: cannot serve {}: no such directory (check the path; with no ROOT, \
+                 mioserve serves ./public if it exists, else the current directory)\n",
                 missing.display()
             ),
         ),
         (
             vec![file.as_os_str(), OsStr::new("-p"), OsStr::new("0")],
             format!(
-                "mioserve: cannot serve {}: not a directory\n",
+                "mioserve: cannot serve {}: not a directory (ROOT is a folder: to serve a file, \
+                 serve its folder)\n",
                 file.display()
             ),
         ),

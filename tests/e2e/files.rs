@@ -295,6 +295,8 @@ fn the_demo_site_is_served() {
         ("/app.js", "text/javascript; charset=utf-8"),
         ("/logo.svg", "image/svg+xml; charset=utf-8"),
         ("/docs/", "text/html; charset=utf-8"),
+        // No index.html: the demo's directory listing.
+        ("/samples/", "text/html; charset=utf-8"),
     ];
     for (path, content_type) in cases {
         assert!(
@@ -304,6 +306,28 @@ fn the_demo_site_is_served() {
         let response = server.get(path);
         assert_eq!(response.status, 200, "{path}: {}", response.head);
         response.assert_header("content-type", Some(content_type));
+    }
+    let listing = server.get("/samples/?format=json");
+    listing.assert_status(200);
+    let json: serde_json::Value = serde_json::from_slice(&listing.body).expect("JSON listing");
+    let names: Vec<&str> = json
+        .as_array()
+        .expect("an array of entries")
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    for name in [
+        "nested",
+        "README.md",
+        "beep.wav",
+        "bundle.zip",
+        "chart.svg",
+        "data.json",
+        "gradient.png",
+        "notes.txt",
+        "table.csv",
+    ] {
+        assert!(names.contains(&name), "{name} not in {names:?}");
     }
 }
 
@@ -349,4 +373,31 @@ fn assert_bodies(server: &TestServer, cases: &[(&str, &str)]) {
         assert_eq!(response.status, 200, "{target}: {}", response.head);
         assert_eq!(response.text(), *body, "{target}");
     }
+}
+
+/// A root without `favicon.ico` still answers it, with the built-in icon (so a 404 page or a
+/// text file costs the browser one request, not a second failing one); a root's own icon wins.
+#[test]
+fn built_in_favicon_unless_the_root_has_one() {
+    let server = TestServer::start();
+    let icon = server.get("/favicon.ico");
+    icon.assert_status(200)
+        .assert_header("content-type", Some("image/png"))
+        .assert_header("cache-control", Some("public, max-age=86400"));
+    assert!(icon.body.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG");
+    let head = server.request("HEAD", "/favicon.ico", &[]);
+    head.assert_status(200);
+    assert!(head.body.is_empty());
+    assert_eq!(
+        head.header("content-length"),
+        Some(icon.body.len().to_string().as_str())
+    );
+    // Only that exact path: elsewhere a missing icon is missing.
+    server.get("/sub/favicon.ico").assert_status(404);
+    server.get("/favicon.png").assert_status(404);
+
+    let own = TestServer::with(|root| write_file(root, "favicon.ico", "my icon"), |_| {});
+    let response = own.get("/favicon.ico");
+    response.assert_status(200);
+    assert_eq!(response.text(), "my icon");
 }

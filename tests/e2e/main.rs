@@ -47,3 +47,6 @@ mod operability;
 
 /// Directory listings (HTML, JSON, sorting, names), chunked streaming, dotfile/symlink policy, 404.html.
 mod listing;
+
+/// The binary on a pseudo-terminal: the live stats line never shares a row with other output.
+mod terminal;

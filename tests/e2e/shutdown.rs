@@ -112,6 +112,49 @@ fn access_log_lines_reach_stdout_escaped_and_flushed_at_exit() {
     shape(&lines[2], "\"HEAD /missing HTTP/1.0\" 404 - \"-\" \"-\"");
 }
 
+/// A listing's length is known only once it is generated: its line carries the body bytes
+/// actually sent, chunked (HTTP/1.1, framing not counted) or close-delimited (HTTP/1.0).
+#[test]
+fn listings_are_logged_with_the_bytes_sent() {
+    let mut server = ChildServer::spawn(
+        |root| {
+            for i in 0..200 {
+                write_file(root, &format!("dir/file-{i:03}.txt"), "x");
+            }
+        },
+        &[],
+    );
+    let mut client = server.connect();
+    let chunked = client.response_to_get("/dir/");
+    chunked.assert_header("transfer-encoding", Some("chunked"));
+    let mut client = server.connect();
+    client.send(b"GET /dir/?format=json HTTP/1.0\r\n\r\n");
+    let close_delimited = client.read_to_close();
+    // Closing ends the server's linger at once.
+    drop(client);
+    let json_len = close_delimited.len() - find(&close_delimited, b"\r\n\r\n").expect("a head") - 4;
+    let mut client = server.connect();
+    client.send(b"HEAD /dir/ HTTP/1.1\r\nHost: t\r\n\r\n");
+    client.head_response().assert_status(200);
+    server.signal(Signal::TERM);
+    let (status, _) = server.wait(Duration::from_secs(5));
+    assert!(status.success());
+    wait_until(Duration::from_secs(2), || {
+        server.stdout_lines.lock().unwrap().len() >= 3
+    });
+    let lines = server.stdout_lines.lock().unwrap().clone();
+    assert_eq!(lines.len(), 3, "{lines:#?}");
+    let html = format!("\"GET /dir/ HTTP/1.1\" 200 {} ", chunked.body.len());
+    assert!(lines[0].contains(&html), "{} lacks {html}", lines[0]);
+    let json = format!("\"GET /dir/?format=json HTTP/1.0\" 200 {json_len} ");
+    assert!(lines[1].contains(&json), "{} lacks {json}", lines[1]);
+    assert!(
+        lines[2].contains("\"HEAD /dir/ HTTP/1.1\" 200 - "),
+        "{}",
+        lines[2]
+    );
+}
+
 #[test]
 fn quiet_turns_the_access_log_off() {
     let mut server = ChildServer::spawn(site, &["-q"]);
@@ -154,4 +197,24 @@ fn workers_share_one_port_and_their_counts_are_summed() {
         .unwrap_or_else(|| panic!("no exit report in {stderr}"));
     assert!(report.starts_with("mioserve: 40 requests in "), "{report}");
     assert!(report.ends_with(", 40 connections accepted"), "{report}");
+    // Each worker says it is shutting down, and which it is.
+    for worker in ["worker 0: shutting down", "worker 1: shutting down"] {
+        assert_eq!(stderr.matches(worker).count(), 1, "{worker}: {stderr}");
+    }
+}
+
+#[test]
+fn one_worker_shuts_down_unnumbered() {
+    let mut server = ChildServer::spawn(site, &[]);
+    server.signal(Signal::TERM);
+    let (status, stderr) = server.wait(Duration::from_secs(5));
+    assert!(status.success(), "{stderr}");
+    assert_eq!(
+        stderr
+            .matches("] shutting down: finishing 0 connections")
+            .count(),
+        1,
+        "{stderr}"
+    );
+    assert!(!stderr.contains("worker "), "{stderr}");
 }
