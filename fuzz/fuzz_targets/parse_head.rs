@@ -16,10 +16,10 @@ fuzz_target!(|data: &[u8]| {
         let (head, body) = rest.split_at_mut(end);
         if let Ok(request) = parse::parse_head(head, &limits) {
             assert!(request.len <= end);
-            if let Ok(Some(mut decoder)) = BodyDecoder::new(request.framing, limits.max_body_bytes) {
-                if let Ok(progress) = decoder.feed(body) {
-                    assert!(progress.consumed <= body.len());
-                }
+            if let Ok(Some(mut decoder)) = BodyDecoder::new(request.framing, limits.max_body_bytes)
+                && let Ok(progress) = decoder.feed(body)
+            {
+                assert!(progress.consumed <= body.len());
             }
         }
     } else {
@@ -28,10 +28,10 @@ fuzz_target!(|data: &[u8]| {
     // The chunked decoder on its own, fed the raw input in two pieces.
     if let Ok(Some(mut decoder)) = BodyDecoder::new(BodyFraming::Chunked, 1 << 20) {
         let mid = data.len() / 2;
-        if let Ok(first) = decoder.feed(&data[..mid]) {
-            if !first.done {
-                let _ = decoder.feed(&data[mid..]);
-            }
+        if let Ok(first) = decoder.feed(&data[..mid])
+            && !first.done
+        {
+            let _ = decoder.feed(&data[mid..]);
         }
     }
 });
