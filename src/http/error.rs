@@ -21,6 +21,10 @@ pub enum ParseError {
     MissingHost,
     /// More than one `Host` field (RFC 9112 §3.2).
     DuplicateHost,
+    /// A `Host` value, or an absolute-form target's authority, that is not `uri-host [ ":" port ]`
+    /// (RFC 9110 §7.2, RFC 3986 §3.2.2), or an `http` authority with an empty host or userinfo
+    /// (RFC 9110 §4.2.1, §4.2.4).
+    InvalidHost,
     /// Content-Length that is not a decimal number, or a list whose values differ (RFC 9112 §6.3 r5).
     InvalidContentLength,
     /// Both Transfer-Encoding and Content-Length (RFC 9112 §6.3 r3).
@@ -48,6 +52,7 @@ impl ParseError {
             | ParseError::BadVersion
             | ParseError::MissingHost
             | ParseError::DuplicateHost
+            | ParseError::InvalidHost
             | ParseError::InvalidContentLength
             | ParseError::ConflictingFraming
             | ParseError::UnsupportedTransferEncoding

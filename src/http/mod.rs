@@ -5,6 +5,7 @@ pub mod body;
 pub(crate) mod calendar;
 pub mod date;
 pub(crate) mod error;
+pub(crate) mod host;
 pub mod parse;
 
 /// A request method. Unknown tokens are kept as [`Method::Unknown`] so the handler can answer 501.

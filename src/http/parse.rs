@@ -12,7 +12,10 @@
 //!    obs-folded line is rejected with 400 (`httparse` refuses all three).
 //! 3. §2.3, RFC 9110 §2.5: `HTTP/1.x` with x ≥ 2 is answered as HTTP/1.1; a major version other than
 //!    1 gets 505; anything else that is not `HTTP/d.d` gets 400.
-//! 4. §3.2: an HTTP/1.1 request without `Host`, or any request with more than one, gets 400.
+//! 4. §3.2: an HTTP/1.1 request without `Host`, or any request with more than one, gets 400; so
+//!    does a `Host` that is not `uri-host [ ":" port ]` (RFC 9110 §7.2, see [`super::host`]).
+//!    §3.2.2: an absolute-form target's authority, checked alike and with a non-empty host (RFC
+//!    9110 §4.2.1; userinfo is refused, §4.2.4), replaces `Host` as the request's host.
 //! 5. §6.1: Transfer-Encoding on an HTTP/1.0 request means the framing is faulty: 400 and close.
 //! 6. §6.3 rule 3: Transfer-Encoding together with Content-Length: 400 and close.
 //! 7. §6.3 rule 4: a Transfer-Encoding other than exactly `chunked` leaves the body length unknown:
@@ -24,6 +27,7 @@
 //!     unless `Connection` lists `keep-alive` (any letter case, any position in the list).
 
 use super::error::ParseError;
+use super::host;
 use super::{Method, Version};
 
 /// Limits applied while parsing a head.
@@ -89,6 +93,7 @@ pub struct RequestHead<'b> {
     pub framing: BodyFraming,
     /// `Expect: 100-continue` was sent.
     pub(crate) expect_continue: bool,
+    /// The fields; `host` is the absolute-form target's authority when there is one (rule 4).
     pub(crate) fields: Fields<'b>,
     /// Length of the head in bytes, including the blank line.
     pub len: usize,
@@ -214,6 +219,15 @@ pub fn parse_head<'b>(head: &'b mut [u8], limits: &Limits) -> Result<RequestHead
     }
     if host_count == 0 && version == Version::Http11 {
         return Err(ParseError::MissingHost);
+    }
+    if fields.host.is_some_and(|value| !host::is_valid_host(value)) {
+        return Err(ParseError::InvalidHost);
+    }
+    if let Some(authority) = host::absolute_form_authority(target) {
+        if !host::is_valid_host(authority) || matches!(authority.first(), None | Some(b':')) {
+            return Err(ParseError::InvalidHost);
+        }
+        fields.host = Some(authority);
     }
     let framing = if transfer_encoding {
         // Rule 5.
@@ -441,6 +455,24 @@ mod tests {
                 "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
                 DuplicateHost,
             ),
+            // Host syntax (the grammar's own table is in host.rs)
+            ("GET / HTTP/1.1\r\nHost: exa mple\r\n\r\n", InvalidHost),
+            ("GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", InvalidHost),
+            ("GET / HTTP/1.1\r\nHost: a:b\r\n\r\n", InvalidHost),
+            ("GET / HTTP/1.0\r\nHost: [::1\r\n\r\n", InvalidHost),
+            // an absolute-form authority is checked, even when Host is fine
+            ("GET http://a%zz/ HTTP/1.1\r\nHost: a\r\n\r\n", InvalidHost),
+            (
+                "GET http://user@a/ HTTP/1.1\r\nHost: a\r\n\r\n",
+                InvalidHost,
+            ),
+            ("GET http:///a HTTP/1.1\r\nHost: a\r\n\r\n", InvalidHost),
+            ("GET http://:80/a HTTP/1.1\r\nHost: a\r\n\r\n", InvalidHost),
+            // ... and the Host it replaces must still be well formed (RFC 9112 §3.2)
+            (
+                "GET http://a/ HTTP/1.1\r\nHost: exa mple\r\n\r\n",
+                InvalidHost,
+            ),
             // malformed lines, obs-fold, space before colon
             ("GET /\r\nHost: a\r\n\r\n", Malformed),
             (
@@ -535,6 +567,27 @@ mod tests {
         assert_eq!(head.fields.range, Some(&b"bytes=0-1"[..]));
         assert_eq!(head.fields.if_none_match, Some(&b"\"a\""[..]));
         assert!(head.expect_continue);
+    }
+
+    #[test]
+    fn the_host_is_the_absolute_form_authority_when_there_is_one() {
+        let cases: &[(&str, Option<&str>)] = &[
+            (
+                "GET / HTTP/1.1\r\nHost: example:80\r\n\r\n",
+                Some("example:80"),
+            ),
+            ("GET / HTTP/1.1\r\nHost:\r\n\r\n", Some("")),
+            (
+                "GET http://other/a HTTP/1.1\r\nHost: x\r\n\r\n",
+                Some("other"),
+            ),
+            ("GET http://[::1]:8080 HTTP/1.0\r\n\r\n", Some("[::1]:8080")),
+            ("GET / HTTP/1.0\r\n\r\n", None),
+        ];
+        for (text, want) in cases {
+            let head = parse(text).unwrap_or_else(|e| panic!("{text:?}: {e:?}"));
+            assert_eq!(head.fields.host, want.map(str::as_bytes), "{text:?}");
+        }
     }
 
     #[test]
