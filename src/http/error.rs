@@ -10,6 +10,9 @@ use super::Status;
 /// §11.2 on request smuggling), so the answer always carries `Connection: close`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ParseError {
+    /// A TLS handshake record where a request line should be: a client speaking `https://` to
+    /// this plain-HTTP port.
+    TlsHandshake,
     /// The request line or a header field does not follow RFC 9112 §3 / §5 (includes obs-fold and
     /// whitespace before the colon).
     Malformed,
@@ -48,7 +51,8 @@ impl ParseError {
     /// The status to answer with.
     pub(crate) fn status(self) -> Status {
         match self {
-            ParseError::Malformed
+            ParseError::TlsHandshake
+            | ParseError::Malformed
             | ParseError::BadVersion
             | ParseError::MissingHost
             | ParseError::DuplicateHost

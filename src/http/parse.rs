@@ -6,6 +6,9 @@
 //! `httparse` pass, no heap allocation. The returned head borrows the caller's buffer.
 //!
 //! Framing rules enforced here (RFC 9112 unless noted), each one a numbered check in [`parse_head`]:
+//! 0. A TLS handshake record (RFC 8446 §5.1: content type 22, version 3.x) is no HTTP at all: a
+//!    client that meant `https://` reached the plain port. It gets its own refusal, so the answer
+//!    can say to use `http://`.
 //! 1. §2.2: empty lines before a request line are skipped (done by the caller via
 //!    [`skip_leading_empty_lines`]).
 //! 2. §3 / §5.1 / §5.2: a malformed request line, a field with whitespace before its colon, or an
@@ -134,11 +137,54 @@ pub fn oversized_head_error(buf: &[u8]) -> ParseError {
     }
 }
 
+/// Rule 0: whether `buf` starts like a TLS record carrying a handshake (a ClientHello).
+fn is_tls_handshake(buf: &[u8]) -> bool {
+    buf.starts_with(&[0x16, 0x03])
+}
+
+/// Checks a head that has not ended yet (`buf` holds no blank line): the error [`parse_head`]
+/// will return whatever bytes follow, if that is already certain, so the connection can answer
+/// bytes that can never become a request at once instead of at the header deadline.
+///
+/// Certain are: a TLS handshake record (rule 0); a major version other than 1 on a complete
+/// request line (rule 3); and what `httparse` refuses in a prefix, since it reads left to right
+/// and an error in a prefix is an error in any head that starts with it (a control byte in the
+/// method, binary noise, a bad field name). Not certain is a version token cut short: `HTTP/1.`
+/// may still become `HTTP/1.2` (answered as 1.1) and `HTTP/2` may become `HTTP/2.0` (505), so
+/// it waits for the end of the line.
+///
+/// Like [`parse_head`], it may rewrite a higher `HTTP/1.x` to `HTTP/1.1` in place, which the
+/// complete parse would do anyway. Cost: one `httparse` pass over the buffered bytes; called
+/// only when a read ended mid-head, never on a complete head.
+pub fn refuse_partial(buf: &mut [u8]) -> Option<ParseError> {
+    match buf {
+        // One byte of a possible TLS record: the next says which refusal it is.
+        [] | [0x16] => return None,
+        _ if is_tls_handshake(buf) => return Some(ParseError::TlsHandshake),
+        _ => {}
+    }
+    if let Err(error) = normalise_minor_version(buf) {
+        return Some(error);
+    }
+    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    match httparse::Request::new(&mut slots).parse(buf) {
+        Ok(_) => None,
+        Err(httparse::Error::TooManyHeaders) => Some(ParseError::TooManyHeaders),
+        Err(httparse::Error::Version) if memchr::memchr(b'\n', buf).is_none() => None,
+        Err(httparse::Error::Version) => Some(ParseError::BadVersion),
+        Err(_) => Some(ParseError::Malformed),
+    }
+}
+
 /// Parses one complete head: `head` must end with its blank line (see [`find_head_end`]).
 ///
 /// Takes `&mut` only to rewrite an `HTTP/1.x` (x ≥ 2) version to `HTTP/1.1` in place (rule 3),
 /// since `httparse` knows no other 1.x versions.
 pub fn parse_head<'b>(head: &'b mut [u8], limits: &Limits) -> Result<RequestHead<'b>, ParseError> {
+    // Rule 0.
+    if is_tls_handshake(head) {
+        return Err(ParseError::TlsHandshake);
+    }
     if head.len() > limits.max_head_bytes {
         return Err(oversized_head_error(head));
     }
@@ -286,8 +332,10 @@ fn field_slot<'f, 'b>(fields: &'f mut Fields<'b>, name: &str) -> Option<&'f mut 
 }
 
 /// Rule 3: inspects the version token at the end of the request line. `HTTP/1.d` with d ≥ 2 is
-/// rewritten to `HTTP/1.1`; `HTTP/d.d` with a major other than 1 is 505. Anything else is left for
-/// `httparse` to accept or reject.
+/// rewritten to `HTTP/1.1`; `HTTP/d.d` with a major other than 1 is 505, but only on a request
+/// line that is otherwise well formed: a bad method or target is a 400 whatever the version, so
+/// the answer never depends on whether the line's end had arrived when a prefix was refused
+/// ([`refuse_partial`]). Anything else is left for `httparse` to accept or reject.
 fn normalise_minor_version(head: &mut [u8]) -> Result<(), ParseError> {
     let Some(line_end) = memchr::memchr(b'\n', head) else {
         return Ok(());
@@ -298,15 +346,26 @@ fn normalise_minor_version(head: &mut [u8]) -> Result<(), ParseError> {
         return Ok(());
     };
     let version = &line[space + 1..];
+    let (major_at, minor_at) = (space + 1 + 5, space + 1 + 7);
     if let [b'H', b'T', b'T', b'P', b'/', major, b'.', minor] = *version
         && major.is_ascii_digit()
         && minor.is_ascii_digit()
     {
         if major != b'1' {
-            return Err(ParseError::VersionNotSupported);
+            // Check the rest of the line with the version httparse knows, then put it back (the
+            // access log shows the line as sent).
+            head[major_at] = b'1';
+            head[minor_at] = b'1';
+            let line = httparse::Request::new(&mut []).parse(&head[..=line_end]);
+            head[major_at] = major;
+            head[minor_at] = minor;
+            return Err(match line {
+                Ok(_) => ParseError::VersionNotSupported,
+                Err(httparse::Error::Version) => ParseError::BadVersion,
+                Err(_) => ParseError::Malformed,
+            });
         }
         if minor >= b'2' {
-            let minor_at = space + 1 + 7;
             head[minor_at] = b'1';
         }
     }
@@ -447,6 +506,10 @@ mod tests {
             // versions
             ("GET / HTTP/2.0\r\nHost: a\r\n\r\n", VersionNotSupported),
             ("GET / HTTP/3.0\r\nHost: a\r\n\r\n", VersionNotSupported),
+            // ... but a bad request line is a 400 whatever its version (found by fuzzing:
+            // the answer depended on whether the line had ended when a prefix was checked)
+            ("G\x01T / HTTP/2.0\r\nHost: a\r\n\r\n", Malformed),
+            ("GET /a\x7f HTTP/3.0\r\n\r\n", Malformed),
             ("GET / HTTP/1.x\r\nHost: a\r\n\r\n", BadVersion),
             ("GET / HTTX/1.1\r\nHost: a\r\n\r\n", BadVersion),
             // Host
@@ -587,6 +650,89 @@ mod tests {
         for (text, want) in cases {
             let head = parse(text).unwrap_or_else(|e| panic!("{text:?}: {e:?}"));
             assert_eq!(head.fields.host, want.map(str::as_bytes), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn partial_heads_table() {
+        use ParseError::*;
+        /// A TLS 1.2/1.3 ClientHello's first bytes, as a browser sends them.
+        const CLIENT_HELLO: &[u8] = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\xa5\x10";
+        let cases: &[(&[u8], Option<ParseError>)] = &[
+            // prefixes of valid heads wait, however they are cut
+            (b"G", None),
+            (b"GET", None),
+            (b"GET /a?b=c", None),
+            (b"GET / HTTP/1.", None),
+            (b"GET / HTTP/1.1\r", None),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nX-Long: v", None),
+            (b"BREW /pot HTTP/1.1\r\n", None),
+            (b"GET / HTTP/1.1\nHost: a\n", None),
+            // a version cut short may still become a valid one, or a 505
+            (b"GET / HTTP/2", None),
+            (b"GET / HTTP/1", None),
+            // TLS: the first byte alone could be any refusal; two say which
+            (b"\x16", None),
+            (b"\x16\x03", Some(TlsHandshake)),
+            (CLIENT_HELLO, Some(TlsHandshake)),
+            (b"\x16\x01", Some(Malformed)),
+            // bytes that cannot start a request line
+            (b"\x00", Some(Malformed)),
+            (b"\xff\xfe", Some(Malformed)),
+            (b"G\x01T / HTTP/1.1", Some(Malformed)),
+            (b"GE\tT", Some(Malformed)),
+            (b" GET /", Some(Malformed)),
+            (b"GET /a\x7f", Some(Malformed)),
+            (b"GET  /", Some(Malformed)),
+            (b"{\"json\": 1}", Some(Malformed)),
+            // SSH and SMTP banners, a bare response
+            (b"SSH-2.0-OpenSSH_9.2\r\n", Some(Malformed)),
+            (b"HTTP/1.1 200 OK\r\n", Some(Malformed)),
+            // complete request lines with a version that is wrong whatever follows
+            (b"GET / HTTP/2.0\r\n", Some(VersionNotSupported)),
+            (b"G\x01T / HTTP/2.0\r\n", Some(Malformed)),
+            (b"GET / HTTX/1.1\r\n", Some(BadVersion)),
+            (b"GET / HTTP/1.1x\r\n", Some(Malformed)),
+            // ... or right once rewritten (rule 3)
+            (b"GET / HTTP/1.7\r\nHost: a\r\n", None),
+            // a bad field line
+            (b"GET / HTTP/1.1\r\nHost : a\r\n", Some(Malformed)),
+            (b"GET / HTTP/1.1\r\nX\x01: a\r\n", Some(Malformed)),
+        ];
+        for (bytes, want) in cases {
+            let mut buf = bytes.to_vec();
+            assert_eq!(
+                refuse_partial(&mut buf),
+                *want,
+                "{:?}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
+    }
+
+    #[test]
+    fn a_partial_refusal_is_what_the_complete_head_gets() {
+        // Each refused prefix, completed in the friendliest way, gets the same error in full.
+        let prefixes: &[&[u8]] = &[
+            b"\x16\x03\x01",
+            b"G\x01T / HTTP/1.1",
+            b"G\x01T / HTTP/2.0",
+            b"GET / HTTP/2.0\r\n",
+            b"GET / HTTX/1.1\r\n",
+            b"GET / HTTP/1.1\r\nHost : a\r\n",
+        ];
+        for prefix in prefixes {
+            let mut partial = prefix.to_vec();
+            let early = refuse_partial(&mut partial).expect("refused");
+            let mut full = [*prefix, b"\r\nHost: a\r\n\r\n"].concat();
+            let end = find_head_end(&full, 0).unwrap();
+            let complete = parse_head(&mut full[..end], &Limits::default()).err();
+            assert_eq!(
+                complete,
+                Some(early),
+                "{:?}",
+                String::from_utf8_lossy(prefix)
+            );
         }
     }
 

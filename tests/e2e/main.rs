@@ -21,6 +21,9 @@ mod keepalive;
 /// Deadlines, limits, request bodies, faults: nothing a client does harms another.
 mod robustness;
 
+/// Early refusal: bytes that can never become a request (TLS, noise) get 400 at once.
+mod refusal;
+
 /// Signals, graceful shutdown and the access log, on the real binary.
 mod shutdown;
 
