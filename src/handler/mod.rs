@@ -15,13 +15,13 @@
 //! counts), then `range::evaluate` (200, 206, 416).
 
 pub(crate) mod cache_control;
-pub(crate) mod conditional;
+pub mod conditional;
 pub(crate) mod favicon;
 pub(crate) mod listing;
 pub(crate) mod mime;
 pub(crate) mod multipart;
 pub(crate) mod open_files;
-pub(crate) mod range;
+pub mod range;
 pub mod resolve;
 
 use std::fs::File;

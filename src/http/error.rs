@@ -49,7 +49,7 @@ pub enum ParseError {
 
 impl ParseError {
     /// The status to answer with.
-    pub(crate) fn status(self) -> Status {
+    pub fn status(self) -> Status {
         match self {
             ParseError::TlsHandshake
             | ParseError::Malformed

@@ -68,17 +68,17 @@ pub enum BodyFraming {
 
 /// Header fields the handler and the access log use; all borrowed from the request buffer.
 #[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Fields<'b> {
-    pub(crate) host: Option<&'b [u8]>,
-    pub(crate) range: Option<&'b [u8]>,
-    pub(crate) if_match: Option<&'b [u8]>,
-    pub(crate) if_none_match: Option<&'b [u8]>,
-    pub(crate) if_modified_since: Option<&'b [u8]>,
-    pub(crate) if_unmodified_since: Option<&'b [u8]>,
-    pub(crate) if_range: Option<&'b [u8]>,
-    pub(crate) accept: Option<&'b [u8]>,
-    pub(crate) user_agent: Option<&'b [u8]>,
-    pub(crate) referer: Option<&'b [u8]>,
+pub struct Fields<'b> {
+    pub host: Option<&'b [u8]>,
+    pub range: Option<&'b [u8]>,
+    pub if_match: Option<&'b [u8]>,
+    pub if_none_match: Option<&'b [u8]>,
+    pub if_modified_since: Option<&'b [u8]>,
+    pub if_unmodified_since: Option<&'b [u8]>,
+    pub if_range: Option<&'b [u8]>,
+    pub accept: Option<&'b [u8]>,
+    pub user_agent: Option<&'b [u8]>,
+    pub referer: Option<&'b [u8]>,
 }
 
 /// A parsed request head, borrowing the buffer it was parsed from.
@@ -97,7 +97,7 @@ pub struct RequestHead<'b> {
     /// `Expect: 100-continue` was sent.
     pub(crate) expect_continue: bool,
     /// The fields; `host` is the absolute-form target's authority when there is one (rule 4).
-    pub(crate) fields: Fields<'b>,
+    pub fields: Fields<'b>,
     /// Length of the head in bytes, including the blank line.
     pub len: usize,
 }
