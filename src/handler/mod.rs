@@ -201,6 +201,8 @@ fn serve(req: &RequestHead<'_>, site: &Site, state: &mut WorkerState) -> Respons
                 content_type: Some(options.content_type()),
                 content_length: None,
                 vary: Some("Accept"),
+                // No validator: see cache_control.rs for why.
+                cache_control: Some(site.cache_control.for_listing()),
                 body: Body::Stream(Box::new(listing)),
                 reason: Some(Reason::Listing),
                 ..ResponsePlan::empty(Status::OK)
