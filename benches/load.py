@@ -518,7 +518,17 @@ def scenarios() -> list[Scenario]:
     return out
 
 
-SCENARIO_NAMES = ["keepalive", "pipeline", "big", "close", "c1000", "oha", "idle", "workers"]
+SCENARIO_NAMES = [
+    "keepalive",
+    "pipeline",
+    "big",
+    "close",
+    "c1000",
+    "oha",
+    "idle",
+    "workers",
+    "refusal",
+]
 
 
 @dataclass
@@ -789,6 +799,117 @@ def run_workers() -> str:
             s.stop()
 
 
+# --- refusal -------------------------------------------------------------------------------------
+
+
+def client_hello() -> bytes:
+    """A TLS ClientHello record, as a browser pointed at https:// on a plain port sends it."""
+    name = b"localhost"
+    sni = b"\x00\x00" + (len(name) + 5).to_bytes(2, "big") + (len(name) + 3).to_bytes(2, "big")
+    sni += b"\x00" + len(name).to_bytes(2, "big") + name
+    hello = b"\x03\x03" + bytes(range(32)) + b"\x00" + b"\x00\x04\x13\x01\xc0\x2f" + b"\x01\x00"
+    hello += len(sni).to_bytes(2, "big") + sni
+    handshake = b"\x01" + len(hello).to_bytes(3, "big") + hello
+    return b"\x16\x03\x01" + len(handshake).to_bytes(2, "big") + handshake
+
+
+REFUSAL_PAYLOADS = {
+    "TLS ClientHello": client_hello(),
+    "binary noise (300 B)": b"\xff" + bytes((i * 151 + 89) % 256 for i in range(299)),
+    "control byte in the method": b"G\x01T / HTTP/1.1\r\n",
+}
+REFUSAL_TRIALS = 50
+REFUSAL_TIMEOUT = 15.0  # beyond every server's header deadline, so a late answer still shows
+STORM_CONNS = 64
+
+
+def time_to_answer(port: int, payload: bytes) -> tuple[float, str]:
+    """Sends `payload` on a new connection; returns the seconds until the server's answer ended
+    with its close, and the answer's first line."""
+    data = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=REFUSAL_TIMEOUT) as sock:
+        start = time.perf_counter()
+        sock.sendall(payload)
+        try:
+            while chunk := sock.recv(65536):
+                data += chunk
+        except (ConnectionResetError, socket.timeout):
+            pass
+        took = time.perf_counter() - start
+    line = data.split(b"\r\n", 1)[0].decode("latin-1") if data else "(nothing)"
+    return took, line
+
+
+async def refusal_storm(port: int, payload: bytes, duration: float) -> tuple[int, int]:
+    """STORM_CONNS clients each connect, send `payload` and read to the close, over and over for
+    `duration`; returns the connections answered and the errors."""
+    answered = errors = 0
+    end = time.monotonic() + duration
+
+    async def client() -> None:
+        nonlocal answered, errors
+        while time.monotonic() < end:
+            try:
+                reader, writer = await asyncio.wait_for(
+                    asyncio.open_connection("127.0.0.1", port), REFUSAL_TIMEOUT
+                )
+                writer.write(payload)
+                await asyncio.wait_for(reader.read(), max(0.1, end - time.monotonic() + 1))
+                writer.close()
+                answered += 1
+            except (OSError, asyncio.TimeoutError):
+                errors += 1
+
+    await asyncio.gather(*(client() for _ in range(STORM_CONNS)))
+    return answered, errors
+
+
+def run_refusal(names: list[str]) -> str:
+    """Time from sending bytes that can never be HTTP to the end of the server's answer, and how
+    many such connections per second a server turns away. The driver itself is the client,
+    pinned to the client cores."""
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {int(c) for c in CLIENT_CPUS.split(",")})
+    servers = [SERVER_FACTORIES[name]() for name in names]
+    lines = [
+        "### Bytes that can never be HTTP: time to the answer and the close",
+        "",
+        f"{REFUSAL_TRIALS} connections per payload, one at a time (median and slowest); then "
+        f"{STORM_CONNS} clients sending noise over and over for {DURATION} s.",
+        "",
+        "| server | payload | answer | median | slowest |",
+        "|---|---|---|---:|---:|",
+    ]
+    storm = ["", "| server | noise connections turned away per second | errors |", "|---|---:|---:|"]
+    try:
+        for server in servers:
+            server.start()
+            for what, payload in REFUSAL_PAYLOADS.items():
+                times, answers = [], set()
+                for _ in range(REFUSAL_TRIALS):
+                    took, line = time_to_answer(server.port, payload)
+                    times.append(took)
+                    answers.add(line)
+                    if took > 1.0 and len(times) >= 3:
+                        break  # a server that waits for its header deadline: three tries show it
+                lines.append(
+                    f"| {server.name} | {what} | {' / '.join(sorted(answers))} "
+                    f"| {fmt_time(median(times))} | {fmt_time(max(times))} |"
+                )
+            log(f"  refusal storm: {server.name}")
+            answered, errors = asyncio.run(
+                refusal_storm(server.port, REFUSAL_PAYLOADS["binary noise (300 B)"], DURATION)
+            )
+            storm.append(f"| {server.name} | {answered / DURATION:,.0f} | {errors} |")
+            CRASHES.extend(server.crashes)
+            server.stop()
+    finally:
+        for server in servers:
+            server.stop()
+        os.sched_setaffinity(0, before)
+    return "\n".join(lines + storm) + "\n"
+
+
 # --- main ----------------------------------------------------------------------------------------
 
 CRASHES: list[str] = []
@@ -878,6 +999,11 @@ def main() -> int:
     if "workers" in wanted:
         log("scenario workers")
         text = run_workers()
+        print(text, flush=True)
+        out.append(text)
+    if "refusal" in wanted:
+        log("scenario refusal")
+        text = run_refusal(wanted_servers)
         print(text, flush=True)
         out.append(text)
 

@@ -392,11 +392,22 @@ impl<T: Transport> Conn<T> {
                         *requests += 1;
                         return self.start_request(cx, end);
                     }
-                    None if read.is_full() => {
-                        let error = parse::oversized_head_error(read.data());
-                        return self.reject(cx, error);
+                    None => {
+                        // A read ended mid-head. Bytes that can never become a request (a TLS
+                        // handshake, binary noise) are refused now, not at the header deadline;
+                        // that is checked before the size limit, since such bytes are no request
+                        // line too long, and only when new bytes came.
+                        if read.data().len() > self.scanned
+                            && let Some(error) = parse::refuse_partial(read.data_mut())
+                        {
+                            return self.reject(cx, error);
+                        }
+                        if read.is_full() {
+                            let error = parse::oversized_head_error(read.data());
+                            return self.reject(cx, error);
+                        }
+                        self.scanned = read.data().len();
                     }
-                    None => self.scanned = read.data().len(),
                 }
             }
         }
@@ -517,7 +528,7 @@ impl<T: Transport> Conn<T> {
             Phase::Body { head_request, .. } => head_request,
             _ => false,
         };
-        self.ending(CloseReason::Rejected(refusal.status().code()));
+        self.ending(refusal.close_reason());
         let client = Client {
             peer: &self.peer,
             id: self.id,
@@ -833,6 +844,33 @@ mod tests {
             ],
             "{out}"
         );
+    }
+
+    /// Bytes that can never become a request are refused as soon as a read ends mid-head, with
+    /// the answer the complete head would get, however the bytes are split (the fuzzer's
+    /// `conn_stream` found a 505 for a whole line but a 400 for its refused prefix).
+    #[test]
+    fn early_refusal_answers_as_the_complete_head_would() {
+        let status = |out: &[u8]| String::from_utf8_lossy(&out[..12]).into_owned();
+        let cases: &[(&[u8], &str)] = &[
+            (b"G\x01T / HTTP/2.0\r\nHost: t\r\n\r\n", "HTTP/1.1 400"),
+            (b"GET / HTTP/2.0\r\nHost: t\r\n\r\n", "HTTP/1.1 505"),
+            (b"\x16\x03\x01\x00\x05\x01\n\n\x00\x00", "HTTP/1.1 400"),
+            (b"\xff\xfe\r\n\r\n", "HTTP/1.1 400"),
+        ];
+        for (bytes, want) in cases {
+            let whole = run(&[bytes], 0, true);
+            assert_eq!(status(&whole), *want, "{bytes:?}");
+            for cut in 1..bytes.len() {
+                let (a, b) = bytes.split_at(cut);
+                assert_eq!(run(&[a, b], 0, true), whole, "{bytes:?} cut at {cut}");
+            }
+        }
+        // The TLS page, whether the record's end of line made the head look complete or not.
+        let tls = run(&[b"\x16\x03\x01\x00\x05\x01\n\n"], 0, true);
+        assert!(String::from_utf8_lossy(&tls).contains("plain-HTTP server"));
+        // An unfinished but valid head is not answered (EOF follows: no reply at all).
+        assert!(run(&[b"GET / HTTP/1.", b"1\r\nHost: t\r\n"], 0, true).is_empty());
     }
 
     proptest! {

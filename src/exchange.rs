@@ -28,7 +28,7 @@ use crate::response::framing::{self, Framing, Terms};
 use crate::response::head;
 use crate::response::plan::ResponsePlan;
 use crate::response::writer::BodyWriter;
-use crate::stats::{Answered, Stats};
+use crate::stats::{Answered, CloseReason, Stats};
 
 /// Everything a connection borrows from its loop while it runs.
 pub struct Cx<'a> {
@@ -142,6 +142,14 @@ impl Refusal {
             Refusal::Timeout => Status::REQUEST_TIMEOUT,
         }
     }
+
+    /// Why the connection ends after it: a TLS handshake is counted apart from parse errors.
+    pub(crate) fn close_reason(self) -> CloseReason {
+        match self {
+            Refusal::Malformed(ParseError::TlsHandshake) => CloseReason::TlsHandshake,
+            _ => CloseReason::Rejected(self.status().code()),
+        }
+    }
 }
 
 /// Queues the built-in error page for `refusal` behind what `out` holds; `request_line` is what
@@ -160,7 +168,10 @@ pub(crate) fn refuse(
         explain::print(explain::rejected_line(request_line, error));
     }
     let status = refusal.status();
-    let mut plan = ResponsePlan::error(status);
+    let mut plan = match refusal {
+        Refusal::Malformed(error) => ResponsePlan::refused(error),
+        Refusal::Timeout => ResponsePlan::error(status),
+    };
     if head_request {
         plan = plan.without_body();
     }

@@ -137,6 +137,13 @@ pub(crate) fn line(head: &RequestHead<'_>, plan: &ResponsePlan, delivery: Delive
 /// The line for a request refused before the handler saw it. The raw request line is escaped: it
 /// may hold any byte, and stderr is often a terminal.
 pub(crate) fn rejected_line(request_line: &[u8], error: ParseError) -> String {
+    if error == ParseError::TlsHandshake {
+        // The record is binary: what it is says more than its bytes would.
+        return format!(
+            "(TLS handshake) → {} (TLS handshake on this plain-HTTP port: use http://)",
+            error.status().code()
+        );
+    }
     format!(
         "{} → {} (request refused: {error:?})",
         String::from_utf8_lossy(request_line).escape_debug(),
@@ -204,6 +211,10 @@ mod tests {
         assert_eq!(
             rejected_line(b"GET /\x1b[2J HTTP/2.0", ParseError::VersionNotSupported),
             "GET /\\u{1b}[2J HTTP/2.0 → 505 (request refused: VersionNotSupported)"
+        );
+        assert_eq!(
+            rejected_line(b"\x16\x03\x01\x02\x00", ParseError::TlsHandshake),
+            "(TLS handshake) → 400 (TLS handshake on this plain-HTTP port: use http://)"
         );
     }
 

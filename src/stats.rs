@@ -115,6 +115,9 @@ pub(crate) enum CloseReason {
     /// The request was refused with this status (400, 413, 414, 431, 505…) and the connection
     /// closed.
     Rejected(u16),
+    /// The client sent a TLS handshake to this plain-HTTP port (answered 400, saying to use
+    /// `http://`). Counted apart from parse errors: it is a misdirected client, not a bad request.
+    TlsHandshake,
     /// The peer reset the connection or vanished (ECONNRESET, EPIPE).
     Reset,
     /// Another I/O error, or a file that ended before its announced length.
@@ -134,6 +137,7 @@ impl CloseReason {
             CloseReason::SendTimeout => "send-timeout",
             CloseReason::BodyTimeout => "body-timeout",
             CloseReason::Rejected(_) => "rejected",
+            CloseReason::TlsHandshake => "tls-handshake",
             CloseReason::Reset => "reset",
             CloseReason::Error => "error",
             CloseReason::Shutdown => "shutdown",
@@ -153,11 +157,12 @@ impl CloseReason {
             CloseReason::Reset => 7,
             CloseReason::Error => 8,
             CloseReason::Shutdown => 9,
+            CloseReason::TlsHandshake => 10,
         }
     }
 }
 
-const CLOSE_KINDS: usize = 10;
+const CLOSE_KINDS: usize = 11;
 /// Statuses a connection can be refused with, counted separately in the exit report.
 const REJECT_STATUSES: [u16; 8] = [400, 408, 413, 414, 431, 501, 505, 500];
 
@@ -357,7 +362,7 @@ impl Snapshot {
         let c = |r| self.closes(r);
         let _ = writeln!(
             out,
-            "connections ended: client closed {}, Connection: close {}, keep-alive idle timeout {}, header timeout {}, send timeout {}, body timeout {}, parse error {}{}, reset by peer {}, other error {}, shutdown {}; accept paused {} times (connection cap or no descriptors)",
+            "connections ended: client closed {}, Connection: close {}, keep-alive idle timeout {}, header timeout {}, send timeout {}, body timeout {}, parse error {}{}, TLS handshake on plain HTTP {}, reset by peer {}, other error {}, shutdown {}; accept paused {} times (connection cap or no descriptors)",
             c(CloseReason::ClientClosed),
             c(CloseReason::ConnectionClose),
             c(CloseReason::IdleTimeout),
@@ -366,6 +371,7 @@ impl Snapshot {
             c(CloseReason::BodyTimeout),
             c(CloseReason::Rejected(0)),
             rejected,
+            c(CloseReason::TlsHandshake),
             c(CloseReason::Reset),
             c(CloseReason::Error),
             c(CloseReason::Shutdown),
@@ -481,6 +487,7 @@ mod tests {
         stats.response(431);
         stats.closed(CloseReason::Rejected(431));
         stats.closed(CloseReason::HeaderTimeout);
+        stats.closed(CloseReason::TlsHandshake);
         let total = Snapshot::sum([&stats.snapshot(), &stats.snapshot()]);
         assert_eq!(total.requests, 4);
         assert_eq!(total.closes(CloseReason::HeaderTimeout), 2);
@@ -491,5 +498,6 @@ mod tests {
         );
         assert!(report.contains("parse error 2 (431: 2)"), "{report}");
         assert!(report.contains("header timeout 2"), "{report}");
+        assert!(report.contains("TLS handshake on plain HTTP 2"), "{report}");
     }
 }

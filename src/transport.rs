@@ -61,13 +61,13 @@ pub struct MemoryTransport {
     /// Offset into the front segment.
     read_pos: usize,
     /// Set when `incoming` has been read to the end: reads then return EOF, not `WouldBlock`.
-    pub(crate) peer_closed: bool,
+    pub peer_closed: bool,
     /// Everything written.
     pub sent: Vec<u8>,
     /// The write side was shut.
     pub(crate) write_shut: bool,
     /// Most bytes a single write accepts (0 = unlimited), to exercise partial writes.
-    pub(crate) write_limit: usize,
+    pub write_limit: usize,
 }
 
 impl MemoryTransport {

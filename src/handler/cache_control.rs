@@ -6,6 +6,15 @@
 //! changes content, so it gets `public, max-age=31536000, immutable` and is never revalidated.
 //! `--cache-control VALUE` replaces both with one value for every file.
 //!
+//! A directory listing always gets `no-cache` (RFC 9111 §5.2.2.4), whatever `--cache-control`
+//! says of files: without it a cache may give the page a heuristic freshness lifetime
+//! (RFC 9111 §4.2.2) and show a stale listing. It carries no validator, so every use is a full
+//! fetch: a correct one would have to cover every name, size, time and type the page shows,
+//! which means reading and stat'ing the whole directory before the head could be sent, while
+//! the listing is streamed in bounded pieces precisely so that a folder of 100,000 entries
+//! never holds up the loop (the directory's own mtime is no substitute: it does not change
+//! when a listed file grows).
+//!
 //! Cost per request: one scan of the file name; the value is shared text (an `Arc` clone).
 
 use std::sync::Arc;
@@ -28,6 +37,8 @@ pub(crate) struct CachePolicy {
     plain: Arc<str>,
     /// For content-hashed names.
     hashed: Arc<str>,
+    /// For directory listings: always `no-cache`.
+    listing: Arc<str>,
 }
 
 impl CachePolicy {
@@ -40,13 +51,23 @@ impl CachePolicy {
                 CachePolicy {
                     plain: value.clone(),
                     hashed: value,
+                    listing: Arc::from(NO_CACHE),
                 }
             }
-            None => CachePolicy {
-                plain: Arc::from(NO_CACHE),
-                hashed: Arc::from(IMMUTABLE),
-            },
+            None => {
+                let plain: Arc<str> = Arc::from(NO_CACHE);
+                CachePolicy {
+                    listing: plain.clone(),
+                    plain,
+                    hashed: Arc::from(IMMUTABLE),
+                }
+            }
         }
+    }
+
+    /// The value for a directory listing.
+    pub(crate) fn for_listing(&self) -> Arc<str> {
+        self.listing.clone()
     }
 
     /// The value for a file named `name` (its last path segment).
@@ -148,5 +169,8 @@ mod tests {
         let fixed = CachePolicy::new(Some("max-age=60"));
         assert_eq!(&*fixed.for_name(b"index.html"), "max-age=60");
         assert_eq!(&*fixed.for_name(b"app.3f9c2e1a.js"), "max-age=60");
+        // Listings revalidate whatever files are told.
+        assert_eq!(&*default.for_listing(), "no-cache");
+        assert_eq!(&*fixed.for_listing(), "no-cache");
     }
 }

@@ -23,12 +23,12 @@ const HTTP_DATE_END: u64 = 253_402_300_800;
 
 /// The validators of a file response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Validators {
-    pub(crate) etag: ETag,
+pub struct Validators {
+    pub etag: ETag,
     /// Seconds since the epoch of `Last-Modified`: the file's mtime, clamped to `now` (RFC 9110
     /// §8.8.2.1: an origin must not send a modification date later than its Date), or `None`
     /// when the mtime cannot be written as an HTTP date (before 1970, after 9999).
-    pub(crate) last_modified: Option<u64>,
+    pub last_modified: Option<u64>,
 }
 
 impl Validators {
@@ -57,7 +57,7 @@ fn unix_seconds(time: SystemTime) -> Option<u64> {
 
 /// What the preconditions decide.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Precondition {
+pub enum Precondition {
     /// 412 Precondition Failed, because of this field.
     Failed(Condition),
     /// 304 Not Modified, because of this field.
@@ -84,7 +84,7 @@ pub(crate) enum Precondition {
 /// 5. When the method is GET and both `Range` and `If-Range` are present: if `If-Range` is true,
 ///    honour `Range`; otherwise ignore it and send the whole representation.
 /// 6. Otherwise perform the method (a GET with `Range` and no `If-Range` honours `Range`).
-pub(crate) fn evaluate(
+pub fn evaluate(
     method: Method,
     fields: &Fields<'_>,
     validators: &Validators,
@@ -130,13 +130,13 @@ pub(crate) fn evaluate(
 
 /// `If-Match` (RFC 9110 §13.1.1): true for `*` (the file exists) or when a listed tag matches
 /// the current one by strong comparison. A malformed list matches nothing from its fault on.
-pub(crate) fn if_match(value: &[u8], current: &ETag) -> bool {
+pub fn if_match(value: &[u8], current: &ETag) -> bool {
     value == b"*" || any_tag(value, |tag| tag.strong_eq(current))
 }
 
 /// `If-None-Match` (RFC 9110 §13.1.2): false for `*` (the file exists) or when a listed tag
 /// matches the current one by weak comparison.
-pub(crate) fn if_none_match(value: &[u8], current: &ETag) -> bool {
+pub fn if_none_match(value: &[u8], current: &ETag) -> bool {
     !(value == b"*" || any_tag(value, |tag| tag.weak_eq(current)))
 }
 
@@ -144,7 +144,7 @@ pub(crate) fn if_none_match(value: &[u8], current: &ETag) -> bool {
 /// date is at or before the given date. An unparsable date, or one later than `now` (it cannot
 /// come from this server's clock), is ignored: the condition holds. Without a modification date
 /// the condition holds too.
-pub(crate) fn if_modified_since(value: &[u8], last_modified: Option<u64>, now: SystemTime) -> bool {
+pub fn if_modified_since(value: &[u8], last_modified: Option<u64>, now: SystemTime) -> bool {
     let (Some(date), Some(modified)) = (parse_date(value), last_modified) else {
         return true;
     };
@@ -158,7 +158,7 @@ pub(crate) fn if_modified_since(value: &[u8], last_modified: Option<u64>, now: S
 /// `If-Unmodified-Since` (RFC 9110 §13.1.4): false when the file was modified after the given
 /// date. An unparsable date is ignored (the condition holds); so is a file without a
 /// modification date, since nothing can be said against it.
-pub(crate) fn if_unmodified_since(value: &[u8], last_modified: Option<u64>) -> bool {
+pub fn if_unmodified_since(value: &[u8], last_modified: Option<u64>) -> bool {
     match (parse_date(value), last_modified) {
         (Some(date), Some(modified)) => modified <= date,
         _ => true,
@@ -168,7 +168,7 @@ pub(crate) fn if_unmodified_since(value: &[u8], last_modified: Option<u64>) -> b
 /// `If-Range` (RFC 9110 §13.1.5): an entity-tag holds if it matches the current tag by strong
 /// comparison (a weak tag never does); a date holds if it equals `Last-Modified` exactly.
 /// Anything else does not hold, so the whole file is sent.
-pub(crate) fn if_range(value: &[u8], validators: &Validators) -> bool {
+pub fn if_range(value: &[u8], validators: &Validators) -> bool {
     let value = trim_ows(value);
     if value.starts_with(b"\"") || value.starts_with(b"W/") {
         return match parse_tag(value) {
@@ -181,11 +181,11 @@ pub(crate) fn if_range(value: &[u8], validators: &Validators) -> bool {
 
 /// An entity-tag as received (RFC 9110 §8.8.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct EntityTag<'a> {
+pub struct EntityTag<'a> {
     /// Marked `W/`.
-    pub(crate) weak: bool,
+    pub weak: bool,
     /// The opaque tag, quotes included.
-    pub(crate) opaque: &'a [u8],
+    pub opaque: &'a [u8],
 }
 
 impl EntityTag<'_> {
@@ -227,7 +227,7 @@ fn any_tag(value: &[u8], mut pred: impl FnMut(&EntityTag<'_>) -> bool) -> bool {
 
 /// Parses one `entity-tag` at the start of `input`; returns it and what follows.
 /// `entity-tag = [ "W/" ] DQUOTE *etagc DQUOTE`, `etagc = %x21 / %x23-7E / obs-text`.
-pub(crate) fn parse_tag(input: &[u8]) -> Option<(EntityTag<'_>, &[u8])> {
+pub fn parse_tag(input: &[u8]) -> Option<(EntityTag<'_>, &[u8])> {
     let (weak, rest) = match input.strip_prefix(b"W/") {
         Some(rest) => (true, rest),
         None => (false, input),
@@ -248,7 +248,7 @@ pub(crate) fn parse_tag(input: &[u8]) -> Option<(EntityTag<'_>, &[u8])> {
 
 /// An HTTP date in any of the three formats recipients must accept (RFC 9110 §5.6.7):
 /// IMF-fixdate, RFC 850 and asctime, as seconds since the epoch.
-pub(crate) fn parse_date(value: &[u8]) -> Option<u64> {
+pub fn parse_date(value: &[u8]) -> Option<u64> {
     let text = std::str::from_utf8(trim_ows(value)).ok()?;
     let time = httpdate::parse_http_date(text).ok()?;
     time.duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs())

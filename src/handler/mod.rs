@@ -15,13 +15,13 @@
 //! counts), then `range::evaluate` (200, 206, 416).
 
 pub(crate) mod cache_control;
-pub(crate) mod conditional;
+pub mod conditional;
 pub(crate) mod favicon;
 pub(crate) mod listing;
 pub(crate) mod mime;
 pub(crate) mod multipart;
 pub(crate) mod open_files;
-pub(crate) mod range;
+pub mod range;
 pub mod resolve;
 
 use std::fs::File;
@@ -201,6 +201,8 @@ fn serve(req: &RequestHead<'_>, site: &Site, state: &mut WorkerState) -> Respons
                 content_type: Some(options.content_type()),
                 content_length: None,
                 vary: Some("Accept"),
+                // No validator: see cache_control.rs for why.
+                cache_control: Some(site.cache_control.for_listing()),
                 body: Body::Stream(Box::new(listing)),
                 reason: Some(Reason::Listing),
                 ..ResponsePlan::empty(Status::OK)

@@ -4,7 +4,7 @@
 //! Owns: parsing `bytes=` range sets into `u64` offsets, resolving them against the file length
 //! (clamping, suffixes), and refusing sets that would amplify the response. Whether a `Range` is
 //! to be looked at at all (GET only, `If-Range`) is decided by [`super::conditional::evaluate`];
-//! the multipart body itself is [`super::multipart`].
+//! the multipart body itself is `handler::multipart`.
 //!
 //! Rules, in the order [`evaluate`] applies them:
 //! 1. §14.2: a field that is not `bytes=` followed by a valid range set (another unit, bad syntax,
@@ -29,11 +29,11 @@ use crate::response::content_range::ByteRange;
 /// Most range-specs honoured in one request. Arbitrary: generous for media players and download
 /// managers (which ask for one, rarely a handful), small enough that a multipart response's
 /// overhead stays bounded.
-pub(crate) const MAX_RANGES: usize = 16;
+pub const MAX_RANGES: usize = 16;
 
 /// Up to [`MAX_RANGES`] satisfiable ranges, in request order, in a fixed array.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Ranges {
+pub struct Ranges {
     items: [ByteRange; MAX_RANGES],
     len: usize,
 }
@@ -52,7 +52,7 @@ impl Ranges {
     }
 
     /// The ranges, in request order.
-    pub(crate) fn as_slice(&self) -> &[ByteRange] {
+    pub fn as_slice(&self) -> &[ByteRange] {
         &self.items[..self.len]
     }
 
@@ -77,7 +77,7 @@ impl Ranges {
 // would allocate for every range request, and a `Decision` lives only until the plan is built.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Decision {
+pub enum Decision {
     /// Ignore the field: 200 with the whole file (rules 1, 2, 5).
     Full,
     /// 206 with these ranges (rule 6): one range as a plain body, several as multipart.
@@ -117,7 +117,7 @@ impl Spec {
 }
 
 /// Decides what the `Range` field `value` asks of a file of `len` bytes (rules 1–6).
-pub(crate) fn evaluate(value: &[u8], len: u64) -> Decision {
+pub fn evaluate(value: &[u8], len: u64) -> Decision {
     // Rule 1: `bytes=` (the unit is case-insensitive, §14.1), then the range set.
     let Some(eq) = value.iter().position(|&b| b == b'=') else {
         return Decision::Full;

@@ -10,6 +10,9 @@ use super::Status;
 /// §11.2 on request smuggling), so the answer always carries `Connection: close`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ParseError {
+    /// A TLS handshake record where a request line should be: a client speaking `https://` to
+    /// this plain-HTTP port.
+    TlsHandshake,
     /// The request line or a header field does not follow RFC 9112 §3 / §5 (includes obs-fold and
     /// whitespace before the colon).
     Malformed,
@@ -21,6 +24,10 @@ pub enum ParseError {
     MissingHost,
     /// More than one `Host` field (RFC 9112 §3.2).
     DuplicateHost,
+    /// A `Host` value, or an absolute-form target's authority, that is not `uri-host [ ":" port ]`
+    /// (RFC 9110 §7.2, RFC 3986 §3.2.2), or an `http` authority with an empty host or userinfo
+    /// (RFC 9110 §4.2.1, §4.2.4).
+    InvalidHost,
     /// Content-Length that is not a decimal number, or a list whose values differ (RFC 9112 §6.3 r5).
     InvalidContentLength,
     /// Both Transfer-Encoding and Content-Length (RFC 9112 §6.3 r3).
@@ -42,12 +49,14 @@ pub enum ParseError {
 
 impl ParseError {
     /// The status to answer with.
-    pub(crate) fn status(self) -> Status {
+    pub fn status(self) -> Status {
         match self {
-            ParseError::Malformed
+            ParseError::TlsHandshake
+            | ParseError::Malformed
             | ParseError::BadVersion
             | ParseError::MissingHost
             | ParseError::DuplicateHost
+            | ParseError::InvalidHost
             | ParseError::InvalidContentLength
             | ParseError::ConflictingFraming
             | ParseError::UnsupportedTransferEncoding

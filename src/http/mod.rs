@@ -4,12 +4,13 @@
 pub mod body;
 pub(crate) mod calendar;
 pub mod date;
-pub(crate) mod error;
+pub mod error;
+pub mod host;
 pub mod parse;
 
 /// A request method. Unknown tokens are kept as [`Method::Unknown`] so the handler can answer 501.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Method {
+pub enum Method {
     Get,
     Head,
     Options,

@@ -6,13 +6,19 @@
 //! `httparse` pass, no heap allocation. The returned head borrows the caller's buffer.
 //!
 //! Framing rules enforced here (RFC 9112 unless noted), each one a numbered check in [`parse_head`]:
+//! 0. A TLS handshake record (RFC 8446 §5.1: content type 22, version 3.x) is no HTTP at all: a
+//!    client that meant `https://` reached the plain port. It gets its own refusal, so the answer
+//!    can say to use `http://`.
 //! 1. §2.2: empty lines before a request line are skipped (done by the caller via
 //!    [`skip_leading_empty_lines`]).
 //! 2. §3 / §5.1 / §5.2: a malformed request line, a field with whitespace before its colon, or an
 //!    obs-folded line is rejected with 400 (`httparse` refuses all three).
 //! 3. §2.3, RFC 9110 §2.5: `HTTP/1.x` with x ≥ 2 is answered as HTTP/1.1; a major version other than
 //!    1 gets 505; anything else that is not `HTTP/d.d` gets 400.
-//! 4. §3.2: an HTTP/1.1 request without `Host`, or any request with more than one, gets 400.
+//! 4. §3.2: an HTTP/1.1 request without `Host`, or any request with more than one, gets 400; so
+//!    does a `Host` that is not `uri-host [ ":" port ]` (RFC 9110 §7.2, see [`super::host`]).
+//!    §3.2.2: an absolute-form target's authority, checked alike and with a non-empty host (RFC
+//!    9110 §4.2.1; userinfo is refused, §4.2.4), replaces `Host` as the request's host.
 //! 5. §6.1: Transfer-Encoding on an HTTP/1.0 request means the framing is faulty: 400 and close.
 //! 6. §6.3 rule 3: Transfer-Encoding together with Content-Length: 400 and close.
 //! 7. §6.3 rule 4: a Transfer-Encoding other than exactly `chunked` leaves the body length unknown:
@@ -24,6 +30,7 @@
 //!     unless `Connection` lists `keep-alive` (any letter case, any position in the list).
 
 use super::error::ParseError;
+use super::host;
 use super::{Method, Version};
 
 /// Limits applied while parsing a head.
@@ -61,17 +68,17 @@ pub enum BodyFraming {
 
 /// Header fields the handler and the access log use; all borrowed from the request buffer.
 #[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Fields<'b> {
-    pub(crate) host: Option<&'b [u8]>,
-    pub(crate) range: Option<&'b [u8]>,
-    pub(crate) if_match: Option<&'b [u8]>,
-    pub(crate) if_none_match: Option<&'b [u8]>,
-    pub(crate) if_modified_since: Option<&'b [u8]>,
-    pub(crate) if_unmodified_since: Option<&'b [u8]>,
-    pub(crate) if_range: Option<&'b [u8]>,
-    pub(crate) accept: Option<&'b [u8]>,
-    pub(crate) user_agent: Option<&'b [u8]>,
-    pub(crate) referer: Option<&'b [u8]>,
+pub struct Fields<'b> {
+    pub host: Option<&'b [u8]>,
+    pub range: Option<&'b [u8]>,
+    pub if_match: Option<&'b [u8]>,
+    pub if_none_match: Option<&'b [u8]>,
+    pub if_modified_since: Option<&'b [u8]>,
+    pub if_unmodified_since: Option<&'b [u8]>,
+    pub if_range: Option<&'b [u8]>,
+    pub accept: Option<&'b [u8]>,
+    pub user_agent: Option<&'b [u8]>,
+    pub referer: Option<&'b [u8]>,
 }
 
 /// A parsed request head, borrowing the buffer it was parsed from.
@@ -89,7 +96,8 @@ pub struct RequestHead<'b> {
     pub framing: BodyFraming,
     /// `Expect: 100-continue` was sent.
     pub(crate) expect_continue: bool,
-    pub(crate) fields: Fields<'b>,
+    /// The fields; `host` is the absolute-form target's authority when there is one (rule 4).
+    pub fields: Fields<'b>,
     /// Length of the head in bytes, including the blank line.
     pub len: usize,
 }
@@ -129,11 +137,54 @@ pub fn oversized_head_error(buf: &[u8]) -> ParseError {
     }
 }
 
+/// Rule 0: whether `buf` starts like a TLS record carrying a handshake (a ClientHello).
+fn is_tls_handshake(buf: &[u8]) -> bool {
+    buf.starts_with(&[0x16, 0x03])
+}
+
+/// Checks a head that has not ended yet (`buf` holds no blank line): the error [`parse_head`]
+/// will return whatever bytes follow, if that is already certain, so the connection can answer
+/// bytes that can never become a request at once instead of at the header deadline.
+///
+/// Certain are: a TLS handshake record (rule 0); a major version other than 1 on a complete
+/// request line (rule 3); and what `httparse` refuses in a prefix, since it reads left to right
+/// and an error in a prefix is an error in any head that starts with it (a control byte in the
+/// method, binary noise, a bad field name). Not certain is a version token cut short: `HTTP/1.`
+/// may still become `HTTP/1.2` (answered as 1.1) and `HTTP/2` may become `HTTP/2.0` (505), so
+/// it waits for the end of the line.
+///
+/// Like [`parse_head`], it may rewrite a higher `HTTP/1.x` to `HTTP/1.1` in place, which the
+/// complete parse would do anyway. Cost: one `httparse` pass over the buffered bytes; called
+/// only when a read ended mid-head, never on a complete head.
+pub fn refuse_partial(buf: &mut [u8]) -> Option<ParseError> {
+    match buf {
+        // One byte of a possible TLS record: the next says which refusal it is.
+        [] | [0x16] => return None,
+        _ if is_tls_handshake(buf) => return Some(ParseError::TlsHandshake),
+        _ => {}
+    }
+    if let Err(error) = normalise_minor_version(buf) {
+        return Some(error);
+    }
+    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    match httparse::Request::new(&mut slots).parse(buf) {
+        Ok(_) => None,
+        Err(httparse::Error::TooManyHeaders) => Some(ParseError::TooManyHeaders),
+        Err(httparse::Error::Version) if memchr::memchr(b'\n', buf).is_none() => None,
+        Err(httparse::Error::Version) => Some(ParseError::BadVersion),
+        Err(_) => Some(ParseError::Malformed),
+    }
+}
+
 /// Parses one complete head: `head` must end with its blank line (see [`find_head_end`]).
 ///
 /// Takes `&mut` only to rewrite an `HTTP/1.x` (x ≥ 2) version to `HTTP/1.1` in place (rule 3),
 /// since `httparse` knows no other 1.x versions.
 pub fn parse_head<'b>(head: &'b mut [u8], limits: &Limits) -> Result<RequestHead<'b>, ParseError> {
+    // Rule 0.
+    if is_tls_handshake(head) {
+        return Err(ParseError::TlsHandshake);
+    }
     if head.len() > limits.max_head_bytes {
         return Err(oversized_head_error(head));
     }
@@ -215,6 +266,15 @@ pub fn parse_head<'b>(head: &'b mut [u8], limits: &Limits) -> Result<RequestHead
     if host_count == 0 && version == Version::Http11 {
         return Err(ParseError::MissingHost);
     }
+    if fields.host.is_some_and(|value| !host::is_valid_host(value)) {
+        return Err(ParseError::InvalidHost);
+    }
+    if let Some(authority) = host::absolute_form_authority(target) {
+        if !host::is_valid_host(authority) || matches!(authority.first(), None | Some(b':')) {
+            return Err(ParseError::InvalidHost);
+        }
+        fields.host = Some(authority);
+    }
     let framing = if transfer_encoding {
         // Rule 5.
         if version == Version::Http10 {
@@ -272,8 +332,10 @@ fn field_slot<'f, 'b>(fields: &'f mut Fields<'b>, name: &str) -> Option<&'f mut 
 }
 
 /// Rule 3: inspects the version token at the end of the request line. `HTTP/1.d` with d ≥ 2 is
-/// rewritten to `HTTP/1.1`; `HTTP/d.d` with a major other than 1 is 505. Anything else is left for
-/// `httparse` to accept or reject.
+/// rewritten to `HTTP/1.1`; `HTTP/d.d` with a major other than 1 is 505, but only on a request
+/// line that is otherwise well formed: a bad method or target is a 400 whatever the version, so
+/// the answer never depends on whether the line's end had arrived when a prefix was refused
+/// ([`refuse_partial`]). Anything else is left for `httparse` to accept or reject.
 fn normalise_minor_version(head: &mut [u8]) -> Result<(), ParseError> {
     let Some(line_end) = memchr::memchr(b'\n', head) else {
         return Ok(());
@@ -284,15 +346,26 @@ fn normalise_minor_version(head: &mut [u8]) -> Result<(), ParseError> {
         return Ok(());
     };
     let version = &line[space + 1..];
+    let (major_at, minor_at) = (space + 1 + 5, space + 1 + 7);
     if let [b'H', b'T', b'T', b'P', b'/', major, b'.', minor] = *version
         && major.is_ascii_digit()
         && minor.is_ascii_digit()
     {
         if major != b'1' {
-            return Err(ParseError::VersionNotSupported);
+            // Check the rest of the line with the version httparse knows, then put it back (the
+            // access log shows the line as sent).
+            head[major_at] = b'1';
+            head[minor_at] = b'1';
+            let line = httparse::Request::new(&mut []).parse(&head[..=line_end]);
+            head[major_at] = major;
+            head[minor_at] = minor;
+            return Err(match line {
+                Ok(_) => ParseError::VersionNotSupported,
+                Err(httparse::Error::Version) => ParseError::BadVersion,
+                Err(_) => ParseError::Malformed,
+            });
         }
         if minor >= b'2' {
-            let minor_at = space + 1 + 7;
             head[minor_at] = b'1';
         }
     }
@@ -433,6 +506,10 @@ mod tests {
             // versions
             ("GET / HTTP/2.0\r\nHost: a\r\n\r\n", VersionNotSupported),
             ("GET / HTTP/3.0\r\nHost: a\r\n\r\n", VersionNotSupported),
+            // ... but a bad request line is a 400 whatever its version (found by fuzzing:
+            // the answer depended on whether the line had ended when a prefix was checked)
+            ("G\x01T / HTTP/2.0\r\nHost: a\r\n\r\n", Malformed),
+            ("GET /a\x7f HTTP/3.0\r\n\r\n", Malformed),
             ("GET / HTTP/1.x\r\nHost: a\r\n\r\n", BadVersion),
             ("GET / HTTX/1.1\r\nHost: a\r\n\r\n", BadVersion),
             // Host
@@ -440,6 +517,24 @@ mod tests {
             (
                 "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
                 DuplicateHost,
+            ),
+            // Host syntax (the grammar's own table is in host.rs)
+            ("GET / HTTP/1.1\r\nHost: exa mple\r\n\r\n", InvalidHost),
+            ("GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", InvalidHost),
+            ("GET / HTTP/1.1\r\nHost: a:b\r\n\r\n", InvalidHost),
+            ("GET / HTTP/1.0\r\nHost: [::1\r\n\r\n", InvalidHost),
+            // an absolute-form authority is checked, even when Host is fine
+            ("GET http://a%zz/ HTTP/1.1\r\nHost: a\r\n\r\n", InvalidHost),
+            (
+                "GET http://user@a/ HTTP/1.1\r\nHost: a\r\n\r\n",
+                InvalidHost,
+            ),
+            ("GET http:///a HTTP/1.1\r\nHost: a\r\n\r\n", InvalidHost),
+            ("GET http://:80/a HTTP/1.1\r\nHost: a\r\n\r\n", InvalidHost),
+            // ... and the Host it replaces must still be well formed (RFC 9112 §3.2)
+            (
+                "GET http://a/ HTTP/1.1\r\nHost: exa mple\r\n\r\n",
+                InvalidHost,
             ),
             // malformed lines, obs-fold, space before colon
             ("GET /\r\nHost: a\r\n\r\n", Malformed),
@@ -535,6 +630,110 @@ mod tests {
         assert_eq!(head.fields.range, Some(&b"bytes=0-1"[..]));
         assert_eq!(head.fields.if_none_match, Some(&b"\"a\""[..]));
         assert!(head.expect_continue);
+    }
+
+    #[test]
+    fn the_host_is_the_absolute_form_authority_when_there_is_one() {
+        let cases: &[(&str, Option<&str>)] = &[
+            (
+                "GET / HTTP/1.1\r\nHost: example:80\r\n\r\n",
+                Some("example:80"),
+            ),
+            ("GET / HTTP/1.1\r\nHost:\r\n\r\n", Some("")),
+            (
+                "GET http://other/a HTTP/1.1\r\nHost: x\r\n\r\n",
+                Some("other"),
+            ),
+            ("GET http://[::1]:8080 HTTP/1.0\r\n\r\n", Some("[::1]:8080")),
+            ("GET / HTTP/1.0\r\n\r\n", None),
+        ];
+        for (text, want) in cases {
+            let head = parse(text).unwrap_or_else(|e| panic!("{text:?}: {e:?}"));
+            assert_eq!(head.fields.host, want.map(str::as_bytes), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn partial_heads_table() {
+        use ParseError::*;
+        /// A TLS 1.2/1.3 ClientHello's first bytes, as a browser sends them.
+        const CLIENT_HELLO: &[u8] = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\xa5\x10";
+        let cases: &[(&[u8], Option<ParseError>)] = &[
+            // prefixes of valid heads wait, however they are cut
+            (b"G", None),
+            (b"GET", None),
+            (b"GET /a?b=c", None),
+            (b"GET / HTTP/1.", None),
+            (b"GET / HTTP/1.1\r", None),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nX-Long: v", None),
+            (b"BREW /pot HTTP/1.1\r\n", None),
+            (b"GET / HTTP/1.1\nHost: a\n", None),
+            // a version cut short may still become a valid one, or a 505
+            (b"GET / HTTP/2", None),
+            (b"GET / HTTP/1", None),
+            // TLS: the first byte alone could be any refusal; two say which
+            (b"\x16", None),
+            (b"\x16\x03", Some(TlsHandshake)),
+            (CLIENT_HELLO, Some(TlsHandshake)),
+            (b"\x16\x01", Some(Malformed)),
+            // bytes that cannot start a request line
+            (b"\x00", Some(Malformed)),
+            (b"\xff\xfe", Some(Malformed)),
+            (b"G\x01T / HTTP/1.1", Some(Malformed)),
+            (b"GE\tT", Some(Malformed)),
+            (b" GET /", Some(Malformed)),
+            (b"GET /a\x7f", Some(Malformed)),
+            (b"GET  /", Some(Malformed)),
+            (b"{\"json\": 1}", Some(Malformed)),
+            // SSH and SMTP banners, a bare response
+            (b"SSH-2.0-OpenSSH_9.2\r\n", Some(Malformed)),
+            (b"HTTP/1.1 200 OK\r\n", Some(Malformed)),
+            // complete request lines with a version that is wrong whatever follows
+            (b"GET / HTTP/2.0\r\n", Some(VersionNotSupported)),
+            (b"G\x01T / HTTP/2.0\r\n", Some(Malformed)),
+            (b"GET / HTTX/1.1\r\n", Some(BadVersion)),
+            (b"GET / HTTP/1.1x\r\n", Some(Malformed)),
+            // ... or right once rewritten (rule 3)
+            (b"GET / HTTP/1.7\r\nHost: a\r\n", None),
+            // a bad field line
+            (b"GET / HTTP/1.1\r\nHost : a\r\n", Some(Malformed)),
+            (b"GET / HTTP/1.1\r\nX\x01: a\r\n", Some(Malformed)),
+        ];
+        for (bytes, want) in cases {
+            let mut buf = bytes.to_vec();
+            assert_eq!(
+                refuse_partial(&mut buf),
+                *want,
+                "{:?}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
+    }
+
+    #[test]
+    fn a_partial_refusal_is_what_the_complete_head_gets() {
+        // Each refused prefix, completed in the friendliest way, gets the same error in full.
+        let prefixes: &[&[u8]] = &[
+            b"\x16\x03\x01",
+            b"G\x01T / HTTP/1.1",
+            b"G\x01T / HTTP/2.0",
+            b"GET / HTTP/2.0\r\n",
+            b"GET / HTTX/1.1\r\n",
+            b"GET / HTTP/1.1\r\nHost : a\r\n",
+        ];
+        for prefix in prefixes {
+            let mut partial = prefix.to_vec();
+            let early = refuse_partial(&mut partial).expect("refused");
+            let mut full = [*prefix, b"\r\nHost: a\r\n\r\n"].concat();
+            let end = find_head_end(&full, 0).unwrap();
+            let complete = parse_head(&mut full[..end], &Limits::default()).err();
+            assert_eq!(
+                complete,
+                Some(early),
+                "{:?}",
+                String::from_utf8_lossy(prefix)
+            );
+        }
     }
 
     #[test]

@@ -5,10 +5,10 @@
 
 /// A satisfiable range of a file: bytes `start..=end`, never empty, never beyond the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct ByteRange {
-    pub(crate) start: u64,
+pub struct ByteRange {
+    pub start: u64,
     /// The last byte, inclusive (as in `Content-Range`).
-    pub(crate) end: u64,
+    pub end: u64,
 }
 
 impl ByteRange {
@@ -20,7 +20,7 @@ impl ByteRange {
 
 /// A `Content-Range` value (RFC 9110 §14.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ContentRange {
+pub enum ContentRange {
     /// `bytes <start>-<end>/<complete length>`, in a 206 or a multipart part.
     Bytes { range: ByteRange, complete: u64 },
     /// `bytes */<complete length>`, in a 416.
@@ -30,7 +30,7 @@ pub(crate) enum ContentRange {
 impl ContentRange {
     /// Appends the value (without the field name) to `out`: `itoa` digits, no allocation once
     /// `out` has room.
-    pub(crate) fn write_value(&self, out: &mut Vec<u8>) {
+    pub fn write_value(&self, out: &mut Vec<u8>) {
         let mut digits = itoa::Buffer::new();
         out.extend_from_slice(b"bytes ");
         let complete = match *self {

@@ -21,7 +21,7 @@ const ETAG_MAX: usize = 2 + 3 * 16 + 2;
 /// Including the inode makes tags differ between two machines serving copies of one tree; this
 /// server is one machine.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) struct ETag {
+pub struct ETag {
     bytes: [u8; ETAG_MAX],
     len: u8,
 }
@@ -38,7 +38,7 @@ impl ETag {
     }
 
     /// The tag for an inode, a modification time in nanoseconds and a size.
-    pub(crate) fn from_parts(ino: u64, mtime_ns: u64, size: u64) -> ETag {
+    pub fn from_parts(ino: u64, mtime_ns: u64, size: u64) -> ETag {
         let mut tag = ETag {
             bytes: [0; ETAG_MAX],
             len: 0,
@@ -54,7 +54,7 @@ impl ETag {
     }
 
     /// The tag as sent, quotes included.
-    pub(crate) fn as_bytes(&self) -> &[u8] {
+    pub fn as_bytes(&self) -> &[u8] {
         &self.bytes[..self.len as usize]
     }
 

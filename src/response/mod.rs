@@ -22,12 +22,12 @@
 
 pub(crate) mod body;
 pub(crate) mod boundary;
-pub(crate) mod content_range;
+pub mod content_range;
 pub mod content_type;
-pub(crate) mod etag;
+pub mod etag;
 pub mod framing;
 pub mod head;
 pub mod pages;
 pub mod plan;
-pub(crate) mod reason;
+pub mod reason;
 pub(crate) mod writer;

@@ -53,6 +53,14 @@ macro_rules! page {
     };
 }
 
+/// The 400 page for a TLS handshake on the plain port: a browser pointed at `https://` shows
+/// only its own TLS error, but `curl -v` or `openssl s_client` prints this.
+pub const TLS_ON_PLAIN_PORT: &[u8] = page!(
+    "400",
+    "Bad Request",
+    "This is a plain-HTTP server and the client tried to speak TLS (https://) to it. Use http:// in the address instead."
+);
+
 /// The built-in page for an error status: small, self-contained, and saying what went wrong.
 pub fn error_page(status: Status) -> &'static [u8] {
     match status.code() {

@@ -12,9 +12,10 @@ use super::boundary::Boundary;
 use super::content_range::ContentRange;
 use super::content_type::ContentType;
 use super::etag::ETag;
-use super::pages::error_page;
+use super::pages::{TLS_ON_PLAIN_PORT, error_page};
 use super::reason::Reason;
 use crate::http::Status;
+use crate::http::error::ParseError;
 
 /// A response decided by the handler.
 #[derive(Debug)]
@@ -88,6 +89,20 @@ impl ResponsePlan {
         match self.body {
             Body::Empty => None,
             _ => self.content_length,
+        }
+    }
+
+    /// The answer to a request head refused with `error`: the error page of its status, or for
+    /// a TLS handshake, a 400 page saying this is a plain-HTTP server and to use `http://`.
+    pub fn refused(error: ParseError) -> ResponsePlan {
+        match error {
+            ParseError::TlsHandshake => ResponsePlan {
+                content_type: Some(ContentType::HTML),
+                content_length: Some(TLS_ON_PLAIN_PORT.len() as u64),
+                body: Body::Static(TLS_ON_PLAIN_PORT),
+                ..ResponsePlan::empty(error.status())
+            },
+            _ => ResponsePlan::error(error.status()),
         }
     }
 

@@ -9,7 +9,7 @@ use super::content_type::Source;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 // The variants are the fields' names, `If-` and all.
 #[allow(clippy::enum_variant_names)]
-pub(crate) enum Condition {
+pub enum Condition {
     IfMatch,
     IfUnmodifiedSince,
     IfNoneMatch,

@@ -140,12 +140,71 @@ fn absolute_form_targets_work() {
         "http://host/a.txt",
         "http://host/a.txt?x=1",
         "HTTP://host:8080/a.txt",
-        "http://user@host/./a.txt",
+        "http://host/./a.txt",
+        "http://[::1]:8080/a.txt",
     ] {
-        client.send(format!("GET {target} HTTP/1.1\r\nHost: host\r\n\r\n").as_bytes());
+        // The target's authority wins over Host (RFC 9112 §3.2.2), so Host need not match it.
+        client.send(format!("GET {target} HTTP/1.1\r\nHost: elsewhere\r\n\r\n").as_bytes());
         let response = client.response();
         assert_eq!(response.status, 200, "{target}; head:\n{}", response.head);
         assert_eq!(response.text(), "hello\n", "{target}");
+    }
+}
+
+#[test]
+fn hosts_that_are_not_uri_host_and_port_get_400_and_close() {
+    let server = server();
+    for host in [
+        "exa mple",
+        "exa\tmple",
+        "example.com/a",
+        "user@example.com",
+        "example.com:80a",
+        "example.com:80:80",
+        "::1",
+        "[::1",
+        "[::1]x",
+        "[fe80::1%eth0]",
+        "b\u{fc}cher.example",
+        "%zz",
+    ] {
+        let raw = format!("GET /a.txt HTTP/1.1\r\nHost: {host}\r\n\r\n");
+        assert_refused_and_closed(&server, &raw, 400);
+    }
+    // An absolute-form target's authority is checked alike, and an http URI needs a host and
+    // carries no userinfo (RFC 9110 §4.2.1, §4.2.4).
+    for target in [
+        "http://user@host/a.txt",
+        "http://user:pw@host/a.txt",
+        "http:///a.txt",
+        "http://:8080/a.txt",
+        "http://ho%zzst/a.txt",
+        "http://[::1/a.txt",
+    ] {
+        let raw = format!("GET {target} HTTP/1.1\r\nHost: host\r\n\r\n");
+        assert_refused_and_closed(&server, &raw, 400);
+    }
+}
+
+#[test]
+fn well_formed_hosts_are_served() {
+    let server = server();
+    let mut client = server.connect();
+    for host in [
+        "example.com",
+        "example.com:8080",
+        "example.com:",
+        "127.0.0.1:80",
+        "[::1]",
+        "[2001:db8::7]:443",
+        "[v1.fe80::a+en1]",
+        "my_host.local",
+        "ex%41mple",
+        "",
+    ] {
+        client.send(format!("GET /a.txt HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes());
+        let response = client.response();
+        assert_eq!(response.status, 200, "{host:?}; head:\n{}", response.head);
     }
 }
 

@@ -925,3 +925,29 @@ fn hundred_thousand_entries_stream_in_bounded_memory_without_stalling_others() {
         "a small GET took {worst:?}"
     );
 }
+
+#[test]
+fn listings_say_they_must_be_revalidated_and_carry_no_validator() {
+    let server = TestServer::with(
+        |root| write_file(root, "dir/a.txt", "a"),
+        |config| config.cache_control = Some("public, max-age=3600".into()),
+    );
+    for (path, headers) in [
+        ("/dir/", ""),
+        ("/dir/?format=json", ""),
+        ("/dir/?sort=size&order=desc", ""),
+        ("/dir/", "Accept: application/json\r\n"),
+    ] {
+        let response = get_with(&server, path, headers);
+        response.assert_status(200);
+        // no-cache whatever --cache-control says of files: no heuristic freshness (RFC 9111
+        // §4.2.2), and no ETag or Last-Modified that could not cover every entry shown.
+        response.assert_header("cache-control", Some("no-cache"));
+        response.assert_header("etag", None);
+        response.assert_header("last-modified", None);
+    }
+    // Files still follow --cache-control.
+    server
+        .get("/dir/a.txt")
+        .assert_header("cache-control", Some("public, max-age=3600"));
+}

@@ -21,6 +21,12 @@ mod keepalive;
 /// Deadlines, limits, request bodies, faults: nothing a client does harms another.
 mod robustness;
 
+/// Early refusal: bytes that can never become a request (TLS, noise) get 400 at once.
+mod refusal;
+
+/// Good clients through a storm of hostile ones; throughput and descriptors afterwards.
+mod storm;
+
 /// Signals, graceful shutdown and the access log, on the real binary.
 mod shutdown;
 

@@ -35,6 +35,11 @@ fn exit_report_counts_what_happened_and_why_connections_ended() {
     client.send(b"GARBAGE\r\n\r\n");
     client.response().assert_status(400);
     assert!(client.closed_within(Duration::from_secs(3)));
+    // A TLS handshake on the plain port.
+    let mut client = server.connect();
+    client.send(&client_hello());
+    client.response().assert_status(400);
+    assert!(client.closed_within(Duration::from_secs(3)));
     // A header timeout mid-request.
     let mut client = server.connect();
     client.send(b"GET /a.txt HTTP/1.1\r\n");
@@ -59,17 +64,17 @@ fn exit_report_counts_what_happened_and_why_connections_ended() {
     let report: Vec<&str> = stderr.lines().filter(|l| !l.starts_with('[')).collect();
     assert_eq!(report.len(), 2, "{stderr}");
     assert!(
-        report[0].starts_with("mioserve: 8 requests in "),
+        report[0].starts_with("mioserve: 9 requests in "),
         "{}",
         report[0]
     );
     assert!(
-        report[0].contains("(1xx 0, 2xx 6, 3xx 0, 4xx 2, 5xx 0)"),
+        report[0].contains("(1xx 0, 2xx 6, 3xx 0, 4xx 3, 5xx 0)"),
         "{}",
         report[0]
     );
     assert!(
-        report[0].ends_with(", 6 connections accepted"),
+        report[0].ends_with(", 7 connections accepted"),
         "{}",
         report[0]
     );
@@ -80,6 +85,7 @@ fn exit_report_counts_what_happened_and_why_connections_ended() {
         "header timeout 1,",
         "send timeout 0,",
         "parse error 1 (400: 1),",
+        "TLS handshake on plain HTTP 1,",
         "reset by peer 1,",
         "other error 0,",
         "shutdown 1;",
@@ -159,6 +165,12 @@ fn explain_says_which_rule_produced_each_answer() {
     let mut client = server.connect();
     client.send(b"GET / HTTP/2.0\r\n\r\n");
     client.response().assert_status(505);
+    let mut client = server.connect();
+    client.send(&client_hello());
+    client.response().assert_status(400);
+    let mut client = server.connect();
+    client.send(b"G\x01T / HTTP/1.1\r\n");
+    client.response().assert_status(400);
 
     server.signal(Signal::TERM);
     let (status, stderr) = server.wait(Duration::from_secs(5));
@@ -170,6 +182,8 @@ fn explain_says_which_rule_produced_each_answer() {
         "GET /a.mjs → 200 text/javascript (override table, inline)",
         "GET /x/../../etc → 400 (path leaves root, inline)",
         "GET / HTTP/2.0 → 505 (request refused: VersionNotSupported)",
+        "(TLS handshake) → 400 (TLS handshake on this plain-HTTP port: use http://)",
+        "G\\u{1}T / HTTP/1.1 → 400 (request refused: Malformed)",
     ] {
         assert!(
             stderr.lines().any(|l| l == want),

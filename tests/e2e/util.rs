@@ -155,6 +155,34 @@ pub fn pseudo_random_bytes(len: usize, seed: u64) -> Vec<u8> {
     out
 }
 
+/// A TLS 1.2/1.3 ClientHello record as a browser would open an `https://` connection with:
+/// record header, handshake header, version, 32 random bytes, no session, two cipher suites, no
+/// compression, a server-name extension for `localhost`.
+pub fn client_hello() -> Vec<u8> {
+    let name = b"localhost";
+    let mut sni = vec![0x00, 0x00]; // extension type: server_name
+    let list_len = name.len() + 3;
+    sni.extend_from_slice(&((list_len + 2) as u16).to_be_bytes());
+    sni.extend_from_slice(&(list_len as u16).to_be_bytes());
+    sni.push(0x00); // host_name
+    sni.extend_from_slice(&(name.len() as u16).to_be_bytes());
+    sni.extend_from_slice(name);
+    let mut hello = vec![0x03, 0x03]; // legacy_version TLS 1.2
+    hello.extend_from_slice(&pseudo_random_bytes(32, 443));
+    hello.push(0x00); // session id
+    hello.extend_from_slice(&[0x00, 0x04, 0x13, 0x01, 0xc0, 0x2f]); // cipher suites
+    hello.extend_from_slice(&[0x01, 0x00]); // compression: null
+    hello.extend_from_slice(&(sni.len() as u16).to_be_bytes());
+    hello.extend_from_slice(&sni);
+    let mut handshake = vec![0x01]; // client_hello
+    handshake.extend_from_slice(&(hello.len() as u32).to_be_bytes()[1..]);
+    handshake.extend_from_slice(&hello);
+    let mut record = vec![0x16, 0x03, 0x01]; // handshake record, TLS 1.0 framing
+    record.extend_from_slice(&(handshake.len() as u16).to_be_bytes());
+    record.extend_from_slice(&handshake);
+    record
+}
+
 /// Asserts two (large) byte strings are equal, reporting the lengths and the first differing
 /// offset instead of dumping megabytes.
 #[track_caller]
