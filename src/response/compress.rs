@@ -1,7 +1,7 @@
 //! Compressing a body as it is sent: gzip (`flate2` on the pure-Rust `miniz_oxide` back end) and
 //! brotli (the `brotli` crate, a safe port of Google's encoder).
 //!
-//! Owns: the two encoders behind one [`Encoder`], and [`CompressedBody`], a [`BodySource`] that
+//! Owns: the two encoders behind one [`Encoder`], and `CompressedBody`, a `BodySource` that
 //! reads a file (or another source, such as a listing) piece by piece and yields coded pieces,
 //! with bounded input per piece so a 50 MiB file never holds the loop for more than a few
 //! milliseconds. Its output can be captured whole for the compressed-variant cache. Knows
