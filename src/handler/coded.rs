@@ -152,8 +152,8 @@ pub struct Root<'a> {
     pub cache: &'a CachePolicy,
 }
 
-/// Chooses the representation of `file`, found at the worker state's path (relative to the root; used
-/// as scratch space and restored), for `req`.
+/// Chooses the representation of `file`, found at the worker state's path (relative to the root;
+/// used as scratch space and restored), for `req`.
 pub fn select(
     req: &RequestHead<'_>,
     policy: Policy,
@@ -172,7 +172,13 @@ pub fn select(
     let accepted = Accepted::parse(req.fields.accept_encoding);
     // `--explain` names the reason for identity only when the client asked for a coding.
     let asked = |why| accepted.wants_coding().then_some(why);
-    if !compressible(content_type.mime) || !(policy.compress || policy.precompressed) {
+    if !(policy.compress || policy.precompressed) {
+        return Selected::Identity {
+            vary: false,
+            why: None,
+        };
+    }
+    if !compressible(content_type.mime) {
         return Selected::Identity {
             vary: false,
             why: asked(CodingWhy::NotCompressible),
@@ -208,9 +214,7 @@ pub fn select(
     let coding = accepted
         .choose(|c| sidecars[c.index()].is_some() || cached[c.index()].is_some() || stream(c));
     if coding == Coding::Identity {
-        let why = if !compress && !policy.precompressed {
-            CodingWhy::NotAccepted
-        } else if policy.compress && len < MIN_COMPRESS_SIZE {
+        let why = if policy.compress && len < MIN_COMPRESS_SIZE {
             CodingWhy::TooSmall
         } else if compress && range {
             CodingWhy::Range

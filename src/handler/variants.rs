@@ -4,11 +4,11 @@
 //!
 //! Keyed by the file's identity (device, inode, size, mtime and ctime in nanoseconds) and the
 //! coding. The identity comes from the metadata the open-file cache has just revalidated (see
-//! [`super::open_files`]), so a changed file has a new key and can never be answered with a variant of
-//! its old content; the old variant is dropped when the new one is stored, or evicted in time. A
-//! variant is stored only when its stream completed and the file's identity, checked by `fstat`
-//! once the stream ended, is still the one it started with, so a file edited mid-stream is not
-//! cached.
+//! [`super::open_files`]), so a changed file has a new key and can never be answered with a
+//! variant of its old content; the old variant is dropped when the new one is stored, or evicted
+//! in time. A variant is stored only when its stream completed and the file's identity, checked
+//! by `fstat` once the stream ended, is still the one it started with, so a file edited
+//! mid-stream is not cached.
 //!
 //! Bounded: a total cap ([`Variants::new`], `--compress-cache BYTES`) and a per-file limit of a
 //! sixteenth of it (at most [`PER_FILE_MAX`]); least recently used entries are evicted first.

@@ -13,8 +13,8 @@
 //! Levels, measured with `cargo bench --bench compress` on 100 KiB of minified JavaScript (see the
 //! README): gzip level 1 runs at five to ten times the rate of level 6 for about a third more
 //! output; brotli quality 3 runs at twice the rate of quality 4 for 1 % more output, and faster
-//! than gzip level 6 for about the same output. A cached variant is compressed once, so the level matters most for
-//! files streamed every time.
+//! than gzip level 6 for about the same output. A cached variant is compressed once, so the level
+//! matters most for files streamed every time.
 
 use std::fmt;
 use std::io::{self, Write};
