@@ -256,6 +256,53 @@ mod tests {
         assert!(!Accepted::parse(None).wants_coding());
     }
 
+    proptest::proptest! {
+        /// Any bytes at all, and any set of available codings: no panic, and the choice is
+        /// identity or an available coding the client accepts.
+        #[test]
+        fn any_field_gives_an_acceptable_choice(
+            value in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80),
+            available in proptest::prelude::any::<[bool; 4]>(),
+        ) {
+            let accepted = Accepted::parse(Some(&value));
+            let chosen = accepted.choose(|c| available[c.index()]);
+            proptest::prop_assert!(
+                chosen == Identity || (available[chosen.index()] && accepted.q(chosen) > 0)
+            );
+        }
+
+        /// Well-formed fields built from the tokens: the choice has the highest q on offer.
+        #[test]
+        fn the_choice_has_the_best_q(
+            items in proptest::collection::vec(
+                (proptest::sample::select(&["gzip", "br", "zstd", "identity", "*", "deflate"][..]),
+                 0u16..=1000),
+                0..6,
+            ),
+        ) {
+            let value = items
+                .iter()
+                .map(|(token, q)| format!("{token};q={}.{:03}", q / 1000, q % 1000))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let accepted = Accepted::parse(Some(value.as_bytes()));
+            let chosen = accepted.choose(all);
+            let best = accepted.q(chosen);
+            for coding in Coding::PREFERENCE {
+                let q = accepted.q(coding);
+                if chosen == Identity {
+                    // Identity wins only over codings refused or ranked strictly lower.
+                    proptest::prop_assert!(q == 0 || q < best, "{value}: {coding:?}");
+                } else {
+                    proptest::prop_assert!(q <= best, "{value}: {coding:?} over {chosen:?}");
+                }
+            }
+            if chosen != Identity {
+                proptest::prop_assert!(best >= accepted.q(Identity), "{value}");
+            }
+        }
+    }
+
     #[test]
     fn compressibility_table() {
         let cases: &[(&str, bool)] = &[
