@@ -539,11 +539,15 @@ fn coded_stream(
     let Some(encoder) = Encoder::new(coding) else {
         return Body::Empty;
     };
-    let limit = variants.try_borrow().map_or(0, |v| v.per_file_limit());
+    let Ok(cache) = variants.try_borrow() else {
+        return Body::Stream(Box::new(CompressedBody::new(Input::File(whole), encoder)));
+    };
+    let (limit, allowance) = (cache.per_file_limit(), cache.capture_allowance());
+    drop(cache);
     let file = whole.file.clone();
     let mut body = CompressedBody::new(Input::File(whole), encoder);
     if limit > 0 {
-        body = body.capture(limit, store_when_complete(variants, key, file));
+        body = body.capture(limit, allowance, store_when_complete(variants, key, file));
     }
     Body::Stream(Box::new(body))
 }

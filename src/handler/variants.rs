@@ -11,11 +11,13 @@
 //! mid-stream is not cached.
 //!
 //! Bounded: a total cap ([`Variants::new`], `--compress-cache BYTES`) and a per-file limit of a
-//! sixteenth of it (at most [`PER_FILE_MAX`]); least recently used entries are evicted first.
+//! sixteenth of it (at most [`PER_FILE_MAX`]); least recently used entries are evicted first. The
+//! copies that streams being captured build share an allowance of the cap too, so many slow
+//! streams cannot hold more than that between them.
 //! Cost: a hit is a hash lookup and a reference-count increment; a store (once per file version)
 //! keeps the output it is handed (no copy) and scans the entries to evict.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::fs::{File, Metadata};
 use std::os::unix::fs::MetadataExt;
@@ -79,6 +81,9 @@ pub struct Variants {
     per_file: usize,
     /// Bumped on every hit and store.
     clock: u64,
+    /// Bytes the coded streams being captured may hold between them, shared with them: as much
+    /// as the cache itself, so slow streams cannot pile up copies beyond it.
+    in_flight: Rc<Cell<usize>>,
 }
 
 impl Default for Variants {
@@ -96,12 +101,18 @@ impl Variants {
             cap,
             per_file: (cap / 16).min(PER_FILE_MAX),
             clock: 0,
+            in_flight: Rc::new(Cell::new(cap)),
         }
     }
 
     /// The largest variant kept; a coded stream that grows beyond it is not captured.
     pub fn per_file_limit(&self) -> usize {
         self.per_file
+    }
+
+    /// The allowance the captures in flight share (see the field).
+    pub fn capture_allowance(&self) -> Rc<Cell<usize>> {
+        Rc::clone(&self.in_flight)
     }
 
     /// The variant stored under `key`, marked as used.

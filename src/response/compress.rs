@@ -16,8 +16,10 @@
 //! than gzip level 6 for about the same output. A cached variant is compressed once, so the level
 //! matters most for files streamed every time.
 
+use std::cell::Cell;
 use std::fmt;
 use std::io::{self, Write};
+use std::rc::Rc;
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
@@ -137,7 +139,40 @@ struct Capture {
     bytes: Vec<u8>,
     /// Output beyond this abandons the capture (the per-file limit of the cache).
     limit: usize,
-    store: OnComplete,
+    /// Bytes all captures in flight may still take, shared by them: output that does not fit
+    /// abandons the capture, so many slow streams cannot hold unbounded copies.
+    allowance: Rc<Cell<usize>>,
+    /// Called with the bytes when the stream completes; `None` once called.
+    store: Option<OnComplete>,
+}
+
+impl Capture {
+    /// Keeps `produced`, or reports that it does not fit (the capture must be abandoned).
+    fn keep(&mut self, produced: &[u8]) -> bool {
+        let left = self.allowance.get();
+        if self.bytes.len() + produced.len() > self.limit || produced.len() > left {
+            return false;
+        }
+        self.allowance.set(left - produced.len());
+        self.bytes.extend_from_slice(produced);
+        true
+    }
+
+    /// Hands the complete output over.
+    fn finish(mut self) {
+        let bytes = std::mem::take(&mut self.bytes);
+        self.allowance.set(self.allowance.get() + bytes.len());
+        if let Some(store) = self.store.take() {
+            store(bytes);
+        }
+    }
+}
+
+impl Drop for Capture {
+    /// What an abandoned or finished capture held is free for others again.
+    fn drop(&mut self) {
+        self.allowance.set(self.allowance.get() + self.bytes.len());
+    }
 }
 
 /// A body coded as it is sent: reads [`INPUT_PIECE`] of input per piece and yields whatever the
@@ -182,11 +217,17 @@ impl CompressedBody {
 
     /// Also keeps a copy of the coded output, up to `limit` bytes, handed to `store` when the
     /// stream completes.
-    pub fn capture(mut self, limit: usize, store: OnComplete) -> CompressedBody {
+    pub fn capture(
+        mut self,
+        limit: usize,
+        allowance: Rc<Cell<usize>>,
+        store: OnComplete,
+    ) -> CompressedBody {
         self.capture = Some(Capture {
             bytes: Vec::new(),
             limit,
-            store,
+            allowance,
+            store: Some(store),
         });
         self
     }
@@ -228,12 +269,10 @@ impl CompressedBody {
     }
 
     fn keep(&mut self, produced: &[u8]) {
-        if let Some(capture) = &mut self.capture {
-            if capture.bytes.len() + produced.len() > capture.limit {
-                self.capture = None;
-            } else {
-                capture.bytes.extend_from_slice(produced);
-            }
+        if let Some(capture) = &mut self.capture
+            && !capture.keep(produced)
+        {
+            self.capture = None;
         }
     }
 }
@@ -266,7 +305,7 @@ impl BodySource for CompressedBody {
         self.keep(&out[start..]);
         if self.encoder.is_none() {
             if let Some(capture) = self.capture.take() {
-                (capture.store)(capture.bytes);
+                capture.finish();
             }
             // The trailer just appended is still to be sent: report it as bytes; the next call
             // ends the body.
@@ -334,7 +373,7 @@ pub fn sample_text(len: usize) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::cell::RefCell;
+    use std::cell::{Cell, RefCell};
     use std::io::Read;
     use std::rc::Rc;
 
@@ -362,6 +401,10 @@ mod tests {
         std::fs::write(&path, content).unwrap();
         let file = Rc::new(std::fs::File::open(&path).unwrap());
         (path, file)
+    }
+
+    fn plenty() -> Rc<Cell<usize>> {
+        Rc::new(Cell::new(usize::MAX / 2))
     }
 
     /// Drains a source, checking that each call takes bounded input.
@@ -412,6 +455,7 @@ mod tests {
             )
             .capture(
                 1 << 20,
+                plenty(),
                 Box::new(move |bytes| *sink.borrow_mut() = Some(bytes)),
             );
             let mut out = Vec::new();
@@ -449,10 +493,58 @@ mod tests {
             }),
             Encoder::new(Coding::Gzip).unwrap(),
         )
-        .capture(100, Box::new(move |bytes| *sink.borrow_mut() = Some(bytes)));
+        .capture(
+            100,
+            plenty(),
+            Box::new(move |bytes| *sink.borrow_mut() = Some(bytes)),
+        );
         let out = drain_source(&mut body).unwrap();
         assert_eq!(decode(Coding::Gzip, &out), input);
         assert!(kept.borrow().is_none());
+        std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    fn captures_in_flight_share_one_allowance() {
+        let input = sample_text(200_000);
+        let (path, file) = temp_file("allowance", &input);
+        let coded_len = compress(Coding::Gzip, None, &input).unwrap().len();
+        // Room for one complete copy, not for two.
+        let allowance = Rc::new(Cell::new(coded_len));
+        let kept = Rc::new(RefCell::new(Vec::new()));
+        let body = || {
+            let sink = kept.clone();
+            CompressedBody::new(
+                Input::File(FileBody {
+                    file: file.clone(),
+                    offset: 0,
+                    remaining: input.len() as u64,
+                }),
+                Encoder::new(Coding::Gzip).unwrap(),
+            )
+            .capture(
+                1 << 20,
+                allowance.clone(),
+                Box::new(move |bytes| sink.borrow_mut().push(bytes)),
+            )
+        };
+        // The first stream holds part of its copy while the second runs whole: the second does
+        // not fit beside it and is sent without being kept.
+        let (mut one, mut two) = (body(), body());
+        let mut out_one = Vec::new();
+        while out_one.is_empty() {
+            one.next_piece(&mut out_one, 16 * 1024).unwrap();
+        }
+        let out_two = drain_source(&mut two).unwrap();
+        assert_eq!(decode(Coding::Gzip, &out_two), input);
+        assert!(kept.borrow().is_empty(), "the second copy did not fit");
+        out_one.extend(drain_source(&mut one).unwrap());
+        assert_eq!(decode(Coding::Gzip, &out_one), input);
+        assert_eq!(kept.borrow().len(), 1, "the first copy was kept");
+        assert_eq!(kept.borrow()[0], out_one);
+        // Everything is given back once the streams are done.
+        drop((one, two));
+        assert_eq!(allowance.get(), coded_len);
         std::fs::remove_file(path).unwrap();
     }
 
@@ -472,6 +564,7 @@ mod tests {
         )
         .capture(
             1 << 20,
+            plenty(),
             Box::new(move |bytes| *sink.borrow_mut() = Some(bytes)),
         );
         let mut out = Vec::new();
