@@ -12,8 +12,8 @@
 //!
 //! Bounded: a total cap ([`Variants::new`], `--compress-cache BYTES`) and a per-file limit of a
 //! sixteenth of it (at most [`PER_FILE_MAX`]); least recently used entries are evicted first. The
-//! copies that streams being captured build share an allowance of the cap too, so many slow
-//! streams cannot hold more than that between them.
+//! copies that streams being captured build share an allowance of a quarter of the cap, so many
+//! slow streams cannot hold more than that between them.
 //! Cost: a hit is a hash lookup and a reference-count increment; a store (once per file version)
 //! keeps the output it is handed (no copy) and scans the entries to evict.
 
@@ -81,8 +81,8 @@ pub struct Variants {
     per_file: usize,
     /// Bumped on every hit and store.
     clock: u64,
-    /// Bytes the coded streams being captured may hold between them, shared with them: as much
-    /// as the cache itself, so slow streams cannot pile up copies beyond it.
+    /// Bytes the coded streams being captured may hold between them, shared with them: a quarter
+    /// of the cap (arbitrary), so slow streams cannot pile up copies beyond it.
     in_flight: Rc<Cell<usize>>,
 }
 
@@ -101,7 +101,7 @@ impl Variants {
             cap,
             per_file: (cap / 16).min(PER_FILE_MAX),
             clock: 0,
-            in_flight: Rc::new(Cell::new(cap)),
+            in_flight: Rc::new(Cell::new(cap / 4)),
         }
     }
 
