@@ -271,10 +271,10 @@ impl CompressedBody {
     }
 
     fn keep(&mut self, produced: &[u8]) {
-        if let Some(capture) = &mut self.capture
-            && !capture.keep(produced)
-        {
-            self.capture = None;
+        if let Some(capture) = &mut self.capture {
+            if !capture.keep(produced) {
+                self.capture = None;
+            }
         }
     }
 }

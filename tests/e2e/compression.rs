@@ -492,3 +492,33 @@ fn a_file_that_shrinks_mid_stream_ends_the_connection_without_a_last_chunk() {
         "a cut stream must not end like a complete chunked body"
     );
 }
+
+#[test]
+fn the_access_log_counts_the_coded_bytes_streamed_or_cached() {
+    let js = script(200_000);
+    let mut server = ChildServer::spawn(
+        |root| write_file(root, "app.js", &js),
+        &["--access-log", "common", "--no-stats"],
+    );
+    // Streamed (chunked, its length unknown when its head is written), then cached (with a
+    // Content-Length): the same coded bytes either way.
+    let mut bodies = Vec::new();
+    for _ in 0..2 {
+        let mut client = server.connect();
+        client.send(request_bytes("GET", "/app.js", &[("Accept-Encoding", "gzip")]).as_bytes());
+        bodies.push(client.response().body);
+    }
+    assert_eq!(bodies[0], bodies[1]);
+    server.signal(rustix::process::Signal::TERM);
+    let (status, _) = server.wait(Duration::from_secs(5));
+    assert!(status.success());
+    wait_until(Duration::from_secs(2), || {
+        server.stdout_lines.lock().unwrap().len() >= 2
+    });
+    let lines = server.stdout_lines.lock().unwrap().clone();
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    let want = format!("\"GET /app.js HTTP/1.1\" 200 {}", bodies[0].len());
+    for line in &lines {
+        assert!(line.ends_with(&want), "{line} (want {want})");
+    }
+}
