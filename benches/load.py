@@ -57,6 +57,8 @@ PIDFILE = WORK / "pids"
 CLK_TCK = os.sysconf("SC_CLK_TCK")  # what `getconf CLK_TCK` prints
 SMALL = "1k.bin"
 BIG = "10m.bin"
+SCRIPT = "app.js"  # 100 KiB of script-like text, for the gzip scenario
+SCRIPT_BYTES = 100 * 1024
 BIG_BYTES = 10 * 1024 * 1024
 MIB = 1024 * 1024
 # Client-side fd limit and the servers' connection caps: room for the idle scenario's
@@ -239,9 +241,9 @@ def mioserve_base():
     return mioserve("mioserve-base", binary=Path(BASELINE))
 
 
-def nginx():
+def nginx(name: str = "nginx", gzip: bool = False):
     port = free_port()
-    d = WORK / "nginx"
+    d = WORK / name
     d.mkdir(parents=True, exist_ok=True)
     conf = d / "nginx.conf"
     # One process that is the worker (no master), so /proc/PID/stat is the worker's CPU.
@@ -257,10 +259,11 @@ events {{
     worker_connections {MAX_CONNS};
 }}
 http {{
-    types {{ application/octet-stream bin; }}
+    types {{ application/octet-stream bin; text/javascript js; }}
     default_type application/octet-stream;
     access_log off;
     sendfile on;
+    {GZIP_CONF if gzip else ""}
     keepalive_requests 1000000;
     keepalive_timeout 60s;
     client_body_temp_path {d}/client_body;
@@ -276,7 +279,15 @@ http {{
 """
     )
     argv = ["nginx", "-p", str(d), "-e", str(d / "error.log"), "-c", str(conf)]
-    return Server("nginx", argv, port)
+    return Server(name, argv, port)
+
+
+# nginx compressing every response at its fastest level, as its gzip module always does (it keeps
+# no compressed copies).
+GZIP_CONF = (
+    "gzip on; gzip_comp_level 1; gzip_min_length 512; gzip_vary on; gzip_proxied any; "
+    "gzip_types text/javascript application/javascript text/css application/json;"
+)
 
 
 def lighttpd():
@@ -528,6 +539,7 @@ SCENARIO_NAMES = [
     "idle",
     "workers",
     "refusal",
+    "gzip",
 ]
 
 
@@ -908,6 +920,67 @@ def run_refusal(names: list[str]) -> str:
             server.stop()
         os.sched_setaffinity(0, before)
     return "\n".join(lines + storm) + "\n"
+# --- gzip ----------------------------------------------------------------------------------------
+
+
+def run_gzip() -> str:
+    """A 100 KiB script fetched with `Accept-Encoding: gzip`: mioserve (its variant cache on, as by
+    default) against nginx compressing every response at level 1, with mioserve's identity figure
+    for the same file; then mioserve with --compress-cache 0, compressing every response, to give
+    the first-request streaming rate in MiB of input per second of server CPU, for gzip and br."""
+    d = DURATION
+    gzip = ("-H", "Accept-Encoding: gzip")
+    brotli = ("-H", "Accept-Encoding: br")
+    rows = [
+        # (row name, server, wrk headers)
+        ("mioserve gzip", mioserve("mioserve-gzip"), gzip),
+        ("nginx gzip", nginx("nginx-gzip", gzip=True), gzip),
+        ("mioserve identity", mioserve("mioserve-identity"), ()),
+        ("mioserve gzip, --compress-cache 0", mioserve("mioserve-gz0", ["--compress-cache", "0"]), gzip),
+        ("mioserve br, --compress-cache 0", mioserve("mioserve-br0", ["--compress-cache", "0"]), brotli),
+    ]
+    scenario = Scenario(
+        "gzip",
+        "100 KiB JavaScript, `Accept-Encoding: gzip`",
+        f"wrk -t1 -c64 -d{d}s --latency -H 'Accept-Encoding: gzip' /{SCRIPT}",
+        None,
+    )
+    try:
+        for _, server, _ in rows:
+            server.start()
+            wrk(server.port, SCRIPT, 64, 1, extra=gzip)  # warm-up (fills mioserve's cache)
+        by_row: dict[str, list[Sample]] = {name: [] for name, _, _ in rows}
+        for rnd in range(ROUNDS):
+            order = rows if rnd % 2 == 0 else rows[::-1]
+            for name, server, headers in order:
+                log(f"  gzip round {rnd + 1}/{ROUNDS}: {name}")
+                run = Scenario(scenario.name, scenario.title, scenario.command,
+                               lambda port, h=headers: wrk(port, SCRIPT, 64, d, extra=h))
+                by_row[name].append(measure(server, run))
+                time.sleep(0.5)
+        text = table(scenario, {k: by_row[k] for k in list(by_row)[:3]}, base="nginx gzip")
+
+        def rate(name: str) -> float | None:
+            return median([s.result.rate for s in by_row[name] if not s.result.failed])
+
+        lines = []
+        ours, identity = rate("mioserve gzip"), rate("mioserve identity")
+        if ours and identity:
+            lines.append(f"mioserve gzip ÷ mioserve identity: {ours / identity:.2f}×")
+        for name in ("mioserve gzip, --compress-cache 0", "mioserve br, --compress-cache 0"):
+            samples = [s for s in by_row[name] if not s.result.failed and s.cpu > 0]
+            per_cpu = median([s.result.requests * SCRIPT_BYTES / MIB / s.cpu for s in samples])
+            req = rate(name)
+            if per_cpu and req:
+                lines.append(
+                    f"{name}: {req:,.0f} req/s, every response compressed: "
+                    f"{per_cpu:,.1f} MiB of input per second of server CPU"
+                )
+        return text + "\n" + "\n\n".join(lines) + "\n"
+    finally:
+        for _, server, _ in rows:
+            CRASHES.extend(server.crashes)
+            server.stop()
 
 
 # --- main ----------------------------------------------------------------------------------------
@@ -926,6 +999,30 @@ def make_fixture() -> None:
                 for off in range(0, size, len(block)):
                     f.write(block[: min(len(block), size - off)])
     (FIXTURE / "index.html").write_text("<!doctype html><title>bench</title>\n")
+    script = FIXTURE / SCRIPT
+    if not script.exists() or script.stat().st_size != SCRIPT_BYTES:
+        script.write_bytes(script_text(SCRIPT_BYTES))
+
+
+def script_text(size: int) -> bytes:
+    """Deterministic text with the make-up of minified script: keywords, punctuation and short
+    pseudo-random identifiers (compresses to about 38 % at gzip level 1, as real bundles do)."""
+    words = [b"function", b"return", b"const", b"let", b"if", b"else", b"for", b"this", b"value",
+             b"index", b"length", b"=>", b"{", b"}", b"(", b")", b";", b"=", b"+", b"document",
+             b"element", b"null", b"undefined", b"true", b"false", b"await", b"async", b"export"]
+    state = 0x2545F4914F6CDD1D
+    out = bytearray()
+    mask = (1 << 64) - 1
+    while len(out) < size:
+        state ^= (state << 13) & mask
+        state ^= state >> 7
+        state ^= (state << 17) & mask
+        if state % 5 == 0:
+            out += b"v%x" % (state % 4096)
+        else:
+            out += words[(state >> 8) % len(words)]
+        out += b"\n" if state % 11 == 0 else b" "
+    return bytes(out[:size])
 
 
 def main() -> int:
@@ -1004,6 +1101,11 @@ def main() -> int:
     if "refusal" in wanted:
         log("scenario refusal")
         text = run_refusal(wanted_servers)
+        print(text, flush=True)
+        out.append(text)
+    if "gzip" in wanted and "nginx" in wanted_servers:
+        log("scenario gzip")
+        text = run_gzip()
         print(text, flush=True)
         out.append(text)
 

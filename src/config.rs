@@ -48,6 +48,19 @@ pub struct Cli {
     #[arg(long)]
     pub(crate) no_listing: bool,
 
+    /// Never compress responses on the fly (precompressed sidecars are still served)
+    #[arg(long)]
+    pub no_compress: bool,
+
+    /// Ignore precompressed sidecars (app.js.br, app.js.zst, app.js.gz beside app.js)
+    #[arg(long)]
+    pub no_precompressed: bool,
+
+    /// Memory per worker for compressed variants of files, so each file is compressed once
+    /// (0 compresses every time); a single variant is kept up to a sixteenth of it, at most 8 MiB
+    #[arg(long, default_value_t = crate::handler::variants::DEFAULT_CAP, value_name = "BYTES")]
+    pub compress_cache: usize,
+
     /// Send file bodies with read/write instead of sendfile (for file systems where sendfile
     /// serves stale data)
     #[arg(long)]
@@ -213,6 +226,12 @@ pub struct Config {
     pub cache_control: Option<String>,
     /// List folders that have no `index.html` (otherwise 403).
     pub listing: bool,
+    /// Compress compressible responses on the fly for clients that accept it.
+    pub compress: bool,
+    /// Serve precompressed sidecars (`x.br`, `x.zst`, `x.gz` beside `x`).
+    pub precompressed: bool,
+    /// Bytes of compressed variants each worker keeps in memory.
+    pub compress_cache: usize,
     pub conn: ConnConfig,
     /// Most open client connections; the listener pauses at the cap.
     pub max_connections: usize,
@@ -238,6 +257,9 @@ impl Config {
             hidden: false,
             cache_control: None,
             listing: true,
+            compress: true,
+            precompressed: true,
+            compress_cache: crate::handler::variants::DEFAULT_CAP,
             conn: ConnConfig::default(),
             max_connections: 10_000,
             grace_period: Duration::from_secs(5),
@@ -254,6 +276,9 @@ impl Config {
         config.hidden = cli.hidden;
         config.cache_control = cli.cache_control.clone();
         config.listing = !cli.no_listing;
+        config.compress = !cli.no_compress;
+        config.precompressed = !cli.no_precompressed;
+        config.compress_cache = cli.compress_cache;
         let conn = &mut config.conn;
         conn.sendfile = !cli.no_sendfile;
         conn.limits.max_head_bytes = cli.max_header_bytes as usize;

@@ -822,11 +822,12 @@ mod tests {
     }
 
     /// An idle keep-alive connection holds its `Conn` (in the slab) and no buffer: this keeps it
-    /// well under the 0.5 KiB per connection that the memory target allows.
+    /// well under the 0.5 KiB per connection that the memory target allows. (328: the body
+    /// writer's slot for a file or a cached variant in memory needs a tag beside the file's.)
     #[test]
     fn an_idle_connection_is_small() {
         let size = std::mem::size_of::<Conn<mio::net::TcpStream>>();
-        assert!(size <= 320, "Conn is {size} bytes");
+        assert!(size <= 328, "Conn is {size} bytes");
     }
 
     #[test]

@@ -24,6 +24,8 @@ pub(crate) enum Delivery {
     Sendfile,
     /// A file by `pread` into the buffer (sendfile off).
     Pread,
+    /// Sent from memory (a cached variant).
+    Memory,
     /// Generated and sent with chunked encoding.
     Chunked,
     /// Generated and delimited by closing the connection (HTTP/1.0).
@@ -39,6 +41,7 @@ impl Delivery {
             Delivery::Inline => "inline",
             Delivery::Sendfile => "sendfile",
             Delivery::Pread => "pread",
+            Delivery::Memory => "memory",
             Delivery::Chunked => "chunked",
             Delivery::CloseDelimited => "close-delimited",
             Delivery::Generated => "generated",
@@ -54,6 +57,10 @@ impl Delivery {
             Body::File(file) if file.remaining <= INLINE_FILE_MAX => Delivery::Inline,
             Body::File(_) if sendfile => Delivery::Sendfile,
             Body::File(_) => Delivery::Pread,
+            Body::Memory(memory) if memory.rest().len() as u64 <= INLINE_FILE_MAX => {
+                Delivery::Inline
+            }
+            Body::Memory(_) => Delivery::Memory,
             Body::Stream(_) => match delimiter {
                 Delimiter::Chunked => Delivery::Chunked,
                 Delimiter::Close => Delivery::CloseDelimited,
@@ -122,10 +129,17 @@ pub(crate) fn line(head: &RequestHead<'_>, plan: &ResponsePlan, delivery: Delive
         line.push_str(" → ");
         line.push_str(location);
     }
-    let notes: Vec<&str> = [reason.and_then(Reason::phrase), delivery.name()]
-        .into_iter()
-        .flatten()
-        .collect();
+    let representation = plan
+        .representation
+        .map(|r| r.phrase(plan.content_type.map_or("", |ct| ct.mime)));
+    let notes: Vec<&str> = [
+        reason.and_then(Reason::phrase),
+        representation.as_deref(),
+        delivery.name(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     if !notes.is_empty() {
         line.push_str(" (");
         line.push_str(&notes.join(", "));

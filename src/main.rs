@@ -146,7 +146,7 @@ fn preflight(config: &Config, server: &Server, addr: SocketAddr, limits: NofileL
     log::info!(
         "settings: root {}, workers {}, max connections {} per worker, header timeout {}s, keep-alive {}, \
          send timeout {}s, max head {} B, max body {} B, hidden files {}, listing {}, sendfile {}, \
-         access log {}",
+         compression {}, precompressed sidecars {}, compress cache {} B per worker, access log {}",
         server.root().display(),
         config.workers,
         config.max_connections,
@@ -162,6 +162,9 @@ fn preflight(config: &Config, server: &Server, addr: SocketAddr, limits: NofileL
         on_off(config.hidden),
         on_off(config.listing),
         on_off(conn.sendfile),
+        on_off(config.compress),
+        on_off(config.precompressed),
+        config.compress_cache,
         log_format.as_ref().map_or("off", |v| v.get_name()),
     );
     if !addr.ip().is_loopback() {

@@ -230,7 +230,7 @@ impl Server {
             shared: Shared {
                 pool: BufferPool::new(config.conn.limits.max_head_bytes),
                 date: DateCache::new(),
-                worker: WorkerState::default(),
+                worker: WorkerState::with_compress_cache(config.compress_cache),
                 log: AccessLog::stdout(config.access_log),
                 stats: &stats,
                 site: &site,
@@ -408,6 +408,7 @@ impl Loop<'_> {
     fn sweep_files(&mut self, now: Instant) {
         if now >= self.next_sweep {
             self.shared.worker.open_files.sweep(now);
+            self.shared.worker.coding.probes.sweep(now);
             self.next_sweep = now + open_files::RECHECK;
         }
     }

@@ -15,7 +15,9 @@
 //! counts), then `range::evaluate` (200, 206, 416).
 
 pub(crate) mod cache_control;
+pub(crate) mod coded;
 pub mod conditional;
+pub(crate) mod encoding;
 pub(crate) mod favicon;
 pub(crate) mod listing;
 pub(crate) mod mime;
@@ -23,7 +25,9 @@ pub(crate) mod multipart;
 pub(crate) mod open_files;
 pub mod range;
 pub mod resolve;
+pub(crate) mod variants;
 
+use std::cell::RefCell;
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -33,20 +37,24 @@ use std::time::{Instant, SystemTime};
 use crate::config::Config;
 use crate::http::parse::RequestHead;
 use crate::http::{Method, Status};
-use crate::response::body::{Body, FileBody};
+use crate::response::body::{Body, BodySource, FileBody, MemoryBody};
 use crate::response::boundary::Boundary;
+use crate::response::coding::Coding;
+use crate::response::compress::{CompressedBody, Encoder, Input};
 use crate::response::content_range::ContentRange;
 use crate::response::content_type::ContentType;
 use crate::response::etag::ETag;
 use crate::response::plan::ResponsePlan;
-use crate::response::reason::Reason;
+use crate::response::reason::{CodingWhy, Reason, Representation};
 use cache_control::CachePolicy;
+use coded::{CodingState, Selected};
 use conditional::{Precondition, Validators};
 use listing::Listing;
 use multipart::MultipartBody;
 use open_files::{CachedFile, OpenFiles};
 use range::Decision;
 use resolve::{ResolveError, Resolved};
+use variants::{Variants, store_when_complete};
 
 /// The policies a [`Site`] applies, from the configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,14 +63,21 @@ pub struct SiteOptions {
     pub(crate) hidden: bool,
     /// List a directory that has no `index.html` (otherwise 403).
     pub(crate) listing: bool,
+    /// Compress on the fly for clients that accept it.
+    pub(crate) compress: bool,
+    /// Serve precompressed sidecars.
+    pub(crate) precompressed: bool,
 }
 
 impl Default for SiteOptions {
-    /// What the command line defaults to: no hidden files, listings on.
+    /// What the command line defaults to: no hidden files, listings on, compression and
+    /// sidecars on.
     fn default() -> Self {
         SiteOptions {
             hidden: false,
             listing: true,
+            compress: true,
+            precompressed: true,
         }
     }
 }
@@ -72,6 +87,8 @@ impl From<&Config> for SiteOptions {
         SiteOptions {
             hidden: config.hidden,
             listing: config.listing,
+            compress: config.compress,
+            precompressed: config.precompressed,
         }
     }
 }
@@ -89,6 +106,8 @@ pub struct Site {
     cache_control: CachePolicy,
     /// List directories without an index.
     listing: bool,
+    /// Content coding: on the fly, sidecars.
+    coding: coded::Policy,
 }
 
 /// The file in the root whose content, when it exists, is the body of every 404 response.
@@ -118,6 +137,10 @@ impl Site {
             hidden: options.hidden,
             listing: options.listing,
             cache_control: CachePolicy::default(),
+            coding: coded::Policy {
+                compress: options.compress,
+                precompressed: options.precompressed,
+            },
         })
     }
 
@@ -174,7 +197,7 @@ fn serve(req: &RequestHead<'_>, site: &Site, state: &mut WorkerState) -> Respons
     let dir_len = (trailing_slash || path.is_empty()).then(|| resolve::push_index(path));
     let now = state.now;
     if let Some(cached) = state.open_files.lookup(&site.root_dir, path, now) {
-        return file_plan(req, cached, dir_len.is_some());
+        return file_plan(req, site, cached, dir_len.is_some(), state);
     }
     match resolve::resolve(&site.root_dir, &site.root, dir_len, target.query, path) {
         Ok(Resolved::File(file, meta)) => {
@@ -187,7 +210,7 @@ fn serve(req: &RequestHead<'_>, site: &Site, state: &mut WorkerState) -> Respons
                 meta,
             };
             state.open_files.insert(&site.root_dir, path, &cached, now);
-            file_plan(req, cached, dir_len.is_some())
+            file_plan(req, site, cached, dir_len.is_some(), state)
         }
         Ok(Resolved::Directory(_)) if !site.listing => {
             ResponsePlan::error(Status::FORBIDDEN).because(Reason::NoListing)
@@ -195,15 +218,41 @@ fn serve(req: &RequestHead<'_>, site: &Site, state: &mut WorkerState) -> Respons
         Ok(Resolved::Directory(dir)) => {
             let options = listing::Options::from_request(target.query, req.fields.accept);
             let listing = Listing::new(dir, path, &site.root, site.hidden, options);
+            // A listing is text: coded on the fly when the client accepts it.
+            let coding = if site.coding.compress {
+                encoding::Accepted::parse(req.fields.accept_encoding).choose(Coding::on_the_fly)
+            } else {
+                Coding::Identity
+            };
+            let body: Box<dyn BodySource> = match Encoder::new(coding) {
+                Some(encoder) if req.method != Method::Head => Box::new(CompressedBody::new(
+                    Input::Stream(Box::new(listing)),
+                    encoder,
+                )),
+                _ => Box::new(listing),
+            };
             // No Content-Length: the connection sends it chunked (or close-delimited to
             // HTTP/1.0), generated as it goes.
             ResponsePlan {
                 content_type: Some(options.content_type()),
                 content_length: None,
-                vary: Some("Accept"),
+                content_encoding: (coding != Coding::Identity).then_some(coding),
+                representation: site.coding.compress.then_some(Representation {
+                    coding,
+                    why: if coding == Coding::Identity {
+                        CodingWhy::NotAccepted
+                    } else {
+                        CodingWhy::OnTheFly
+                    },
+                }),
+                vary: Some(if site.coding.compress {
+                    "Accept, Accept-Encoding"
+                } else {
+                    "Accept"
+                }),
                 // No validator: see cache_control.rs for why.
                 cache_control: Some(site.cache_control.for_listing()),
-                body: Body::Stream(Box::new(listing)),
+                body: Body::Stream(body),
                 reason: Some(Reason::Listing),
                 ..ResponsePlan::empty(Status::OK)
             }
@@ -218,9 +267,28 @@ fn serve(req: &RequestHead<'_>, site: &Site, state: &mut WorkerState) -> Respons
     }
 }
 
-/// The plan for a resolved file; `index` when it stands in for the directory the target named.
-fn file_plan(req: &RequestHead<'_>, cached: CachedFile, index: bool) -> ResponsePlan {
-    let plan = serve_file(req, cached, SystemTime::now());
+/// The plan for a resolved file at the state's path; `index` when it stands in for the directory
+/// the target named.
+fn file_plan(
+    req: &RequestHead<'_>,
+    site: &Site,
+    cached: CachedFile,
+    index: bool,
+    state: &mut WorkerState,
+) -> ResponsePlan {
+    let root = coded::Root {
+        dir: &site.root_dir,
+        path: &site.root,
+        cache: &site.cache_control,
+    };
+    let selected = coded::select(req, site.coding, root, &cached, state);
+    let plan = serve_file(
+        req,
+        cached,
+        selected,
+        &state.coding.variants,
+        SystemTime::now(),
+    );
     match plan.reason {
         Some(Reason::File(_)) if index => plan.because(Reason::Index),
         _ => plan,
@@ -237,20 +305,49 @@ pub struct WorkerState {
     path: Vec<u8>,
     /// Recently served files, kept open.
     pub(crate) open_files: OpenFiles,
+    /// Compressed variants and sidecar probes.
+    pub(crate) coding: CodingState,
 }
 
 impl Default for WorkerState {
     fn default() -> WorkerState {
+        WorkerState::with_compress_cache(variants::DEFAULT_CAP)
+    }
+}
+
+impl WorkerState {
+    /// Worker state whose variant cache holds up to `cap` bytes.
+    pub fn with_compress_cache(cap: usize) -> WorkerState {
         WorkerState {
             now: Instant::now(),
             path: Vec::new(),
             open_files: OpenFiles::default(),
+            coding: CodingState::new(cap),
         }
     }
 }
 
-/// GET/HEAD of a file named `name`, as of `now`: preconditions, then ranges.
-fn serve_file(req: &RequestHead<'_>, cached: CachedFile, now: SystemTime) -> ResponsePlan {
+/// What a representation's content is.
+enum Content {
+    /// A file (the file itself or a sidecar), whole.
+    File(Rc<File>, u64),
+    /// A cached variant.
+    Memory(Rc<Vec<u8>>),
+    /// The file, compressed as it is sent into the variant stored under the key.
+    Stream(FileBody, Coding, variants::VariantKey),
+}
+
+/// GET/HEAD of a file, in the representation `selected`, as of `now`: preconditions, then ranges,
+/// both against the selected representation's validators and length.
+fn serve_file(
+    req: &RequestHead<'_>,
+    cached: CachedFile,
+    selected: Selected,
+    variants: &Rc<RefCell<Variants>>,
+    now: SystemTime,
+) -> ResponsePlan {
+    let vary = !matches!(selected, Selected::Identity { vary: false, .. });
+    let representation = selected.representation();
     let CachedFile {
         file,
         meta,
@@ -258,20 +355,58 @@ fn serve_file(req: &RequestHead<'_>, cached: CachedFile, now: SystemTime) -> Res
         content_type: (content_type, source),
         cache_control,
     } = cached;
-    let len = meta.len();
+    // The representation's content, validators and coding.
+    let (content, meta, etag, coding) = match selected {
+        Selected::Identity { .. } => (Content::File(file, meta.len()), meta, etag, None),
+        Selected::Sidecar(coding, sidecar) => (
+            Content::File(sidecar.file, sidecar.meta.len()),
+            sidecar.meta,
+            sidecar.etag.with_suffix(coding.etag_suffix()),
+            Some(coding),
+        ),
+        Selected::Cached(coding, bytes) => (
+            Content::Memory(bytes),
+            meta,
+            etag.with_suffix(coding.etag_suffix()),
+            Some(coding),
+        ),
+        Selected::OnTheFly(coding, key) => {
+            let whole = FileBody {
+                file,
+                offset: 0,
+                remaining: meta.len(),
+            };
+            (
+                Content::Stream(whole, coding, key),
+                meta,
+                etag.with_suffix(coding.etag_suffix()),
+                Some(coding),
+            )
+        }
+    };
+    let len = match &content {
+        Content::File(_, len) => Some(*len),
+        Content::Memory(bytes) => Some(bytes.len() as u64),
+        Content::Stream(..) => None,
+    };
     let validators = Validators::with_etag(etag, &meta, now);
-    // The validators and cache policy go on 200, 206 and 304 alike (RFC 9110 §15.4.5).
+    // The validators, cache policy and Vary go on 200, 206 and 304 alike (RFC 9110 §15.4.5).
     let validated = |status| ResponsePlan {
         etag: Some(validators.etag),
         last_modified: validators.last_modified_time(),
         cache_control: Some(cache_control.clone()),
+        vary: vary.then_some("Accept-Encoding"),
+        representation,
         ..ResponsePlan::empty(status)
     };
     let (use_range, if_range) =
         match conditional::evaluate(req.method, &req.fields, &validators, now) {
             Precondition::Failed(field) => {
-                return ResponsePlan::error(Status::PRECONDITION_FAILED)
-                    .because(Reason::PreconditionFailed(field));
+                return ResponsePlan {
+                    vary: vary.then_some("Accept-Encoding"),
+                    ..ResponsePlan::error(Status::PRECONDITION_FAILED)
+                }
+                .because(Reason::PreconditionFailed(field));
             }
             Precondition::NotModified(field) => {
                 return validated(Status::NOT_MODIFIED).because(Reason::NotModified(field));
@@ -281,54 +416,74 @@ fn serve_file(req: &RequestHead<'_>, cached: CachedFile, now: SystemTime) -> Res
                 if_range,
             } => (use_range, if_range),
         };
-    let decision = match req.fields.range {
-        Some(value) if use_range => range::evaluate(value, len),
+    let decision = match (req.fields.range, len) {
+        (Some(value), Some(len)) if use_range => range::evaluate(value, len),
         _ => Decision::Full,
     };
-    match decision {
-        Decision::Full => ResponsePlan {
-            reason: Some(if if_range == Some(false) {
-                Reason::IfRangeFailed
-            } else {
-                Reason::File(source)
-            }),
+    // Several ranges of a coded representation would put `Content-Encoding` over the multipart
+    // body as a whole, which is not what it is: the whole representation answers instead (a
+    // server may ignore Range, RFC 9110 §14.2).
+    let decision = match decision {
+        Decision::Partial(ranges) if ranges.as_slice().len() > 1 && coding.is_some() => {
+            Decision::Full
+        }
+        other => other,
+    };
+    let full_reason = if if_range == Some(false) {
+        Reason::IfRangeFailed
+    } else {
+        Reason::File(source)
+    };
+    let complete = len.unwrap_or(0);
+    let whole = |content| {
+        let (body, content_length) = whole_body(content, req.method, variants);
+        ResponsePlan {
+            reason: Some(full_reason),
             content_type: Some(content_type),
-            content_length: Some(len),
-            accept_ranges: true,
-            body: Body::File(FileBody {
-                file,
-                offset: 0,
-                remaining: len,
-            }),
+            content_length,
+            content_encoding: coding,
+            accept_ranges: len.is_some(),
+            body,
             ..validated(Status::OK)
-        },
+        }
+    };
+    match decision {
+        Decision::Full => whole(content),
         Decision::Unsatisfiable => ResponsePlan {
-            content_range: Some(ContentRange::Unsatisfied { complete: len }),
+            content_range: Some(ContentRange::Unsatisfied { complete }),
             reason: Some(Reason::Unsatisfiable),
+            vary: vary.then_some("Accept-Encoding"),
             ..ResponsePlan::error(Status::RANGE_NOT_SATISFIABLE)
         },
-        Decision::Partial(ranges) => match *ranges.as_slice() {
-            [range] => ResponsePlan {
+        Decision::Partial(ranges) => match (ranges.as_slice(), content) {
+            (&[range], content) => ResponsePlan {
                 reason: Some(Reason::Range {
                     if_range: if_range == Some(true),
                 }),
                 content_type: Some(content_type),
                 content_length: Some(range.len()),
+                content_encoding: coding,
                 accept_ranges: true,
-                content_range: Some(ContentRange::Bytes {
-                    range,
-                    complete: len,
-                }),
-                body: Body::File(FileBody {
-                    file,
-                    offset: range.start,
-                    remaining: range.len(),
-                }),
+                content_range: Some(ContentRange::Bytes { range, complete }),
+                body: match content {
+                    Content::File(file, _) => Body::File(FileBody {
+                        file,
+                        offset: range.start,
+                        remaining: range.len(),
+                    }),
+                    Content::Memory(bytes) => Body::Memory(MemoryBody::new(
+                        bytes,
+                        range.start,
+                        range.start + range.len(),
+                    )),
+                    // Never chosen for a range request (see `coded::select`).
+                    Content::Stream(..) => Body::Empty,
+                },
                 ..validated(Status::PARTIAL_CONTENT)
             },
-            ref several => {
+            (several, Content::File(file, _)) => {
                 let boundary = Boundary::random();
-                let body = MultipartBody::new(file, several, len, content_type, boundary);
+                let body = MultipartBody::new(file, several, complete, content_type, boundary);
                 ResponsePlan {
                     reason: Some(Reason::Multipart {
                         parts: several.len(),
@@ -341,8 +496,60 @@ fn serve_file(req: &RequestHead<'_>, cached: CachedFile, now: SystemTime) -> Res
                     ..validated(Status::PARTIAL_CONTENT)
                 }
             }
+            // Several ranges of a coded representation are answered whole (above).
+            (_, content) => whole(content),
         },
     }
+}
+
+/// The whole of `content` as a body, with its length if it has one.
+fn whole_body(
+    content: Content,
+    method: Method,
+    variants: &Rc<RefCell<Variants>>,
+) -> (Body, Option<u64>) {
+    match content {
+        Content::File(file, len) => (
+            Body::File(FileBody {
+                file,
+                offset: 0,
+                remaining: len,
+            }),
+            Some(len),
+        ),
+        Content::Memory(bytes) => {
+            let len = bytes.len() as u64;
+            (Body::Memory(MemoryBody::new(bytes, 0, len)), Some(len))
+        }
+        // HEAD gets the headers GET would (chunked framing, no length) without the cost of
+        // setting up an encoder.
+        Content::Stream(..) if method == Method::Head => (Body::Empty, None),
+        Content::Stream(whole, coding, key) => (coded_stream(whole, coding, key, variants), None),
+    }
+}
+
+/// The body of `whole` compressed with `coding` as it is sent, its output stored as a variant
+/// under `key` when complete (if the cache takes variants at all).
+fn coded_stream(
+    whole: FileBody,
+    coding: Coding,
+    key: variants::VariantKey,
+    variants: &Rc<RefCell<Variants>>,
+) -> Body {
+    let Some(encoder) = Encoder::new(coding) else {
+        return Body::Empty;
+    };
+    let Ok(cache) = variants.try_borrow() else {
+        return Body::Stream(Box::new(CompressedBody::new(Input::File(whole), encoder)));
+    };
+    let (limit, allowance) = (cache.per_file_limit(), cache.capture_allowance());
+    drop(cache);
+    let file = whole.file.clone();
+    let mut body = CompressedBody::new(Input::File(whole), encoder);
+    if limit > 0 {
+        body = body.capture(limit, allowance, store_when_complete(variants, key, file));
+    }
+    Body::Stream(Box::new(body))
 }
 
 fn error_plan(site: &Site, e: ResolveError) -> ResponsePlan {
@@ -453,6 +660,7 @@ mod tests {
                 file.file.read_exact_at(&mut out, file.offset).unwrap();
                 out
             }
+            Body::Memory(memory) => memory.rest().to_vec(),
             Body::Stream(mut source) => drain(&mut *source, 16 * 1024),
         }
     }

@@ -77,6 +77,7 @@ pub struct Fields<'b> {
     pub if_unmodified_since: Option<&'b [u8]>,
     pub if_range: Option<&'b [u8]>,
     pub accept: Option<&'b [u8]>,
+    pub accept_encoding: Option<&'b [u8]>,
     pub user_agent: Option<&'b [u8]>,
     pub referer: Option<&'b [u8]>,
 }
@@ -324,6 +325,7 @@ fn field_slot<'f, 'b>(fields: &'f mut Fields<'b>, name: &str) -> Option<&'f mut 
         8 if name.eq_ignore_ascii_case("if-range") => &mut fields.if_range,
         10 if name.eq_ignore_ascii_case("user-agent") => &mut fields.user_agent,
         13 if name.eq_ignore_ascii_case("if-none-match") => &mut fields.if_none_match,
+        15 if name.eq_ignore_ascii_case("accept-encoding") => &mut fields.accept_encoding,
         17 if name.eq_ignore_ascii_case("if-modified-since") => &mut fields.if_modified_since,
         19 if name.eq_ignore_ascii_case("if-unmodified-since") => &mut fields.if_unmodified_since,
         _ => return None,

@@ -60,6 +60,43 @@ impl FileBody {
     }
 }
 
+/// A slice of bytes held in memory and shared (a cached compressed variant): sent straight from
+/// the shared buffer, never copied whole.
+///
+/// Offsets are 32-bit, which keeps a connection with a body in flight small: a variant is at most
+/// a few MiB (see the cache's per-file limit), and [`MemoryBody::new`] clamps to what fits.
+#[derive(Debug)]
+pub struct MemoryBody {
+    bytes: Rc<Vec<u8>>,
+    /// Where the next byte to send starts.
+    offset: u32,
+    /// Where the slice ends.
+    end: u32,
+}
+
+impl MemoryBody {
+    /// The slice `start..end` of `bytes` (clamped to the bytes, and to 4 GiB).
+    pub fn new(bytes: Rc<Vec<u8>>, start: u64, end: u64) -> MemoryBody {
+        let len = (bytes.len() as u64).min(u64::from(u32::MAX));
+        let end = end.min(len) as u32;
+        MemoryBody {
+            offset: start.min(u64::from(end)) as u32,
+            end,
+            bytes,
+        }
+    }
+
+    /// The bytes still to send.
+    pub fn rest(&self) -> &[u8] {
+        &self.bytes[self.offset as usize..self.end as usize]
+    }
+
+    /// Marks `n` more bytes as sent.
+    pub fn advance(&mut self, n: usize) {
+        self.offset = (self.offset as usize + n).min(self.end as usize) as u32;
+    }
+}
+
 /// One step of a [`BodySource`].
 #[derive(Debug)]
 pub(crate) enum Piece {
@@ -93,6 +130,8 @@ pub(crate) enum Body {
     Static(&'static [u8]),
     /// A slice of a file, sent with `sendfile` or read into the write buffer.
     File(FileBody),
+    /// A slice of shared bytes in memory.
+    Memory(MemoryBody),
     /// Generated piece by piece.
     Stream(Box<dyn BodySource>),
 }

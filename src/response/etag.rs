@@ -8,7 +8,9 @@ use std::fs::Metadata;
 use std::os::unix::fs::MetadataExt;
 
 /// Longest ETag this server makes: two quotes, three 16-digit hex numbers and two dashes.
-const ETAG_MAX: usize = 2 + 3 * 16 + 2;
+const ETAG_MAX: usize = 2 + 3 * 16 + 2 + SUFFIX_MAX;
+/// Longest suffix a coded representation adds ([`ETag::with_suffix`]).
+const SUFFIX_MAX: usize = 4;
 
 /// A strong entity tag made from metadata: `"<hex inode>-<hex mtime ns>-<hex size>"`, quotes
 /// included, in a stack buffer.
@@ -51,6 +53,19 @@ impl ETag {
         tag.push_hex(size);
         tag.push(b'"');
         tag
+    }
+
+    /// The tag of a coded representation of the same content: `suffix` (such as `-gz`, at most
+    /// four bytes, longer ones are cut) goes inside the closing quote, so each coding has its own
+    /// strong validator.
+    pub fn with_suffix(mut self, suffix: &[u8]) -> ETag {
+        let suffix = &suffix[..suffix.len().min(SUFFIX_MAX)];
+        self.len -= 1;
+        for &byte in suffix {
+            self.push(byte);
+        }
+        self.push(b'"');
+        self
     }
 
     /// The tag as sent, quotes included.
@@ -106,8 +121,16 @@ mod tests {
             assert_eq!(tag.as_bytes(), want.as_bytes(), "{want}");
         }
         assert_eq!(
-            ETag::from_parts(u64::MAX, u64::MAX, u64::MAX).len as usize,
+            ETag::from_parts(u64::MAX, u64::MAX, u64::MAX)
+                .with_suffix(b"-zst")
+                .len as usize,
             ETAG_MAX
+        );
+        assert_eq!(
+            ETag::from_parts(0x1f, 0xabc, 0x10)
+                .with_suffix(b"-gz")
+                .as_bytes(),
+            br#""1f-abc-10-gz""#
         );
     }
 

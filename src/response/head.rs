@@ -29,6 +29,11 @@ pub fn encode(plan: &ResponsePlan, date: &[u8], framing: Framing, out: &mut Vec<
         }
         out.extend_from_slice(b"\r\n");
     }
+    if let Some(coding) = plan.content_encoding {
+        out.extend_from_slice(b"Content-Encoding: ");
+        out.extend_from_slice(coding.token().as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
     if let Some(len) = plan.content_length {
         out.extend_from_slice(b"Content-Length: ");
         out.extend_from_slice(itoa::Buffer::new().format(len).as_bytes());

@@ -22,6 +22,8 @@
 
 pub(crate) mod body;
 pub(crate) mod boundary;
+pub mod coding;
+pub mod compress;
 pub mod content_range;
 pub mod content_type;
 pub mod etag;

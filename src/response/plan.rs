@@ -9,11 +9,12 @@ use std::time::SystemTime;
 
 use super::body::Body;
 use super::boundary::Boundary;
+use super::coding::Coding;
 use super::content_range::ContentRange;
 use super::content_type::ContentType;
 use super::etag::ETag;
 use super::pages::{TLS_ON_PLAIN_PORT, error_page};
-use super::reason::Reason;
+use super::reason::{Reason, Representation};
 use crate::http::Status;
 use crate::http::error::ParseError;
 
@@ -41,6 +42,10 @@ pub struct ResponsePlan {
     /// `Vary`: the request fields the content was chosen by (a listing picks HTML or JSON by
     /// `Accept`), so caches keep the variants apart (RFC 9110 §12.5.5).
     pub(crate) vary: Option<&'static str>,
+    /// `Content-Encoding` of the representation sent; `None` for identity.
+    pub(crate) content_encoding: Option<Coding>,
+    /// Which representation of a file (or listing) was chosen and why, for `--explain`.
+    pub(crate) representation: Option<Representation>,
     /// Send `Allow: GET, HEAD, OPTIONS` (405 and OPTIONS answers).
     pub(crate) allow: bool,
     /// The connection must close after this response, whatever the client asked.
@@ -66,6 +71,8 @@ impl ResponsePlan {
             content_range: None,
             location: None,
             vary: None,
+            content_encoding: None,
+            representation: None,
             allow: false,
             close: false,
             body: Body::Empty,

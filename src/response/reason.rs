@@ -3,6 +3,7 @@
 //!
 //! Cost: a small `Copy` value per plan; a phrase is a static string; no allocation.
 
+use super::coding::Coding;
 use super::content_type::Source;
 
 /// A conditional request field that decided a response.
@@ -25,6 +26,54 @@ impl Condition {
             Condition::IfNoneMatch => "If-None-Match",
             Condition::IfModifiedSince => "If-Modified-Since",
         }
+    }
+}
+
+/// Why a representation has the coding it has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodingWhy {
+    /// A precompressed file beside the requested one (`app.js.br`).
+    Sidecar,
+    /// Compressed as it is sent.
+    OnTheFly,
+    /// Sent from the compressed-variant cache.
+    CachedVariant,
+    /// Identity: the type is not worth compressing.
+    NotCompressible,
+    /// Identity: the client accepts no coding this server has for the file.
+    NotAccepted,
+    /// Identity: the file is too small to be worth it.
+    TooSmall,
+    /// Identity: a range was asked for and no complete coded representation is at hand (a range
+    /// of a stream of unknown length cannot be sent).
+    Range,
+    /// Identity: HTTP/1.0 has no chunked encoding, and a close-delimited body would cost the
+    /// connection; sidecars and cached variants, which have a length, are still sent.
+    Http10,
+}
+
+/// The representation chosen for a compressible resource (or a listing), for `--explain`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Representation {
+    pub coding: Coding,
+    pub why: CodingWhy,
+}
+
+impl Representation {
+    /// The phrase for `--explain`: `br: sidecar`, `gzip: on the fly`, `identity: image/png`.
+    /// `mime` names the type when that is the reason.
+    pub fn phrase(self, mime: &str) -> String {
+        let why = match self.why {
+            CodingWhy::Sidecar => "sidecar",
+            CodingWhy::OnTheFly => "on the fly",
+            CodingWhy::CachedVariant => "cached variant",
+            CodingWhy::NotCompressible => mime,
+            CodingWhy::NotAccepted => "not accepted",
+            CodingWhy::TooSmall => "too small to compress",
+            CodingWhy::Range => "range requested, no coded copy with a length",
+            CodingWhy::Http10 => "HTTP/1.0, not streamed",
+        };
+        format!("{}: {why}", self.coding.token())
     }
 }
 

@@ -21,7 +21,7 @@
 
 use std::io;
 
-use super::body::{Body, BodySource, FileBody, Piece};
+use super::body::{Body, BodySource, FileBody, MemoryBody, Piece};
 use super::framing::Delimiter;
 use crate::pool::BufferPool;
 use crate::transport::Transport;
@@ -181,11 +181,20 @@ struct Stream {
     crlf_after_file: bool,
 }
 
-/// The part of a response body not yet in the write buffer: a file, then the pieces of a generated
-/// body (each buffered or sent as a file in its turn).
+/// Content sent as it is, not through the write buffer.
+#[derive(Debug)]
+enum Bulk {
+    /// A file slice, by `sendfile` (or `pread` into the buffer).
+    File(FileBody),
+    /// Shared bytes sent straight from memory (a cached variant).
+    Memory(MemoryBody),
+}
+
+/// The part of a response body not yet in the write buffer: a file or bytes in memory, then the
+/// pieces of a generated body (each buffered or sent as a file in its turn).
 #[derive(Debug, Default)]
 pub(crate) struct BodyWriter {
-    file: Option<FileBody>,
+    bulk: Option<Bulk>,
     /// Boxed: a generated body allocates its source anyway, and a `Conn` holding a file body or
     /// none stays small.
     stream: Option<Box<Stream>>,
@@ -215,7 +224,11 @@ impl BodyWriter {
                 // connection ends so the short body cannot be mistaken for a complete one.
                 writer.cut_short = file.read_into(out, INLINE_FILE_MAX as usize).is_err();
             }
-            Body::File(file) => writer.file = Some(file),
+            Body::File(file) => writer.bulk = Some(Bulk::File(file)),
+            Body::Memory(memory) if memory.rest().len() as u64 <= INLINE_FILE_MAX => {
+                out.extend_from_slice(memory.rest());
+            }
+            Body::Memory(memory) => writer.bulk = Some(Bulk::Memory(memory)),
             Body::Stream(source) => {
                 writer.stream = Some(Box::new(Stream {
                     source,
@@ -230,7 +243,7 @@ impl BodyWriter {
     /// Whether everything left of the body is in the write buffer (so the response can be batched
     /// with the next pipelined one).
     pub(crate) fn is_buffered(&self) -> bool {
-        self.file.is_none() && self.stream.is_none()
+        self.bulk.is_none() && self.stream.is_none()
     }
 
     /// Content bytes of a generated body produced so far (see the field); all of them are sent
@@ -266,30 +279,41 @@ impl BodyWriter {
                     return Ok(Turn::Blocked { progressed });
                 }
             }
-            if let Some(file) = &mut self.file {
+            if let Some(bulk) = &mut self.bulk {
                 if budget.file >= FILE_BYTES_PER_TURN {
                     return Ok(Turn::Yield);
                 }
-                if sendfile {
-                    let (flow, n) = send_file(transport, file, &mut budget.written)?;
-                    budget.file += n;
-                    match flow {
-                        Flow::Done => self.file = None,
-                        Flow::Blocked => return Ok(Turn::Blocked { progressed: n > 0 }),
-                    }
-                } else {
-                    let out = outbox.buf(pool);
-                    if file.read_into(out, READ_CHUNK).is_err() {
-                        self.file = None;
-                        self.stream = None;
-                        self.cut_short = true;
-                    } else {
-                        budget.file += out.len() as u64;
-                        if file.remaining == 0 {
-                            self.file = None;
+                match bulk {
+                    Bulk::Memory(memory) => {
+                        let (flow, n) = send_memory(transport, memory, &mut budget.written)?;
+                        budget.file += n;
+                        match flow {
+                            Flow::Done => self.bulk = None,
+                            Flow::Blocked => return Ok(Turn::Blocked { progressed: n > 0 }),
                         }
                     }
-                    continue;
+                    Bulk::File(file) if sendfile => {
+                        let (flow, n) = send_file(transport, file, &mut budget.written)?;
+                        budget.file += n;
+                        match flow {
+                            Flow::Done => self.bulk = None,
+                            Flow::Blocked => return Ok(Turn::Blocked { progressed: n > 0 }),
+                        }
+                    }
+                    Bulk::File(file) => {
+                        let out = outbox.buf(pool);
+                        if file.read_into(out, READ_CHUNK).is_err() {
+                            self.bulk = None;
+                            self.stream = None;
+                            self.cut_short = true;
+                        } else {
+                            budget.file += out.len() as u64;
+                            if file.remaining == 0 {
+                                self.bulk = None;
+                            }
+                        }
+                        continue;
+                    }
                 }
             }
             let Some(stream) = &mut self.stream else {
@@ -307,7 +331,7 @@ impl BodyWriter {
             match next_framed_piece(stream, out, &mut self.generated) {
                 Ok(Some(Piece::File(file))) => {
                     stream.crlf_after_file = stream.chunked;
-                    self.file = Some(file);
+                    self.bulk = Some(Bulk::File(file));
                 }
                 Ok(Some(Piece::End)) => self.stream = None,
                 // A piece costs at least a full one: a source may work without output (reading a
@@ -382,6 +406,33 @@ fn send_file(
             Ok(0) => break Err(io::ErrorKind::UnexpectedEof.into()),
             Ok(n) => {
                 body.remaining -= n as u64;
+                sent += n as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Ok(Flow::Blocked),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => break Err(e),
+        }
+    };
+    *written += sent;
+    Ok((result?, sent))
+}
+
+/// Sends the rest of `body` from memory, adding what was written to `written`. Returns the bytes
+/// written by this call.
+fn send_memory(
+    transport: &mut impl Transport,
+    body: &mut MemoryBody,
+    written: &mut u64,
+) -> io::Result<(Flow, u64)> {
+    let mut sent = 0;
+    let result = loop {
+        if body.rest().is_empty() {
+            break Ok(Flow::Done);
+        }
+        match transport.send(body.rest(), false) {
+            Ok(0) => break Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                body.advance(n);
                 sent += n as u64;
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Ok(Flow::Blocked),

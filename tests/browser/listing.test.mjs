@@ -338,7 +338,11 @@ test("demo site: every sub-resource loads with 200 and the console stays clean",
     const { context, page, problems } = await newPage();
     const responses = [];
     const failures = [];
-    page.on("response", (r) => responses.push({ url: r.url(), status: r.status() }));
+    const codings = {};
+    page.on("response", (r) => {
+      responses.push({ url: r.url(), status: r.status() });
+      codings[new URL(r.url()).pathname] = r.headers()["content-encoding"];
+    });
     page.on("requestfailed", (r) => failures.push(`${r.url()}: ${r.failure()?.errorText}`));
     const main = await page.goto(demoServer.url + start, { waitUntil: "load" });
     assert.equal(main.status(), 200);
@@ -353,6 +357,10 @@ test("demo site: every sub-resource loads with 200 and the console stays clean",
     }
     if (start === "") {
       assert.ok(loaded.includes("/app.js"), `app.js loaded: ${loaded.join(", ")}`);
+      // The page's text resources arrive compressed (br or gzip, whichever Chromium offers).
+      for (const resource of ["/", "/style.css", "/app.js"]) {
+        assert.match(codings[resource] ?? "", /^(br|gzip)$/, `${resource} coded: ${JSON.stringify(codings)}`);
+      }
       // app.js fills this in from the Server header of a HEAD request.
       await page.waitForFunction(() => /mioserve/.test(document.getElementById("served-by")?.textContent ?? ""));
       const styled = await page.evaluate(() => getComputedStyle(document.body).fontFamily);

@@ -148,7 +148,10 @@ fn chunked_framing_is_byte_exact_and_matches_the_http10_body() {
         head.contains("\r\nContent-Type: text/html; charset=utf-8\r\n"),
         "{head}"
     );
-    assert!(head.contains("\r\nVary: Accept\r\n"), "{head}");
+    assert!(
+        head.contains("\r\nVary: Accept, Accept-Encoding\r\n"),
+        "{head}"
+    );
     let chunks = strict_chunks(body);
     assert!(chunks.len() > 10, "a big listing goes out in many chunks");
     assert!(
@@ -380,7 +383,7 @@ fn json_listing_by_query_or_accept() {
             response.header("content-type"),
             Some("application/json; charset=utf-8")
         );
-        assert_eq!(response.header("vary"), Some("Accept"));
+        assert_eq!(response.header("vary"), Some("Accept, Accept-Encoding"));
         let value: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
         let want = serde_json::json!([
             {"name": "dir", "type": "directory", "size": null,

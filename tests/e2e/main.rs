@@ -33,6 +33,9 @@ mod shutdown;
 /// Validators, 304, 412 and Cache-Control.
 mod conditional;
 
+/// Content coding: negotiation, sidecars, gzip and brotli on the fly, the variant cache.
+mod compression;
+
 /// Range requests: 206 (single and multipart), 416, If-Range, files over 4 GiB.
 mod range;
 

@@ -143,6 +143,10 @@ fn explain_says_which_rule_produced_each_answer() {
             fs::write(root.join("app.js"), "console.log(1)\n").unwrap();
             fs::write(root.join("a.mjs"), "export {}\n").unwrap();
             fs::write(root.join(".env"), "SECRET=1\n").unwrap();
+            fs::write(root.join("big.js"), "let x = 1;\n".repeat(10_000)).unwrap();
+            fs::write(root.join("s.css"), "p { margin: 0 }\n".repeat(100)).unwrap();
+            fs::write(root.join("s.css.br"), "not really brotli").unwrap();
+            fs::write(root.join("i.png"), vec![1u8; 2000]).unwrap();
         },
         &["--access-log", "off", "--no-stats", "--explain"],
     );
@@ -162,6 +166,9 @@ fn explain_says_which_rule_produced_each_answer() {
     get("/.env", &[]).assert_status(404);
     get("/a.mjs", &[]).assert_status(200);
     get("/x/../../etc", &[]).assert_status(400);
+    for target in ["/big.js", "/big.js", "/s.css", "/i.png"] {
+        get(target, &[("Accept-Encoding", "gzip, br")]).assert_status(200);
+    }
     let mut client = server.connect();
     client.send(b"GET / HTTP/2.0\r\n\r\n");
     client.response().assert_status(505);
@@ -184,6 +191,10 @@ fn explain_says_which_rule_produced_each_answer() {
         "GET / HTTP/2.0 → 505 (request refused: VersionNotSupported)",
         "(TLS handshake) → 400 (TLS handshake on this plain-HTTP port: use http://)",
         "G\\u{1}T / HTTP/1.1 → 400 (request refused: Malformed)",
+        "GET /big.js → 200 text/javascript (override table, br: on the fly, chunked)",
+        "GET /big.js → 200 text/javascript (override table, br: cached variant, inline)",
+        "GET /s.css → 200 text/css (mime_guess, br: sidecar, inline)",
+        "GET /i.png → 200 image/png (mime_guess, identity: image/png, inline)",
     ] {
         assert!(
             stderr.lines().any(|l| l == want),
