@@ -82,7 +82,7 @@ fn read_zip(bytes: Vec<u8>) -> (BTreeMap<String, Vec<u8>>, Vec<String>) {
     let mut dirs = Vec::new();
     for i in 0..archive.len() {
         let mut entry = archive.by_index(i).unwrap();
-        let name = entry.name().to_string();
+        let name = entry.name().unwrap().to_string();
         assert!(
             entry.enclosed_name().is_some(),
             "{name} is not a safe relative path"

@@ -264,7 +264,7 @@ impl Walk {
     }
 
     /// Says under `--explain` that the entry at `self.path` is left out, and why.
-    pub(crate) fn left_out(&self, why: &str) {
+    fn left_out(&self, why: &str) {
         if let Some(prefix) = &self.explain {
             eprintln!(
                 "{prefix}: left /{} out of the archive ({why})",

@@ -5,9 +5,8 @@
 //! with the CRC-32 and sizes; the central directory comes at the end. Entries are stored
 //! uncompressed (the CPU stays free for other clients, and the user can compress the download if
 //! they want), marked zip64 (`large_file`) when a file reaches 4 GiB; the crate switches the
-//! central directory to zip64 by itself once offsets pass 4 GiB. The crate takes entry names as
-//! text: an entry whose name is not UTF-8 is left out of a zip (and said under `--explain`); the
-//! tar download keeps it.
+//! central directory to zip64 by itself once offsets pass 4 GiB. Non-UTF-8 names are kept as
+//! their bytes.
 //!
 //! The writer writes into a buffer shared with this body, drained into the connection's buffer at
 //! each call. A file's content is read with `pread` a piece at a time and written through the
@@ -186,16 +185,8 @@ impl BodySource for ZipBody {
                 }
             }
             Step::File { name, file, meta } => {
-                // The crate takes names as text. Names in a folder are distinct bytes, so only a
-                // lossy conversion could make two entries one: a name that is not UTF-8 is left
-                // out of a zip instead (tar keeps it).
-                let Ok(name) = std::str::from_utf8(name) else {
-                    self.walk
-                        .left_out("name is not UTF-8; the tar download keeps it");
-                    self.drain(out);
-                    return Ok(Piece::Bytes);
-                };
-                zip.start_file(name, options(&meta)).map_err(zip_error)?;
+                zip.start_file_with_options(options(&meta).name(name))
+                    .map_err(zip_error)?;
                 self.current = Some(Current {
                     file,
                     meta,
@@ -253,7 +244,7 @@ mod tests {
         let mut dirs = Vec::new();
         for i in 0..archive.len() {
             let mut entry = archive.by_index(i).unwrap();
-            let name = entry.name().to_string();
+            let name = entry.name().unwrap().to_string();
             if entry.is_dir() {
                 dirs.push(name);
             } else {
