@@ -52,6 +52,7 @@ fn benches(c: &mut Criterion) {
                     black_box(plan),
                     black_box(DATE),
                     Framing::length(*persistence),
+                    b"",
                     &mut out,
                 );
                 black_box(out.len())

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 
 use crate::access_log::LogFormat;
+use crate::http::auth::Credentials;
 use crate::http::parse::Limits;
+use crate::response::extra_headers;
 use crate::timer::{Deadline, DeadlineKind};
 
 /// mioserve: a small, fast, correct HTTP/1.1 static-file server.
@@ -21,7 +23,15 @@ use crate::timer::{Deadline, DeadlineKind};
 #[command(
     after_help = "Examples:\n  mioserve                    serve ./public (or the current folder) on http://127.0.0.1:8080/\n  \
      mioserve ~/site -p 9000     serve ~/site on port 9000\n  \
-     mioserve . -b ::1 -p 0      serve the current folder on IPv6 loopback, any free port\n\n\
+     mioserve . -b ::1 -p 0      serve the current folder on IPv6 loopback, any free port\n  \
+     mioserve dist --spa         a single-page app: /app/settings gets dist/index.html\n  \
+     mioserve . --cors -H 'X-Frame-Options: DENY'\n                              \
+     any origin may fetch; one more header on every response\n  \
+     mioserve . --auth ann:s3cret  ask for a user and password (Basic auth)\n  \
+     mioserve . --auth \"ann:sha256:$(printf s3cret | sha256sum | cut -d' ' -f1)\"\n                              \
+     the same, without the password in the shell history\n  \
+     curl -OJ 'http://127.0.0.1:8080/docs/?download=zip'\n                              \
+     a listed folder as one zip (or ?download=tar); --no-archive turns it off\n\n\
      Logging: RUST_LOG=debug (or -v / -vv) for more detail on stderr; -q for errors only."
 )]
 pub struct Cli {
@@ -60,6 +70,31 @@ pub struct Cli {
     /// (0 compresses every time); a single variant is kept up to a sixteenth of it, at most 8 MiB
     #[arg(long, default_value_t = crate::handler::variants::DEFAULT_CAP, value_name = "BYTES")]
     pub compress_cache: usize,
+    /// Do not offer listed folders as tar and zip downloads (?download=tar|zip is then ignored
+    /// and the listing served)
+    #[arg(long)]
+    pub no_archive: bool,
+
+    /// Single-page app: a GET or HEAD of a missing path whose last segment has no extension
+    /// (a client-side route such as /app/settings) gets the root's index.html, with
+    /// Cache-Control: no-cache; a missing /assets/x.js stays a 404
+    #[arg(long)]
+    pub spa: bool,
+
+    /// Add a header field to every response, e.g. -H 'X-Frame-Options: DENY' (repeatable)
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE",
+          value_parser = parse_header_field)]
+    pub headers: Vec<String>,
+
+    /// Let any origin read responses (Access-Control-Allow-Origin: *) and answer CORS preflights
+    /// (204 with the allowed methods and the requested headers)
+    #[arg(long)]
+    pub cors: bool,
+
+    /// Ask for HTTP Basic authentication on every path: USER:PASSWORD, or USER:sha256:HEX with the
+    /// SHA-256 of the password in hex (so the password need not sit in the shell history)
+    #[arg(long, value_name = "USER:PASSWORD", value_parser = Credentials::parse)]
+    pub auth: Option<Credentials>,
 
     /// Send file bodies with read/write instead of sendfile (for file systems where sendfile
     /// serves stale data)
@@ -232,6 +267,17 @@ pub struct Config {
     pub precompressed: bool,
     /// Bytes of compressed variants each worker keeps in memory.
     pub compress_cache: usize,
+    /// Offer listed folders as tar and zip downloads.
+    pub archives: bool,
+    /// Serve the root's `index.html` for missing extension-less paths.
+    pub spa: bool,
+    /// `Name: value` fields added to every response (checked by the command line; a library
+    /// caller's bad field makes `Server::bind` fail with `StartupError::Config`).
+    pub headers: Vec<String>,
+    /// `Access-Control-Allow-Origin: *` on every response and answers to CORS preflights.
+    pub cors: bool,
+    /// Basic authentication on every request.
+    pub auth: Option<Credentials>,
     pub conn: ConnConfig,
     /// Most open client connections; the listener pauses at the cap.
     pub max_connections: usize,
@@ -260,6 +306,11 @@ impl Config {
             compress: true,
             precompressed: true,
             compress_cache: crate::handler::variants::DEFAULT_CAP,
+            archives: true,
+            spa: false,
+            headers: Vec::new(),
+            cors: false,
+            auth: None,
             conn: ConnConfig::default(),
             max_connections: 10_000,
             grace_period: Duration::from_secs(5),
@@ -279,6 +330,11 @@ impl Config {
         config.compress = !cli.no_compress;
         config.precompressed = !cli.no_precompressed;
         config.compress_cache = cli.compress_cache;
+        config.archives = !cli.no_archive;
+        config.spa = cli.spa;
+        config.headers = cli.headers.clone();
+        config.cors = cli.cors;
+        config.auth = cli.auth.clone();
         let conn = &mut config.conn;
         conn.sendfile = !cli.no_sendfile;
         conn.limits.max_head_bytes = cli.max_header_bytes as usize;
@@ -304,6 +360,12 @@ impl Config {
     }
 }
 
+/// A `-H 'Name: value'` argument, checked as [`crate::response::extra_headers`] checks it.
+fn parse_header_field(field: &str) -> Result<String, String> {
+    extra_headers::parse_field(field)?;
+    Ok(field.to_string())
+}
+
 /// A header field value given on the command line: not empty, and only visible ASCII, spaces and
 /// tabs, so it can never break the response head it is copied into (no CR, LF or NUL).
 fn parse_field_value(value: &str) -> Result<String, String> {
@@ -325,6 +387,38 @@ fn parse_field_value(value: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn front_end_flags() {
+        let cli = Cli::try_parse_from([
+            "mioserve",
+            "--spa",
+            "--cors",
+            "--no-archive",
+            "-H",
+            "X-Frame-Options: DENY",
+            "--header",
+            "X-A: b",
+            "--auth",
+            "ann:s3cret",
+        ])
+        .unwrap();
+        let config = Config::from_cli(&cli);
+        assert!(config.spa && config.cors && !config.archives);
+        assert_eq!(config.headers, ["X-Frame-Options: DENY", "X-A: b"]);
+        assert_eq!(config.auth, Some(Credentials::parse("ann:s3cret").unwrap()));
+        let plain = Config::from_cli(&Cli::try_parse_from(["mioserve"]).unwrap());
+        assert!(!plain.spa && !plain.cors && plain.archives && plain.auth.is_none());
+        assert!(plain.headers.is_empty());
+        for bad in [
+            &["mioserve", "-H", "No colon"][..],
+            &["mioserve", "-H", "X: a\rb"],
+            &["mioserve", "--auth", "nocolon"],
+            &["mioserve", "--auth", "ann:sha256:12"],
+        ] {
+            assert!(Cli::try_parse_from(bad).is_err(), "{bad:?} accepted");
+        }
+    }
 
     #[test]
     fn cache_control_flag() {

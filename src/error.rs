@@ -15,6 +15,8 @@ pub enum StartupError {
     Bind(SocketAddr, io::Error),
     /// The event loop could not be created.
     Poll(io::Error),
+    /// A setting is invalid (for a library caller: the command line checks its own arguments).
+    Config(String),
 }
 
 impl fmt::Display for StartupError {
@@ -41,6 +43,7 @@ impl fmt::Display for StartupError {
             }
             StartupError::Bind(addr, e) => write!(f, "cannot listen on {addr}: {e}"),
             StartupError::Poll(e) => write!(f, "cannot start the event loop: {e}"),
+            StartupError::Config(why) => write!(f, "invalid setting: {why}"),
         }
     }
 }

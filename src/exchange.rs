@@ -91,7 +91,13 @@ pub(crate) fn answer(
     }
     let body_bytes = plan.body_bytes();
     let unframed = plan.is_unframed();
-    head::encode(&plan, cx.date.bytes(), framing, out);
+    head::encode(
+        &plan,
+        cx.date.bytes(),
+        framing,
+        cx.site.extra_headers(),
+        out,
+    );
     let body = BodyWriter::start(plan.body, framing.delimiter, out);
     let mut log_at_end = None;
     if cx.log.enabled() {
@@ -182,7 +188,13 @@ pub(crate) fn refuse(
         unframed: plan.is_unframed(),
     });
     let body_bytes = plan.body_bytes();
-    head::encode(&plan, cx.date.bytes(), framing, out);
+    head::encode(
+        &plan,
+        cx.date.bytes(),
+        framing,
+        cx.site.extra_headers(),
+        out,
+    );
     let body = BodyWriter::start(plan.body, framing.delimiter, out);
     if cx.log.enabled() {
         let entry = Entry {

@@ -9,7 +9,7 @@ use crate::http::error::ParseError;
 use crate::http::parse::RequestHead;
 use crate::response::body::Body;
 use crate::response::framing::Delimiter;
-use crate::response::plan::ResponsePlan;
+use crate::response::plan::{RareField, ResponsePlan};
 use crate::response::reason::{Condition, Reason};
 use crate::response::writer::INLINE_FILE_MAX;
 
@@ -125,7 +125,7 @@ pub(crate) fn line(head: &RequestHead<'_>, plan: &ResponsePlan, delivery: Delive
         line.push(' ');
         line.push_str(ct.mime);
     }
-    if let Some(location) = &plan.location {
+    if let Some(RareField::Location(location)) = &plan.rare {
         line.push_str(" → ");
         line.push_str(location);
     }

@@ -170,6 +170,21 @@ fn preflight(config: &Config, server: &Server, addr: SocketAddr, limits: NofileL
     if !addr.ip().is_loopback() {
         log::warn!("listening on {addr}: this directory is visible to your network");
     }
+    // Never the credentials themselves, nor their digests.
+    log::info!(
+        "front end: archives {}, spa {}, cors {}, extra headers {}, basic auth {}",
+        on_off(config.archives),
+        on_off(config.spa),
+        on_off(config.cors),
+        config.headers.len(),
+        on_off(config.auth.is_some()),
+    );
+    if config.auth.is_some() && !addr.ip().is_loopback() {
+        log::warn!(
+            "Basic auth on {addr}: without TLS, user and password cross the network in clear \
+             (put a TLS proxy in front)"
+        );
+    }
     let show =
         |limit: Option<u64>| limit.map_or_else(|| "unlimited".to_string(), |n| n.to_string());
     if limits.soft != limits.before {

@@ -36,6 +36,7 @@ use crate::error::StartupError;
 use crate::handler::{Site, WorkerState, open_files};
 use crate::http::date::DateCache;
 use crate::pool::BufferPool;
+use crate::response::extra_headers::ExtraHeaders;
 use crate::stats::{CloseReason, Stats};
 use crate::sys;
 use crate::timer::{Timers, Verdict};
@@ -130,8 +131,10 @@ impl Server {
     /// the listener sets `SO_REUSEPORT`, so further servers can bind the same address (use the
     /// first one's [`Server::local_addr`] for them when the port was 0).
     pub fn bind(config: &Config) -> Result<Server, StartupError> {
-        let site =
-            Site::from_config(config).map_err(|e| StartupError::Root(config.root.clone(), e))?;
+        let extra = ExtraHeaders::new(&config.headers, config.cors)
+            .map_err(|why| StartupError::Config(format!("--header {why}")))?;
+        let site = Site::from_config(config, extra)
+            .map_err(|e| StartupError::Root(config.root.clone(), e))?;
         let std_listener = sys::listen(config.addr, config.workers > 1)
             .map_err(|e| StartupError::Bind(config.addr, e))?;
         let mut listener = TcpListener::from_std(std_listener);

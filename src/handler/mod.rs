@@ -14,11 +14,13 @@
 //! For a file, `conditional::evaluate` decides first (412, 304, or serve, and whether `Range`
 //! counts), then `range::evaluate` (200, 206, 416).
 
+pub(crate) mod archive;
 pub(crate) mod cache_control;
 pub(crate) mod coded;
 pub mod conditional;
 pub(crate) mod encoding;
 pub(crate) mod favicon;
+pub(crate) mod front;
 pub(crate) mod listing;
 pub(crate) mod mime;
 pub(crate) mod multipart;
@@ -32,9 +34,11 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use crate::config::Config;
+use crate::http::auth::Credentials;
 use crate::http::parse::RequestHead;
 use crate::http::{Method, Status};
 use crate::response::body::{Body, BodySource, FileBody, MemoryBody};
@@ -44,7 +48,8 @@ use crate::response::compress::{CompressedBody, Encoder, Input};
 use crate::response::content_range::ContentRange;
 use crate::response::content_type::ContentType;
 use crate::response::etag::ETag;
-use crate::response::plan::ResponsePlan;
+use crate::response::extra_headers::ExtraHeaders;
+use crate::response::plan::{RareField, ResponsePlan};
 use crate::response::reason::{CodingWhy, Reason, Representation};
 use cache_control::CachePolicy;
 use coded::{CodingState, Selected};
@@ -67,17 +72,29 @@ pub struct SiteOptions {
     pub(crate) compress: bool,
     /// Serve precompressed sidecars.
     pub(crate) precompressed: bool,
+    /// Offer listed folders as tar and zip downloads (`?download=tar|zip`).
+    pub(crate) archives: bool,
+    /// Answer a missing extension-less path with the root's `index.html`.
+    pub(crate) spa: bool,
+    /// Answer CORS preflights.
+    pub(crate) cors: bool,
+    /// Say on stderr what an archive leaves out (`--explain`).
+    pub(crate) explain: bool,
 }
 
 impl Default for SiteOptions {
-    /// What the command line defaults to: no hidden files, listings on, compression and
-    /// sidecars on.
+    /// What the command line defaults to: no hidden files, listings, archives, compression and
+    /// sidecars on, no SPA fallback, no CORS.
     fn default() -> Self {
         SiteOptions {
             hidden: false,
             listing: true,
             compress: true,
             precompressed: true,
+            archives: true,
+            spa: false,
+            cors: false,
+            explain: false,
         }
     }
 }
@@ -89,6 +106,10 @@ impl From<&Config> for SiteOptions {
             listing: config.listing,
             compress: config.compress,
             precompressed: config.precompressed,
+            archives: config.archives,
+            spa: config.spa,
+            cors: config.cors,
+            explain: config.conn.explain,
         }
     }
 }
@@ -108,16 +129,31 @@ pub struct Site {
     listing: bool,
     /// Content coding: on the fly, sidecars.
     coding: coded::Policy,
+    /// Offer listed folders as archives.
+    archives: bool,
+    /// The SPA fallback, with the `Cache-Control` of the index it serves.
+    spa: Option<Arc<str>>,
+    /// Answer CORS preflights.
+    cors: bool,
+    /// Basic authentication on every request.
+    auth: Option<Credentials>,
+    /// The operator's fields on every response (empty when there are none).
+    extra: ExtraHeaders,
+    /// Say on stderr what an archive leaves out.
+    explain: bool,
 }
 
 /// The file in the root whose content, when it exists, is the body of every 404 response.
 const NOT_FOUND_PAGE: &[u8] = b"404.html";
 
 impl Site {
-    /// Opens the configured root with the configured policies.
-    pub(crate) fn from_config(config: &Config) -> io::Result<Site> {
+    /// Opens the configured root with the configured policies; `extra` are the fields every
+    /// response carries, checked and rendered from the configuration.
+    pub(crate) fn from_config(config: &Config, extra: ExtraHeaders) -> io::Result<Site> {
         let mut site = Site::open(&config.root, SiteOptions::from(config))?;
         site.cache_control = CachePolicy::new(config.cache_control.as_deref());
+        site.auth = config.auth.clone();
+        site.extra = extra;
         Ok(site)
     }
 
@@ -141,6 +177,12 @@ impl Site {
                 compress: options.compress,
                 precompressed: options.precompressed,
             },
+            archives: options.archives,
+            spa: options.spa.then(|| Arc::from(cache_control::NO_CACHE)),
+            cors: options.cors,
+            auth: None,
+            extra: ExtraHeaders::default(),
+            explain: options.explain,
         })
     }
 
@@ -148,12 +190,31 @@ impl Site {
     pub fn root(&self) -> &Path {
         &self.root
     }
+
+    /// The operator's fields, rendered, which every response carries: the exchange has the head
+    /// encoder copy them into each answer, the handler's and its own refusals alike.
+    pub(crate) fn extra_headers(&self) -> &[u8] {
+        self.extra.as_bytes()
+    }
 }
 
 /// Decides the response to `req`, using and updating the worker's open-file cache and path
 /// buffer in `state`.
 pub(crate) fn handle(req: &RequestHead<'_>, site: &Site, state: &mut WorkerState) -> ResponsePlan {
-    let plan = match req.method {
+    let plan = match front::admit(req, site.cors, site.auth.as_ref()) {
+        None => decide(req, site, state),
+        Some(stop) => stop.plan(),
+    };
+    if req.method == Method::Head {
+        plan.without_body()
+    } else {
+        plan
+    }
+}
+
+/// The answer to a request let in by [`front::admit`].
+fn decide(req: &RequestHead<'_>, site: &Site, state: &mut WorkerState) -> ResponsePlan {
+    match req.method {
         Method::Get | Method::Head => serve(req, site, state),
         Method::Options => ResponsePlan {
             allow: true,
@@ -173,11 +234,6 @@ pub(crate) fn handle(req: &RequestHead<'_>, site: &Site, state: &mut WorkerState
         Method::Unknown => {
             ResponsePlan::error(Status::NOT_IMPLEMENTED).because(Reason::UnknownMethod)
         }
-    };
-    if req.method == Method::Head {
-        plan.without_body()
-    } else {
-        plan
     }
 }
 
@@ -216,7 +272,15 @@ fn serve(req: &RequestHead<'_>, site: &Site, state: &mut WorkerState) -> Respons
             ResponsePlan::error(Status::FORBIDDEN).because(Reason::NoListing)
         }
         Ok(Resolved::Directory(dir)) => {
-            let options = listing::Options::from_request(target.query, req.fields.accept);
+            let archive = site
+                .archives
+                .then(|| archive::Format::from_query(target.query))
+                .flatten();
+            if let Some(format) = archive {
+                return archive_plan(req, site, dir, path, format);
+            }
+            let mut options = listing::Options::from_request(target.query, req.fields.accept);
+            options.archives = site.archives;
             let listing = Listing::new(dir, path, &site.root, site.hidden, options);
             // A listing is text: coded on the fly when the client accepts it.
             let coding = if site.coding.compress {
@@ -258,12 +322,85 @@ fn serve(req: &RequestHead<'_>, site: &Site, state: &mut WorkerState) -> Respons
             }
         }
         Ok(Resolved::AddSlash(location)) => ResponsePlan {
-            location: Some(location),
+            rare: Some(RareField::Location(location.into_boxed_str())),
             reason: Some(Reason::AddSlash),
             ..ResponsePlan::error(Status::MOVED_PERMANENTLY)
         },
         Err(ResolveError::NotFound) if path.as_slice() == favicon::PATH => favicon::plan(),
+        Err(ResolveError::NotFound)
+            if site.spa.is_some()
+                && front::is_client_route(&path[..dir_len.unwrap_or(path.len())]) =>
+        {
+            spa_index(req, site, state)
+        }
         Err(e) => error_plan(site, e),
+    }
+}
+
+/// `--spa`: the root's `index.html` for a client-side route, revalidated on every load
+/// (`no-cache`, whatever `--cache-control` says: a new build must show at once). A root without
+/// one keeps the 404. Costs one `openat2` and one `fstat`: the index is not taken from the
+/// open-file cache, where it would carry the site's Cache-Control.
+fn spa_index(req: &RequestHead<'_>, site: &Site, state: &mut WorkerState) -> ResponsePlan {
+    const INDEX: &[u8] = b"index.html";
+    let opened = resolve::open_beneath(&site.root_dir, &site.root, INDEX)
+        .and_then(|file| Ok((file.metadata().map_err(|_| ResolveError::Forbidden)?, file)));
+    let (meta, file) = match opened {
+        Ok((meta, file)) if meta.is_file() => (meta, file),
+        _ => return error_plan(site, ResolveError::NotFound),
+    };
+    let cached = CachedFile {
+        file: Rc::new(file),
+        etag: ETag::of(&meta),
+        content_type: mime::content_type(INDEX),
+        cache_control: site
+            .spa
+            .clone()
+            .unwrap_or_else(|| Arc::from(cache_control::NO_CACHE)),
+        meta,
+    };
+    let plan = file_plan(req, site, cached, false, state);
+    match plan.reason {
+        Some(Reason::File(_)) => plan.because(Reason::SpaFallback),
+        _ => plan,
+    }
+}
+
+/// A folder streamed as an archive, named after it.
+fn archive_plan(
+    req: &RequestHead<'_>,
+    site: &Site,
+    dir: File,
+    path: &[u8],
+    format: archive::Format,
+) -> ResponsePlan {
+    let explain = site
+        .explain
+        .then(|| format!("{} {}", req.method_token, req.target));
+    match archive::body(
+        format,
+        &site.root_dir,
+        &site.root,
+        dir,
+        path,
+        site.hidden,
+        explain,
+    ) {
+        // No Content-Length: sent chunked (or close-delimited to HTTP/1.0) as it is generated.
+        Ok(body) => ResponsePlan {
+            content_type: Some(format.content_type()),
+            content_length: None,
+            rare: Some(RareField::Disposition(
+                archive::content_disposition(archive::folder_name(path, &site.root), format)
+                    .into_boxed_str(),
+            )),
+            body: Body::Stream(body),
+            reason: Some(Reason::Archive {
+                zip: format == archive::Format::Zip,
+            }),
+            ..ResponsePlan::empty(Status::OK)
+        },
+        Err(_) => error_plan(site, ResolveError::Unavailable),
     }
 }
 

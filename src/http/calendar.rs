@@ -38,6 +38,30 @@ impl Civil {
             second: (rem % 60) as u8,
         }
     }
+
+    pub fn year(&self) -> i64 {
+        self.year
+    }
+
+    pub fn month(&self) -> u8 {
+        self.month
+    }
+
+    pub fn day(&self) -> u8 {
+        self.day
+    }
+
+    pub fn hour(&self) -> u8 {
+        self.hour
+    }
+
+    pub fn minute(&self) -> u8 {
+        self.minute
+    }
+
+    pub fn second(&self) -> u8 {
+        self.second
+    }
 }
 
 /// How much of a [`Civil`] time to write.

@@ -1,6 +1,7 @@
 //! HTTP/1.x vocabulary shared by the parser, the handler and the response writer: methods, versions,
 //! status codes. Everything here is `Copy` and allocation-free.
 
+pub mod auth;
 pub mod body;
 pub(crate) mod calendar;
 pub mod date;
@@ -60,6 +61,7 @@ impl Status {
     pub(crate) const MOVED_PERMANENTLY: Status = Status(301);
     pub(crate) const NOT_MODIFIED: Status = Status(304);
     pub const BAD_REQUEST: Status = Status(400);
+    pub(crate) const UNAUTHORIZED: Status = Status(401);
     pub(crate) const FORBIDDEN: Status = Status(403);
     pub const NOT_FOUND: Status = Status(404);
     pub(crate) const METHOD_NOT_ALLOWED: Status = Status(405);
@@ -88,6 +90,7 @@ impl Status {
             301 => b"HTTP/1.1 301 Moved Permanently\r\n",
             304 => b"HTTP/1.1 304 Not Modified\r\n",
             400 => b"HTTP/1.1 400 Bad Request\r\n",
+            401 => b"HTTP/1.1 401 Unauthorized\r\n",
             403 => b"HTTP/1.1 403 Forbidden\r\n",
             404 => b"HTTP/1.1 404 Not Found\r\n",
             405 => b"HTTP/1.1 405 Method Not Allowed\r\n",

@@ -80,6 +80,15 @@ pub struct Fields<'b> {
     pub accept_encoding: Option<&'b [u8]>,
     pub user_agent: Option<&'b [u8]>,
     pub referer: Option<&'b [u8]>,
+    /// Basic credentials under `--auth`; never logged.
+    pub authorization: Option<&'b [u8]>,
+    /// `Origin` and `Access-Control-Request-Method` were sent: with OPTIONS, a CORS preflight
+    /// under `--cors`. Only their presence matters, and flags keep the head small (it is moved
+    /// on every request).
+    pub origin: bool,
+    pub cors_request_method: bool,
+    /// `Access-Control-Request-Headers`, echoed (once checked) by a preflight's answer.
+    pub cors_request_headers: Option<&'b [u8]>,
 }
 
 /// A parsed request head, borrowing the buffer it was parsed from.
@@ -315,19 +324,32 @@ pub fn parse_head<'b>(head: &'b mut [u8], limits: &Limits) -> Result<RequestHead
     })
 }
 
-/// The slot in [`Fields`] for a header name the server reads, if any.
+/// The slot in [`Fields`] for a header name whose value the server reads, if any. A field whose
+/// presence alone matters is noted here and has no slot.
 fn field_slot<'f, 'b>(fields: &'f mut Fields<'b>, name: &str) -> Option<&'f mut Option<&'b [u8]>> {
     let slot = match name.len() {
         5 if name.eq_ignore_ascii_case("range") => &mut fields.range,
         6 if name.eq_ignore_ascii_case("accept") => &mut fields.accept,
+        6 if name.eq_ignore_ascii_case("origin") => {
+            fields.origin = true;
+            return None;
+        }
         7 if name.eq_ignore_ascii_case("referer") => &mut fields.referer,
         8 if name.eq_ignore_ascii_case("if-match") => &mut fields.if_match,
         8 if name.eq_ignore_ascii_case("if-range") => &mut fields.if_range,
         10 if name.eq_ignore_ascii_case("user-agent") => &mut fields.user_agent,
         13 if name.eq_ignore_ascii_case("if-none-match") => &mut fields.if_none_match,
         15 if name.eq_ignore_ascii_case("accept-encoding") => &mut fields.accept_encoding,
+        13 if name.eq_ignore_ascii_case("authorization") => &mut fields.authorization,
         17 if name.eq_ignore_ascii_case("if-modified-since") => &mut fields.if_modified_since,
         19 if name.eq_ignore_ascii_case("if-unmodified-since") => &mut fields.if_unmodified_since,
+        29 if name.eq_ignore_ascii_case("access-control-request-method") => {
+            fields.cors_request_method = true;
+            return None;
+        }
+        30 if name.eq_ignore_ascii_case("access-control-request-headers") => {
+            &mut fields.cors_request_headers
+        }
         _ => return None,
     };
     Some(slot)
@@ -736,6 +758,21 @@ mod tests {
                 String::from_utf8_lossy(prefix)
             );
         }
+    }
+
+    #[test]
+    fn front_end_fields_are_captured() {
+        let head = parse(
+            "OPTIONS /x HTTP/1.1\r\nHost: t\r\nauthorization: Basic YTpi\r\nORIGIN: https://a.example\r\n\
+             Access-Control-Request-Method: GET\r\naccess-control-request-headers: x-a, x-b\r\n\r\n",
+        )
+        .unwrap();
+        assert_eq!(head.fields.authorization, Some(&b"Basic YTpi"[..]));
+        assert!(head.fields.origin && head.fields.cors_request_method);
+        assert_eq!(head.fields.cors_request_headers, Some(&b"x-a, x-b"[..]));
+        let plain = parse("GET / HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+        assert!(!plain.fields.origin && !plain.fields.cors_request_method);
+        assert_eq!(plain.fields.authorization, None);
     }
 
     #[test]

@@ -271,10 +271,10 @@ impl CompressedBody {
     }
 
     fn keep(&mut self, produced: &[u8]) {
-        if let Some(capture) = &mut self.capture {
-            if !capture.keep(produced) {
-                self.capture = None;
-            }
+        if let Some(capture) = &mut self.capture
+            && !capture.keep(produced)
+        {
+            self.capture = None;
         }
     }
 }
@@ -360,13 +360,17 @@ pub fn sample_text(len: usize) -> Vec<u8> {
         state ^= state << 13;
         state ^= state >> 7;
         state ^= state << 17;
-        if state % 5 == 0 {
+        if state.is_multiple_of(5) {
             // An identifier: a short pseudo-random name.
             out.extend_from_slice(format!("v{:x}", state % 4096).as_bytes());
         } else {
             out.extend_from_slice(words[(state >> 8) as usize % words.len()].as_bytes());
         }
-        out.push(if state % 11 == 0 { b'\n' } else { b' ' });
+        out.push(if state.is_multiple_of(11) {
+            b'\n'
+        } else {
+            b' '
+        });
     }
     out.truncate(len);
     out

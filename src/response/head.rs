@@ -8,13 +8,18 @@
 use std::io::Write;
 
 use super::framing::{Delimiter, Framing, Persistence};
-use super::plan::ResponsePlan;
+use super::plan::{RareField, ResponsePlan};
 
 /// The `Server` header line, fixed at compile time.
 const SERVER: &[u8] = concat!("Server: mioserve/", env!("CARGO_PKG_VERSION"), "\r\n").as_bytes();
 
-/// Appends the head for `plan` to `out`, framed as `super::framing::decide` said.
-pub fn encode(plan: &ResponsePlan, date: &[u8], framing: Framing, out: &mut Vec<u8>) {
+/// The `WWW-Authenticate` challenge of every 401 under `--auth` (RFC 7617 §2; `charset` asks the
+/// client to send the credentials in UTF-8, §2.1).
+pub(crate) const CHALLENGE: &str = "Basic realm=\"mioserve\", charset=\"UTF-8\"";
+
+/// Appends the head for `plan` to `out`, framed as `super::framing::decide` said; `extra` are the
+/// operator's fields (`-H`, `--cors`), rendered lines copied as they are.
+pub fn encode(plan: &ResponsePlan, date: &[u8], framing: Framing, extra: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(plan.status.line());
     out.extend_from_slice(SERVER);
     out.extend_from_slice(b"Date: ");
@@ -68,11 +73,6 @@ pub fn encode(plan: &ResponsePlan, date: &[u8], framing: Framing, out: &mut Vec<
         range.write_value(out);
         out.extend_from_slice(b"\r\n");
     }
-    if let Some(location) = &plan.location {
-        out.extend_from_slice(b"Location: ");
-        out.extend_from_slice(location.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
     if let Some(vary) = plan.vary {
         out.extend_from_slice(b"Vary: ");
         out.extend_from_slice(vary.as_bytes());
@@ -81,6 +81,26 @@ pub fn encode(plan: &ResponsePlan, date: &[u8], framing: Framing, out: &mut Vec<
     if plan.allow {
         out.extend_from_slice(b"Allow: GET, HEAD, OPTIONS\r\n");
     }
+    match &plan.rare {
+        None => {}
+        Some(RareField::Location(location)) => {
+            out.extend_from_slice(b"Location: ");
+            out.extend_from_slice(location.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        Some(RareField::Challenge) => {
+            out.extend_from_slice(b"WWW-Authenticate: ");
+            out.extend_from_slice(CHALLENGE.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        Some(RareField::Preflight(preflight)) => preflight.write_fields(out),
+        Some(RareField::Disposition(disposition)) => {
+            out.extend_from_slice(b"Content-Disposition: ");
+            out.extend_from_slice(disposition.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    out.extend_from_slice(extra);
     out.extend_from_slice(b"X-Content-Type-Options: nosniff\r\n");
     match framing.persistence {
         Persistence::KeepAlive => {}
@@ -111,7 +131,7 @@ mod tests {
         plan.content_length = Some(1234);
         plan.last_modified = Some(UNIX_EPOCH + Duration::from_secs(784111777));
         let mut out = Vec::new();
-        encode(&plan, DATE, KEEP_ALIVE, &mut out);
+        encode(&plan, DATE, KEEP_ALIVE, b"", &mut out);
         let want = format!(
             "HTTP/1.1 200 OK\r\nServer: mioserve/{}\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
              Content-Type: text/html; charset=utf-8\r\nContent-Length: 1234\r\n\
@@ -135,7 +155,7 @@ mod tests {
             complete: 5 << 30,
         });
         let mut out = Vec::new();
-        encode(&plan, DATE, KEEP_ALIVE, &mut out);
+        encode(&plan, DATE, KEEP_ALIVE, b"", &mut out);
         let want = format!(
             "HTTP/1.1 206 Partial Content\r\nServer: mioserve/{}\r\n\
              Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
@@ -155,7 +175,7 @@ mod tests {
         plan.last_modified = Some(UNIX_EPOCH + Duration::from_secs(784111777));
         plan.cache_control = Some(Arc::from("no-cache"));
         let mut out = Vec::new();
-        encode(&plan, DATE, KEEP_ALIVE, &mut out);
+        encode(&plan, DATE, KEEP_ALIVE, b"", &mut out);
         let text = String::from_utf8(out).unwrap();
         for line in [
             "HTTP/1.1 304 Not Modified\r\n",
@@ -175,7 +195,7 @@ mod tests {
         let mut plan = ResponsePlan::empty(Status::OK);
         plan.vary = Some("Accept");
         let mut out = Vec::new();
-        encode(&plan, DATE, KEEP_ALIVE, &mut out);
+        encode(&plan, DATE, KEEP_ALIVE, b"", &mut out);
         assert!(
             String::from_utf8(out)
                 .unwrap()
@@ -195,7 +215,7 @@ mod tests {
             (Persistence::Close, Some("Connection: close\r\n")),
         ] {
             let mut out = Vec::new();
-            encode(&plan, DATE, Framing::length(persistence), &mut out);
+            encode(&plan, DATE, Framing::length(persistence), b"", &mut out);
             let text = String::from_utf8(out).unwrap();
             assert!(
                 !text.contains("Content-Length"),
@@ -220,12 +240,38 @@ mod tests {
         let ptr = out.as_ptr();
         for _ in 0..100 {
             out.clear();
-            encode(&plan, DATE, KEEP_ALIVE, &mut out);
+            encode(&plan, DATE, KEEP_ALIVE, b"", &mut out);
         }
         assert_eq!(
             out.as_ptr(),
             ptr,
             "encoding must not reallocate a buffer with room"
         );
+    }
+
+    #[test]
+    fn rare_fields_and_the_operators_fields() {
+        let cases: &[(RareField, &str)] = &[
+            (RareField::Location("/a/".into()), "\r\nLocation: /a/\r\n"),
+            (
+                RareField::Challenge,
+                "\r\nWWW-Authenticate: Basic realm=\"mioserve\", charset=\"UTF-8\"\r\n",
+            ),
+            (
+                RareField::Disposition("attachment; filename=\"d.tar\"".into()),
+                "\r\nContent-Disposition: attachment; filename=\"d.tar\"\r\n",
+            ),
+        ];
+        for (field, want) in cases {
+            let plan = ResponsePlan {
+                rare: Some(field.clone()),
+                ..ResponsePlan::empty(Status::OK)
+            };
+            let mut out = Vec::new();
+            encode(&plan, DATE, KEEP_ALIVE, b"X-A: 1\r\nX-B: 2\r\n", &mut out);
+            let text = String::from_utf8(out).unwrap();
+            assert!(text.contains(want), "{want:?} missing in {text}");
+            assert!(text.contains("\r\nX-A: 1\r\nX-B: 2\r\n"), "{text}");
+        }
     }
 }

@@ -12,6 +12,7 @@
 //! | `plan.rs` | [`plan::ResponsePlan`]: status, header values, body, why |
 //! | `body.rs` | `body::Body` and `body::BodySource`, the contract of a generated body |
 //! | `content_type.rs`, `etag.rs`, `content_range.rs`, `boundary.rs` | the header values |
+//! | `extra_headers.rs`, `cors.rs` | fields the operator adds to every response; the CORS preflight answer |
 //! | `reason.rs` | `reason::Reason`: the rule behind an answer, for `--explain` |
 //! | `pages.rs` | built-in error pages and the style sheet listings share |
 //! | `framing.rs` | keep-alive or close; Content-Length, chunked or close-delimited |
@@ -26,7 +27,9 @@ pub mod coding;
 pub mod compress;
 pub mod content_range;
 pub mod content_type;
+pub(crate) mod cors;
 pub mod etag;
+pub(crate) mod extra_headers;
 pub mod framing;
 pub mod head;
 pub mod pages;

@@ -74,6 +74,11 @@ pub fn error_page(status: Status) -> &'static [u8] {
             "Bad Request",
             "The server could not understand this request."
         ),
+        401 => page!(
+            "401",
+            "Unauthorized",
+            "This server asks for a user name and password."
+        ),
         403 => page!(
             "403",
             "Forbidden",
@@ -145,7 +150,7 @@ mod tests {
     #[test]
     fn error_pages_name_their_status() {
         for code in [
-            301, 400, 403, 404, 405, 408, 412, 413, 414, 416, 431, 500, 501, 503, 505,
+            301, 400, 401, 403, 404, 405, 408, 412, 413, 414, 416, 431, 500, 501, 503, 505,
         ] {
             let status = Status(code);
             let page = std::str::from_utf8(error_page(status)).unwrap();

@@ -12,11 +12,27 @@ use super::boundary::Boundary;
 use super::coding::Coding;
 use super::content_range::ContentRange;
 use super::content_type::ContentType;
+use super::cors::Preflight;
 use super::etag::ETag;
 use super::pages::{TLS_ON_PLAIN_PORT, error_page};
 use super::reason::{Reason, Representation};
 use crate::http::Status;
 use crate::http::error::ParseError;
+
+/// Fields that only an answer of one kind carries, and never two at once: one slot in the plan
+/// rather than one per field keeps the plan, moved several times per request, small (boxed text,
+/// so the slot is 24 bytes).
+#[derive(Debug, Clone)]
+pub(crate) enum RareField {
+    /// `Location` of a redirect.
+    Location(Box<str>),
+    /// `WWW-Authenticate` with the Basic challenge (a 401 under `--auth`).
+    Challenge,
+    /// The fields answering a CORS preflight (a 204 under `--cors`).
+    Preflight(Preflight),
+    /// `Content-Disposition`: a folder sent as an archive is a download with a file name.
+    Disposition(Box<str>),
+}
 
 /// A response decided by the handler.
 #[derive(Debug)]
@@ -37,8 +53,6 @@ pub struct ResponsePlan {
     pub(crate) accept_ranges: bool,
     /// `Content-Range`, on 206 and 416.
     pub(crate) content_range: Option<ContentRange>,
-    /// `Location` for redirects.
-    pub(crate) location: Option<String>,
     /// `Vary`: the request fields the content was chosen by (a listing picks HTML or JSON by
     /// `Accept`), so caches keep the variants apart (RFC 9110 §12.5.5).
     pub(crate) vary: Option<&'static str>,
@@ -48,6 +62,8 @@ pub struct ResponsePlan {
     pub(crate) representation: Option<Representation>,
     /// Send `Allow: GET, HEAD, OPTIONS` (405 and OPTIONS answers).
     pub(crate) allow: bool,
+    /// The one field of an answer that only a few answers carry.
+    pub(crate) rare: Option<RareField>,
     /// The connection must close after this response, whatever the client asked.
     pub(crate) close: bool,
     pub(crate) body: Body,
@@ -69,11 +85,11 @@ impl ResponsePlan {
             cache_control: None,
             accept_ranges: false,
             content_range: None,
-            location: None,
             vary: None,
             content_encoding: None,
             representation: None,
             allow: false,
+            rare: None,
             close: false,
             body: Body::Empty,
             reason: None,

@@ -5,6 +5,7 @@
 
 use super::coding::Coding;
 use super::content_type::Source;
+use crate::http::auth::Denied;
 
 /// A conditional request field that decided a response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,6 +125,14 @@ pub(crate) enum Reason {
     MethodNotAllowed,
     /// A method this server does not know (501).
     UnknownMethod,
+    /// `--auth` refused the request (401).
+    Unauthorized(Denied),
+    /// A CORS preflight under `--cors` (204).
+    Preflight,
+    /// `--spa`: nothing at an extension-less path, so the root's `index.html` (200).
+    SpaFallback,
+    /// A folder as a download; `zip`, else tar.
+    Archive { zip: bool },
 }
 
 impl Reason {
@@ -150,6 +159,13 @@ impl Reason {
             Reason::Unsatisfiable => "range outside the file",
             Reason::MethodNotAllowed => "method not allowed",
             Reason::UnknownMethod => "unknown method",
+            Reason::Unauthorized(Denied::Missing) => "no credentials",
+            Reason::Unauthorized(Denied::Malformed) => "malformed credentials",
+            Reason::Unauthorized(Denied::Wrong) => "wrong credentials",
+            Reason::Preflight => "CORS preflight",
+            Reason::SpaFallback => "no such file; single-page app index.html",
+            Reason::Archive { zip: false } => "folder as tar archive",
+            Reason::Archive { zip: true } => "folder as zip archive",
             Reason::Range { .. }
             | Reason::Multipart { .. }
             | Reason::NotModified(_)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Real-browser end-to-end test: headless Debian Chromium, driven by playwright-core (which never
 # downloads a browser of its own), against a freshly built mioserve. Installs what is missing,
-# builds, runs listing.test.mjs with node's test runner, and exits non-zero on any failure.
+# builds, runs the *.test.mjs files with node's test runner, and exits non-zero on any failure.
 # Screenshots land in target/screenshots/. Takes about 30 s once Chromium is installed.
 #
 #   tests/browser/run.sh                      debug build (what `cargo test` already built)
@@ -28,5 +28,5 @@ fi
 export SCREENSHOT_DIR="${SCREENSHOT_DIR:-$repo/target/screenshots}"
 
 # A bound on the whole run: a wedged browser must fail CI, not hang it.
-timeout 170 node --test --test-reporter=tap listing.test.mjs caching.test.mjs
+timeout 170 node --test --test-reporter=tap listing.test.mjs caching.test.mjs archive.test.mjs
 echo "screenshots: $SCREENSHOT_DIR"

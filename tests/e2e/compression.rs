@@ -29,7 +29,7 @@ fn script(len: usize) -> Vec<u8> {
     while out.len() < len {
         let n = noise[i % noise.len()];
         out.extend_from_slice(words[n as usize % words.len()].as_bytes());
-        if n % 7 == 0 {
+        if n.is_multiple_of(7) {
             out.extend_from_slice(format!("v{}", n % 61).as_bytes());
         }
         i += 1;

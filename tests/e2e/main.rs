@@ -59,3 +59,9 @@ mod listing;
 
 /// The binary on a pseudo-terminal: the live stats line never shares a row with other output.
 mod terminal;
+
+/// Folders as tar and zip downloads: contents byte for byte, policies, framing, fairness.
+mod archive;
+
+/// For front-end work: --spa, -H, --cors, --auth.
+mod frontend;

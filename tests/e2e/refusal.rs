@@ -102,7 +102,14 @@ fn stray_empty_lines_and_unfinished_valid_heads_wait() {
             .set_read_timeout(Some(Duration::from_millis(300)))
             .unwrap();
         let mut byte = [0u8; 1];
-        let result = client.stream.read(&mut byte);
+        // A signal (SIGCHLD from the tests' child processes) interrupts a read with a timeout
+        // instead of restarting it: read again.
+        let result = loop {
+            match client.stream.read(&mut byte) {
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                other => break other,
+            }
+        };
         client.stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
         match result {
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}

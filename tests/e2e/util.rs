@@ -12,6 +12,10 @@ use std::time::{Duration, Instant};
 
 use mioserve::{Config, Running, Server};
 
+/// Held by the tests that time other clients' requests while generating a large body, and by the
+/// other tests that generate one, so none of them competes for the CPU with a latency bound.
+pub static LATENCY_TEST: Mutex<()> = Mutex::new(());
+
 /// Every read and connect in the tests gives up after this long.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -548,18 +552,32 @@ impl ChildServer {
     /// Starts `mioserve <root> -p 0 <args>` over a root prepared by `setup`.
     #[track_caller]
     pub fn spawn(setup: impl FnOnce(&Path), args: &[&str]) -> ChildServer {
+        let program = Path::new(env!("CARGO_BIN_EXE_mioserve"));
+        ChildServer::spawn_with(program, setup, args, |_| {})
+    }
+
+    /// As [`ChildServer::spawn`], running `program` (a copy of the binary, say) with the command
+    /// adjusted by `adjust` first (to run it as another user, say).
+    #[track_caller]
+    pub fn spawn_with(
+        program: &Path,
+        setup: impl FnOnce(&Path),
+        args: &[&str],
+        adjust: impl FnOnce(&mut Command),
+    ) -> ChildServer {
         let dir = TempDir::new();
         let root = dir.path().join("root");
         setup(&root);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mioserve"))
+        let mut command = Command::new(program);
+        command
             .arg(&root)
             .args(["-p", "0"])
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn mioserve");
+            .stderr(Stdio::piped());
+        adjust(&mut command);
+        let mut child = command.spawn().expect("spawn mioserve");
         let stdout = child.stdout.take().expect("child stdout");
         let (tx, rx) = std::sync::mpsc::channel();
         let stdout_lines = Arc::new(Mutex::new(Vec::new()));

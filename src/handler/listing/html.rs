@@ -64,6 +64,7 @@ pub(crate) fn top(out: &mut Vec<u8>, path: &[u8], options: Options) {
             "font:inherit;color:var(--fg);background:var(--bg);border:1px solid var(--line);",
             "border-radius:6px}#filter[hidden]{display:none}",
             "#shown{color:var(--mute);font-size:.85rem;margin:-.4rem 0 .8rem}",
+            ".dl{margin:-.5rem 0 .75rem;font-size:.9rem}",
             "@media(max-width:36rem){main{padding:1rem .5rem}th,td{padding:.5rem}th.s{width:6rem}",
             ".m{display:none}}",
             "</style></head><body><main><h1>Index of ",
@@ -90,9 +91,17 @@ pub(crate) fn top(out: &mut Vec<u8>, path: &[u8], options: Options) {
             out.extend_from_slice(b"</a><span class=\"sep\">/</span>");
         }
     }
+    out.extend_from_slice(b"</h1>\n");
+    if options.archives {
+        // The whole folder in one file; `download` keeps a browser from trying to show it.
+        out.extend_from_slice(
+            b"<p class=\"dl\">Download this folder as <a href=\"?download=zip\" download>zip</a> \
+              or <a href=\"?download=tar\" download>tar</a></p>\n",
+        );
+    }
     // Shown by the script at the bottom, once every row is there to filter.
     out.extend_from_slice(
-        b"</h1>\n<input id=\"filter\" type=\"search\" placeholder=\"Filter names\" \
+        b"<input id=\"filter\" type=\"search\" placeholder=\"Filter names\" \
           aria-label=\"Filter names\" autocomplete=\"off\" spellcheck=\"false\" hidden>\
           <p id=\"shown\" aria-live=\"polite\" hidden></p>\n\
           <div class=\"box\"><table><thead><tr>",

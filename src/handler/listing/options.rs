@@ -38,6 +38,8 @@ pub(crate) struct Options {
     pub(crate) sort: SortKey,
     pub(crate) order: Order,
     pub(crate) format: Format,
+    /// Offer the folder as tar and zip downloads (set from the site, not the request).
+    pub(crate) archives: bool,
 }
 
 impl Default for Options {
@@ -46,6 +48,7 @@ impl Default for Options {
             sort: SortKey::Name,
             order: Order::Asc,
             format: Format::Html,
+            archives: false,
         }
     }
 }
@@ -137,6 +140,7 @@ mod tests {
             sort,
             order,
             format,
+            archives: false,
         };
         use Format::*;
         use Order::*;
