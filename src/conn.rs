@@ -46,6 +46,11 @@ use crate::transport::Transport;
 const REQUESTS_PER_TURN: u32 = 64;
 /// Stop batching pipelined responses once this much is waiting to be sent.
 const BATCH_MAX: usize = 64 * 1024;
+/// Bytes a response may take and still close at once when the client asked for the close: what
+/// the initial congestion window (ten full-size Ethernet segments, RFC 6928) lets the kernel
+/// transmit as soon as it is written, so none of it waits in the send queue for a reset to
+/// discard. A client's kernel keeps data it has received when a reset comes.
+const FIRST_FLIGHT: u64 = 10 * 1460;
 /// Most bytes discarded while lingering before the connection is closed regardless.
 const LINGER_MAX_BYTES: usize = 1024 * 1024;
 
@@ -87,8 +92,10 @@ enum After {
     /// stay open): shut the write side and drain first, so that data arriving after the close
     /// does not reset the connection and destroy the response before the client reads it (RFC
     /// 9112 §9.6). Without it the connection still lingers if input is left unread when the
-    /// response is complete; otherwise it closes at once (a client that asked for the close sends
-    /// nothing more), which saves a `shutdown`, a wake-up and a `read` per connection.
+    /// response is complete, or if the response may still be in the kernel's send queue (it
+    /// waited for the socket, or is larger than a first flight); otherwise it closes at once (a
+    /// client that asked for the close sends nothing more), which saves a `shutdown`, a wake-up
+    /// and a `read` per connection.
     Close { linger: bool },
 }
 
@@ -665,7 +672,15 @@ impl<T: Transport> Conn<T> {
                 }
                 Step::Continue
             }
-            After::Close { linger } => self.close(cx, linger),
+            After::Close { linger } => {
+                // A response that had to wait for the socket, or more than leaves in the first
+                // flight, may still be in the kernel's send queue when it is complete here; a
+                // reset then would discard it, so even a client that asked for the close (and
+                // should send nothing more) gets the linger.
+                let in_flight =
+                    self.timer.kind() == Some(DeadlineKind::Send) || budget.written > FIRST_FLIGHT;
+                self.close(cx, linger || in_flight)
+            }
         }
     }
 
