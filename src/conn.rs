@@ -16,9 +16,11 @@
 //! edge comes for it, so after such an event the connection reads on until a read returns 0.
 //!
 //! Cost of a kept-alive GET of a small file: one `read`, one `send` (head and body together), plus
-//! the handler's one `newfstatat` (an open-file cache hit; a miss costs `openat2` + `statx` + one
-//! more `newfstatat`) and the `pread` of the file behind its head; no heap allocation (buffers
-//! come from the loop's pool, and the plan shares the cached descriptor by reference count).
+//! the handler's `newfstatat` (an open-file cache hit, once per path per wake-up, whose entry
+//! holds the content copied behind the head; a miss costs `openat2` + `statx` + a `pread` + one
+//! more `newfstatat`); no heap allocation (buffers come from the loop's pool, and the plan shares
+//! the cached descriptor and content by reference count). A connection the client asked to close
+//! closes at once after its response; see `After::Close` for when it lingers instead.
 
 use std::io;
 use std::net::IpAddr;
