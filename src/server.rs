@@ -552,7 +552,7 @@ impl Loop<'_> {
         match next {
             Next::Wait(interest) => {
                 let conn = &mut self.conns[slot];
-                if conn.set_interest(interest)
+                if let Some(interest) = conn.set_interest(interest)
                     && registry
                         .reregister(conn.socket(), Token(slot), interest)
                         .is_err()
