@@ -14,7 +14,8 @@ Environment (all optional):
   DURATION=5        seconds per run
   QUICK=1           smoke test: ROUNDS=1, DURATION=2 unless set explicitly
   SCENARIOS=a,b     only these scenarios (names: see SCENARIO_NAMES below)
-  SERVERS=a,b       only these servers (mioserve, nginx, lighttpd); nginx is the ratio's base
+  SERVERS=a,b       only these servers (ceiling, mioserve, nginx, lighttpd); nginx is the ratio's
+                    base, and the ceiling's row adds a ratio to it
   MIOSERVE_BASELINE=/path/to/mioserve
                     also run that binary (an older build, say) as its own row, `mioserve-base`,
                     in the same interleaved rounds, so two builds are compared in one run
@@ -52,6 +53,11 @@ FIXTURE = TARGET / "bench-fixture"
 WORK = TARGET / "bench-work"
 MIOSERVE = TARGET / "release" / "mioserve"
 BASELINE = os.environ.get("MIOSERVE_BASELINE", "")
+# The ceiling: a minimal mio + httparse loop answering every request with the same in-memory body
+# (source beside the repository, built by load.sh into target/ceiling). It cannot serve files, so
+# it runs only in the scenarios on the small file that it answers byte for byte in size.
+CEILING_SRC = REPO.parent / "shared" / "ceiling"
+CEILING = TARGET / "ceiling" / "release" / "ceiling"
 PIDFILE = WORK / "pids"
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")  # what `getconf CLK_TCK` prints
@@ -313,7 +319,13 @@ mimetype.assign = (".bin" => "application/octet-stream")
     return Server("lighttpd", ["lighttpd", "-D", "-f", str(conf)], port)
 
 
-SERVER_FACTORIES = {"mioserve": mioserve, "nginx": nginx, "lighttpd": lighttpd}
+def ceiling():
+    port = free_port()
+    argv = [str(CEILING), "--port", str(port), "--bind", "127.0.0.1", "--body", str(FIXTURE / SMALL)]
+    return Server("ceiling", argv, port)
+
+
+SERVER_FACTORIES = {"ceiling": ceiling, "mioserve": mioserve, "nginx": nginx, "lighttpd": lighttpd}
 if BASELINE:
     SERVER_FACTORIES["mioserve-base"] = mioserve_base
 
@@ -473,6 +485,7 @@ class Scenario:
     command: str
     run: object  # (port, duration) -> Result
     per_mib: bool = False  # report MiB/s and µs/MiB instead of req/s and µs/request
+    ceiling: bool = False  # the ceiling runs too (it answers the small file only)
     note: str = ""  # printed under the table
 
 
@@ -484,12 +497,14 @@ def scenarios() -> list[Scenario]:
             "1 KiB file, keep-alive",
             f"wrk -t1 -c64 -d{d}s --latency /{SMALL}",
             lambda port: wrk(port, SMALL, 64, d),
+            ceiling=True,
         ),
         Scenario(
             "pipeline",
             "1 KiB file, 16-deep pipelining",
             f"h2load --h1 -c64 -m16 -D {d} /{SMALL}",
             lambda port: h2load(port, SMALL, 64, 16, d),
+            ceiling=True,
             note=""
             if H2LOAD_LATENCY
             else "h2load reports no percentiles; H2LOAD_LATENCY=1 logs every request to get them "
@@ -507,6 +522,7 @@ def scenarios() -> list[Scenario]:
             "a TCP connection per request",
             f"wrk -t1 -c64 -d{d}s --latency -H 'Connection: close' /{SMALL}",
             lambda port: wrk(port, SMALL, 64, d, extra=("-H", "Connection: close")),
+            ceiling=True,
         ),
         Scenario(
             "c1000",
@@ -606,28 +622,35 @@ def table(scenario: Scenario, by_server: dict[str, list[Sample]], base: str = "n
         stats[name] = (rate, cpu)
         rows.append((name, rate, p50, p99, fmt_errors(samples), cpu))
     base_rate, base_cpu = stats.get(base, (None, None))
+    # How far each server is from the ceiling, per request: its CPU time over the ceiling's.
+    with_ceiling = "ceiling" in stats
+    ceiling_cpu = stats.get("ceiling", (None, None))[1]
     lines = [
         f"### {scenario.title} — `{scenario.command}`",
         "",
         f"| server | {unit} | p50 | p99 | errors | server CPU {cpu_unit} | {unit} ÷ {base} "
-        f"| CPU ÷ {base} |",
-        "|---|---:|---:|---:|---|---:|---:|---:|",
+        f"| CPU ÷ {base} |" + (" CPU ÷ ceiling |" if with_ceiling else ""),
+        "|---|---:|---:|---:|---|---:|---:|---:|" + ("---:|" if with_ceiling else ""),
     ]
     for name, rate, p50, p99, errors, cpu in rows:
         ratio = f"{rate / base_rate:.2f}×" if rate and base_rate else "n/a"
         cpu_ratio = f"{cpu / base_cpu:.2f}×" if cpu and base_cpu else "n/a"
         rate_s = f"{rate:,.0f}" if rate is not None else "n/a"
         cpu_s = f"{cpu:.2f}" if cpu is not None else "n/a"
-        lines.append(
+        line = (
             f"| {name} | {rate_s} | {fmt_time(p50)} | {fmt_time(p99)} | {errors} | {cpu_s} "
             f"| {ratio} | {cpu_ratio} |"
         )
+        if with_ceiling:
+            line += f" {cpu / ceiling_cpu:.2f}× |" if cpu and ceiling_cpu else " n/a |"
+        lines.append(line)
     if scenario.note:
         lines += ["", scenario.note]
     return "\n".join(lines) + "\n"
 
 
 def run_scenario(scenario: Scenario, servers: list[Server]) -> str:
+    servers = [s for s in servers if scenario.ceiling or s.name != "ceiling"]
     by_server: dict[str, list[Sample]] = {s.name: [] for s in servers}
     for rnd in range(ROUNDS):
         # Rotate the order each round so no server always runs right after the same one.
@@ -754,13 +777,20 @@ def run_idle(names: list[str], n: int) -> str:
         f"### {n:,} idle keep-alive connections (one GET each, then idle) — fresh server per round",
         "",
         "| server | RSS idle baseline KiB | RSS with connections KiB | KiB per connection "
-        "| opened | errors | closed by server while idle |",
-        "|---|---:|---:|---:|---:|---|---:|",
+        "| opened | errors | closed by server while idle |"
+        + (" KiB per connection ÷ ceiling |" if "ceiling" in per else ""),
+        "|---|---:|---:|---:|---:|---|---:|" + ("---:|" if "ceiling" in per else ""),
     ]
+
+    def kib_per_conn(runs: list[dict]) -> float | None:
+        ok = [r for r in runs if "failed" not in r and r.get("after") is not None]
+        return median([(r["after"] - r["base"]) / r["open"] for r in ok if r["open"]])
+
+    ceiling_kib = kib_per_conn(per["ceiling"]) if "ceiling" in per else None
     for name, runs in per.items():
         ok = [r for r in runs if "failed" not in r and r.get("after") is not None]
         failed = [r["failed"] for r in runs if "failed" in r]
-        per_conn = median([(r["after"] - r["base"]) / r["open"] for r in ok if r["open"]])
+        per_conn = kib_per_conn(runs)
         errors = sum(r["errors"] for r in ok)
         err = str(errors) + (f"; {len(failed)} round(s) failed: {failed[0][:80]}" if failed else "")
         if any(not r["alive"] for r in ok):
@@ -771,6 +801,13 @@ def run_idle(names: list[str], n: int) -> str:
             f"| {f'{per_conn:.2f}' if per_conn is not None else 'n/a'} "
             f"| {median([r['open'] for r in ok]) or 0:,.0f} | {err} "
             f"| {median([r['closed'] or 0 for r in ok]) or 0:,.0f} |"
+            + (
+                ""
+                if "ceiling" not in per
+                else f" {per_conn / ceiling_kib:.2f}× |"
+                if per_conn and ceiling_kib
+                else " n/a |"
+            )
         )
     return "\n".join(lines) + "\n"
 
@@ -1040,7 +1077,12 @@ def main() -> int:
         old.unlink()
     make_fixture()
 
-    wanted_servers = [s for s in os.environ.get("SERVERS", "mioserve,nginx,lighttpd").split(",") if s]
+    default_servers = "ceiling,mioserve,nginx,lighttpd"
+    wanted_servers = [s for s in os.environ.get("SERVERS", default_servers).split(",") if s]
+    if "ceiling" in wanted_servers and not os.access(CEILING, os.X_OK):
+        why = "no source at " + str(CEILING_SRC) if not CEILING_SRC.is_dir() else "not built"
+        log(f"skipped: the ceiling's row ({why}; load.sh builds it into {CEILING.parent})")
+        wanted_servers.remove("ceiling")
     if BASELINE and "mioserve-base" not in wanted_servers:
         if not os.access(BASELINE, os.X_OK):
             log(f"MIOSERVE_BASELINE={BASELINE} is not an executable")
@@ -1059,6 +1101,7 @@ def main() -> int:
         f"{ROUNDS} round(s) × {DURATION} s, median shown; "
         f"mioserve {subprocess.run([str(MIOSERVE), '--version'], capture_output=True, text=True).stdout.strip()}, "
         + (f"mioserve-base = {BASELINE}, " if BASELINE else "")
+        + ("ceiling = the minimal mio + httparse loop (fixed in-memory body), " if "ceiling" in wanted_servers else "")
         + f"{subprocess.run(['nginx', '-v'], capture_output=True, text=True).stderr.strip()}, "
         f"{subprocess.run(['lighttpd', '-v'], capture_output=True, text=True).stdout.split(' - ')[0].strip()}"
     )
@@ -1068,7 +1111,9 @@ def main() -> int:
     servers = [SERVER_FACTORIES[name]() for name in wanted_servers]
     for server in servers:
         server.start()
-        for path, size in ((SMALL, 1024), (BIG, BIG_BYTES)):
+        # The ceiling answers every path with the small file's bytes.
+        checks = ((SMALL, 1024),) if server.name == "ceiling" else ((SMALL, 1024), (BIG, BIG_BYTES))
+        for path, size in checks:
             status, got = http_get(server.port, path)
             if status != 200 or got != size:
                 log(f"{server.name} answered {status} with {got} bytes for /{path}")
@@ -1100,7 +1145,7 @@ def main() -> int:
         out.append(text)
     if "refusal" in wanted:
         log("scenario refusal")
-        text = run_refusal(wanted_servers)
+        text = run_refusal([name for name in wanted_servers if name != "ceiling"])
         print(text, flush=True)
         out.append(text)
     if "gzip" in wanted and "nginx" in wanted_servers:

@@ -13,9 +13,10 @@
 //! formats a `String` per request when it is on, and a listing's log entry is kept, owned, until
 //! its body ends).
 
+use std::net::IpAddr;
 use std::time::Instant;
 
-use crate::access_log::{AccessLog, Deferred, Entry, PeerText, RequestLine};
+use crate::access_log::{AccessLog, Deferred, Entry, RequestLine};
 use crate::config::ConnConfig;
 use crate::explain::{self, Delivery};
 use crate::handler::{self, Site, WorkerState};
@@ -48,7 +49,7 @@ pub struct Cx<'a> {
 /// The connection an exchange happens on, as the access log names it.
 #[derive(Debug)]
 pub(crate) struct Client<'a> {
-    pub(crate) peer: &'a PeerText,
+    pub(crate) peer: IpAddr,
     /// The connection's id (unique for the life of the loop).
     pub(crate) id: u64,
     /// What the connection has answered so far, counted here.

@@ -24,9 +24,10 @@
 //!
 //! # Cost
 //!
-//! A kept-alive GET of a small file costs a share of one `epoll_wait`, one `recvfrom`, one
-//! `newfstatat` (the open-file cache revalidating the file), one `pread64` and one `sendto`, and
-//! no heap allocation (`tests/alloc.rs` proves it). Each module's documentation states its part.
+//! A kept-alive GET of a small file costs a share of one `epoll_wait`, one `recvfrom`, a share
+//! of one `newfstatat` (the open-file cache revalidating the file once per wake-up; the cache
+//! holds the file's content, so there is no `pread64`) and one `sendto`, and no heap allocation
+//! (`tests/alloc.rs` proves it, pipelined too). Each module's documentation states its part.
 
 #![forbid(unsafe_code)]
 

@@ -90,7 +90,9 @@ fn bind_workers(mut config: Config) -> Result<Vec<Server>, mioserve::StartupErro
 }
 
 /// Runs every worker on its own thread and waits for them. A worker forced out by a second signal
-/// ends the process at once; otherwise the result is the first failure, or a graceful exit.
+/// ends the process at once; otherwise the result is the first failure, or a graceful exit. A
+/// panic ends only the worker it happens in (the others keep serving: panics unwind, see
+/// Cargo.toml), and once no worker is left the process fails.
 fn run_workers(servers: Vec<Server>) -> std::io::Result<Exit> {
     let (done, finished) = std::sync::mpsc::channel();
     let count = servers.len();
@@ -102,13 +104,17 @@ fn run_workers(servers: Vec<Server>) -> std::io::Result<Exit> {
                 let _ = done.send(server.run());
             })?;
     }
+    // Only the workers hold senders now: if every one still running panics (a bug; no client
+    // input may cause one), `recv` fails instead of waiting forever on a process that no longer
+    // listens, and the process exits with an error.
+    drop(done);
     let mut outcome = Ok(Exit::Graceful);
     for _ in 0..count {
         match finished.recv() {
             Ok(Ok(Exit::Forced)) => return Ok(Exit::Forced),
             Ok(Ok(Exit::Graceful)) => {}
             Ok(Err(e)) => outcome = outcome.and(Err(e)),
-            Err(_) => break,
+            Err(_) => return Err(std::io::Error::other("a worker panicked")),
         }
     }
     outcome

@@ -3,65 +3,88 @@
 //! A connection takes buffers when it has work and gives them back when it goes idle, so an idle
 //! keep-alive connection holds no buffer at all, and a busy loop allocates none per request.
 
-/// A read buffer: fixed-size storage with the unconsumed bytes at `start..end`.
+/// A read buffer: fixed-size storage with the unconsumed bytes at `start..end`. Boxed whole, so a
+/// connection's `Option<ReadBuf>` is one pointer: idle connections hold `None`, and each byte of
+/// `Conn` counts ten thousand times over with ten thousand of them.
 #[derive(Debug)]
-pub(crate) struct ReadBuf {
+pub(crate) struct ReadBuf(Box<Storage>);
+
+#[derive(Debug)]
+struct Storage {
     bytes: Box<[u8]>,
     start: usize,
     end: usize,
+    /// How much of the unconsumed data has been searched for the end of a request head.
+    scanned: usize,
 }
 
 impl ReadBuf {
     fn new(size: usize) -> ReadBuf {
-        ReadBuf {
+        ReadBuf(Box::new(Storage {
             bytes: vec![0; size].into_boxed_slice(),
             start: 0,
             end: 0,
-        }
+            scanned: 0,
+        }))
     }
 
     /// The unconsumed bytes.
     pub(crate) fn data(&self) -> &[u8] {
-        &self.bytes[self.start..self.end]
+        &self.0.bytes[self.0.start..self.0.end]
     }
 
     /// The unconsumed bytes, mutable (the parser normalises a version digit in place).
     pub(crate) fn data_mut(&mut self) -> &mut [u8] {
-        &mut self.bytes[self.start..self.end]
+        let s = &mut *self.0;
+        &mut s.bytes[s.start..s.end]
     }
 
-    /// Drops `n` bytes from the front of the unconsumed data.
+    /// Drops `n` bytes from the front of the unconsumed data; the search for a head's end starts
+    /// over.
     pub(crate) fn consume(&mut self, n: usize) {
-        self.start += n.min(self.end - self.start);
-        if self.start == self.end {
-            self.start = 0;
-            self.end = 0;
+        let s = &mut *self.0;
+        s.start += n.min(s.end - s.start);
+        s.scanned = 0;
+        if s.start == s.end {
+            s.start = 0;
+            s.end = 0;
         }
+    }
+
+    /// How much of the unconsumed data is known to hold no head's end.
+    pub(crate) fn scanned(&self) -> usize {
+        self.0.scanned
+    }
+
+    /// Records that all the unconsumed data was searched for a head's end, in vain.
+    pub(crate) fn mark_scanned(&mut self) {
+        self.0.scanned = self.0.end - self.0.start;
     }
 
     /// Whether no unconsumed byte is held.
     pub(crate) fn is_empty(&self) -> bool {
-        self.start == self.end
+        self.0.start == self.0.end
     }
 
     /// Whether the unconsumed data fills the whole buffer.
     pub(crate) fn is_full(&self) -> bool {
-        self.end - self.start == self.bytes.len()
+        self.0.end - self.0.start == self.0.bytes.len()
     }
 
     /// Free space to read into, after moving the unconsumed data to the front if that makes room.
     pub(crate) fn spare(&mut self) -> &mut [u8] {
-        if self.end == self.bytes.len() && self.start > 0 {
-            self.bytes.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
+        let s = &mut *self.0;
+        if s.end == s.bytes.len() && s.start > 0 {
+            s.bytes.copy_within(s.start..s.end, 0);
+            s.end -= s.start;
+            s.start = 0;
         }
-        &mut self.bytes[self.end..]
+        &mut s.bytes[s.end..]
     }
 
     /// Marks `n` bytes of [`ReadBuf::spare`] as filled.
     pub(crate) fn filled(&mut self, n: usize) {
-        self.end += n;
+        self.0.end += n;
     }
 }
 
@@ -100,8 +123,9 @@ impl BufferPool {
     /// Returns a read buffer; its contents are discarded.
     pub(crate) fn give_read(&mut self, mut buf: ReadBuf) {
         if self.reads.len() < MAX_POOLED {
-            buf.start = 0;
-            buf.end = 0;
+            buf.0.start = 0;
+            buf.0.end = 0;
+            buf.0.scanned = 0;
             self.reads.push(buf);
         }
     }

@@ -465,10 +465,9 @@ impl Loop<'_> {
         }
     }
 
+    /// Registers an accepted connection. It has `TCP_NODELAY` already: Linux copies it from the
+    /// listener (see `sys::listen`), which saves a `setsockopt` per connection.
     fn add(&mut self, mut socket: TcpStream, peer: SocketAddr, registry: &Registry, now: Instant) {
-        if let Err(e) = socket.set_nodelay(true) {
-            log::debug!("TCP_NODELAY on {peer}: {e}");
-        }
         let entry = self.conns.vacant_entry();
         let slot = entry.key();
         if let Err(e) = registry.register(&mut socket, Token(slot), Interest::READABLE) {
@@ -536,7 +535,7 @@ impl Loop<'_> {
             .collect();
         for slot in idle {
             self.conns[slot].ending(CloseReason::Shutdown);
-            self.close(slot, registry);
+            self.close(slot);
         }
     }
 
@@ -553,12 +552,12 @@ impl Loop<'_> {
         match next {
             Next::Wait(interest) => {
                 let conn = &mut self.conns[slot];
-                if conn.set_interest(interest)
+                if let Some(interest) = conn.set_interest(interest)
                     && registry
                         .reregister(conn.socket(), Token(slot), interest)
                         .is_err()
                 {
-                    self.close(slot, registry);
+                    self.close(slot);
                     return;
                 }
                 self.queue_deadline(slot);
@@ -567,7 +566,7 @@ impl Loop<'_> {
                 self.queue_deadline(slot);
                 self.ready.push(slot);
             }
-            Next::Close => self.close(slot, registry),
+            Next::Close => self.close(slot),
         }
     }
 
@@ -579,9 +578,11 @@ impl Loop<'_> {
         self.timers.queue(slot, id, conn.timer());
     }
 
-    fn close(&mut self, slot: usize, registry: &Registry) {
+    /// Closes the connection's socket by dropping it. There is no `epoll_ctl(DEL)`: closing the
+    /// last descriptor of a socket removes it from the epoll set, and a connection's socket is
+    /// never duplicated (it is opened close-on-exec, and nothing forks).
+    fn close(&mut self, slot: usize) {
         let mut conn = self.conns.remove(slot);
-        let _ = registry.deregister(conn.socket());
         conn.release(&mut self.shared.pool);
         self.shared.ended(&mut conn, Instant::now());
     }

@@ -12,8 +12,8 @@ use socket2::{Domain, Protocol, Socket, Type};
 /// kernel caps this at `net.core.somaxconn` anyway.
 pub(crate) const BACKLOG: i32 = 4096;
 
-/// A non-blocking listener on `addr` with a real backlog and `SO_REUSEADDR` (restart without
-/// waiting out TIME_WAIT). With `reuse_port`, several listeners (one per worker) share the port and
+/// A non-blocking listener on `addr` with a real backlog, `TCP_NODELAY` for the connections it
+/// accepts, and `SO_REUSEADDR` (restart without waiting out TIME_WAIT). With `reuse_port`, several listeners (one per worker) share the port and
 /// the kernel spreads connections among them. An IPv6 address listens on IPv6 only.
 pub(crate) fn listen(addr: SocketAddr, reuse_port: bool) -> io::Result<std::net::TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
@@ -25,6 +25,9 @@ pub(crate) fn listen(addr: SocketAddr, reuse_port: bool) -> io::Result<std::net:
     if addr.is_ipv6() {
         socket.set_only_v6(true)?;
     }
+    // Accepted sockets inherit it on Linux: no `setsockopt` per connection. Responses leave in
+    // whole writes, so Nagle's algorithm would only delay the last segment of each.
+    socket.set_tcp_nodelay(true)?;
     socket.bind(&addr.into())?;
     socket.listen(BACKLOG)?;
     socket.set_nonblocking(true)?;
@@ -62,5 +65,20 @@ pub fn raise_nofile_limit() -> NofileLimits {
         before: old.current,
         soft,
         hard: old.maximum,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The server relies on this to skip a `setsockopt` per connection.
+    #[test]
+    fn accepted_sockets_inherit_nodelay() {
+        let listener = listen("127.0.0.1:0".parse().unwrap(), false).unwrap();
+        listener.set_nonblocking(false).unwrap();
+        let _client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (accepted, _) = listener.accept().unwrap();
+        assert!(accepted.nodelay().unwrap());
     }
 }

@@ -2,14 +2,19 @@
 //!
 //! Each connection has at most one live deadline ([`Deadline`], kept in its [`TimerSlot`]); what
 //! its expiry means depends on the connection's phase. The loop keeps one min-heap of `(when,
-//! connection id, kind)` entries and derives the poll timeout from its top. Re-arming a connection
-//! whose entry of that kind is already queued does not push: when the old entry comes due,
-//! [`Timers::settle`] sees the deadline has moved and pushes it once more (lazy re-queue). So a
-//! keep-alive connection serving 100,000 requests a second costs no heap traffic per request, and
-//! the heap holds at most a few entries per connection. Expiring costs O(log n) per expired entry; a wake-up never scans every connection.
+//! connection id, slot)` entries and derives the poll timeout from its top. Re-arming a connection
+//! whose queued entry comes due no later than the new deadline does not push: when that entry
+//! comes due, [`Timers::settle`] sees the deadline has moved and pushes it once more (lazy
+//! re-queue). Only a deadline moved earlier (an idle connection starting a request under the
+//! shorter header timeout) pushes a new entry, and the superseded one is dropped when it comes due.
+//! So a keep-alive connection serving 100,000 requests a second costs no heap traffic per request,
+//! and an idle one holds one entry (24 bytes). Expiring costs O(log n) per expired entry; a wake-up
+//! never scans every connection.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::num::NonZeroU64;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// What a deadline bounds.
@@ -34,49 +39,90 @@ pub(crate) struct Deadline {
     pub(crate) at: Instant,
 }
 
-/// A connection's side of the timers: its live deadline, and which kinds have an entry in the heap.
-/// The connection sets the deadline; only [`Timers`] touches the queued kinds, so the lazy
+/// An `Instant` in 8 bytes, where `Instant` takes 16: nanoseconds since the timers' epoch (the
+/// first instant they saw), plus one so that `Option<Moment>` is 8 bytes too. Every connection
+/// holds two and the heap one per connection, which with ten thousand idle connections is most of
+/// what they cost. 2^64 ns is 584 years; an instant before the epoch counts as the epoch itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Moment(NonZeroU64);
+
+impl Moment {
+    fn of(t: Instant) -> Moment {
+        let nanos = t.saturating_duration_since(epoch()).as_nanos();
+        Moment(
+            NonZeroU64::new(u64::try_from(nanos).unwrap_or(u64::MAX - 1) + 1)
+                .unwrap_or(NonZeroU64::MIN),
+        )
+    }
+
+    fn instant(self) -> Instant {
+        epoch() + Duration::from_nanos(self.0.get() - 1)
+    }
+}
+
+/// The instant [`Moment`]s count from: fixed the first time the timers are made or used, which
+/// is before the loop reads its clock for the first time.
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+/// A [`Deadline`] as the slot keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Live {
+    at: Moment,
+    kind: DeadlineKind,
+}
+
+impl Live {
+    fn of(deadline: Deadline) -> Live {
+        Live {
+            at: Moment::of(deadline.at),
+            kind: deadline.kind,
+        }
+    }
+}
+
+/// A connection's side of the timers: its live deadline, and when its entry in the heap is due.
+/// The connection sets the deadline; only [`Timers`] touches the queued time, so the lazy
 /// re-queueing is decided in one place.
 #[derive(Debug, Default)]
 pub(crate) struct TimerSlot {
-    deadline: Option<Deadline>,
-    /// Bit per [`DeadlineKind`]: an entry of that kind is in the heap.
-    queued: u8,
+    deadline: Option<Live>,
+    /// When the connection's entry in the heap comes due, if one is queued. A deadline at or after
+    /// it needs no entry of its own: that entry is queued again for it when it comes due.
+    queued: Option<Moment>,
 }
 
 impl TimerSlot {
     /// A slot with `deadline` live, not yet queued.
     pub fn new(deadline: Deadline) -> TimerSlot {
         TimerSlot {
-            deadline: Some(deadline),
-            queued: 0,
+            deadline: Some(Live::of(deadline)),
+            queued: None,
         }
     }
 
-    /// The live deadline, if any; its meaning depends on the connection's phase.
-    pub(crate) fn deadline(&self) -> Option<Deadline> {
-        self.deadline
+    /// The kind of the live deadline, if any; its meaning depends on the connection's phase.
+    pub(crate) fn kind(&self) -> Option<DeadlineKind> {
+        self.deadline.map(|live| live.kind)
     }
 
     /// Replaces the live deadline (or clears it). Costs no heap work: [`Timers::queue`] pushes an
-    /// entry only if none of that kind is queued, and a moved deadline is found when that entry
-    /// comes due.
+    /// entry only if none is queued that comes due first, and a moved deadline is found when that
+    /// entry comes due.
     pub(crate) fn set(&mut self, deadline: Option<Deadline>) {
-        self.deadline = deadline;
-    }
-
-    fn bit(kind: DeadlineKind) -> u8 {
-        1 << kind as u8
+        self.deadline = deadline.map(Live::of);
     }
 }
 
-/// A queued entry: connection `id` (unique for the life of the loop), at `slot` in the slab.
+/// A queued entry: connection `id` (unique for the life of the loop), at `slot` in the slab. It
+/// carries no kind: when it comes due, the connection's live deadline says what is due.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Entry {
-    at: Instant,
+    at: Moment,
     id: u64,
     slot: usize,
-    kind: DeadlineKind,
 }
 
 /// An entry taken from the heap because its time came: the loop finds its connection (by
@@ -105,49 +151,54 @@ pub(crate) enum Verdict {
     Fire(DeadlineKind),
     /// The deadline moved later: the entry is in the heap again.
     Requeue,
-    /// The connection now waits for something else: the entry is dropped.
+    /// The connection has no deadline now, or this entry was superseded by an earlier one: the
+    /// entry is dropped.
     Drop,
 }
 
 /// The loop's deadline heap.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Timers {
     heap: BinaryHeap<Reverse<Entry>>,
 }
 
+impl Default for Timers {
+    fn default() -> Timers {
+        // Fix the epoch before the loop's first clock reading (see `Moment`).
+        epoch();
+        Timers {
+            heap: BinaryHeap::new(),
+        }
+    }
+}
+
 impl Timers {
-    /// Queues the live deadline of connection `id` at `slot`, unless an entry of its kind is
-    /// already queued (that entry is re-queued when it comes due, if the deadline moved).
+    /// Queues the live deadline of connection `id` at `slot`, unless its queued entry comes due no
+    /// later (that entry is re-queued when it comes due, if the deadline moved later).
     pub(crate) fn queue(&mut self, slot: usize, id: u64, timer: &mut TimerSlot) {
-        if let Some(deadline) = timer.deadline {
-            let bit = TimerSlot::bit(deadline.kind);
-            if timer.queued & bit == 0 {
-                timer.queued |= bit;
-                self.push(slot, id, deadline);
-            }
+        if let Some(deadline) = timer.deadline
+            && timer.queued.is_none_or(|queued| deadline.at < queued)
+        {
+            timer.queued = Some(deadline.at);
+            self.push(slot, id, deadline.at);
         }
     }
 
-    fn push(&mut self, slot: usize, id: u64, deadline: Deadline) {
-        self.heap.push(Reverse(Entry {
-            at: deadline.at,
-            id,
-            slot,
-            kind: deadline.kind,
-        }));
+    fn push(&mut self, slot: usize, id: u64, at: Moment) {
+        self.heap.push(Reverse(Entry { at, id, slot }));
     }
 
     /// How long the loop may sleep before the earliest entry is due.
     pub(crate) fn timeout(&self, now: Instant) -> Option<Duration> {
         self.heap
             .peek()
-            .map(|Reverse(e)| e.at.saturating_duration_since(now))
+            .map(|Reverse(e)| e.at.instant().saturating_duration_since(now))
     }
 
     /// Takes the earliest entry if it is due at `now`.
     pub(crate) fn pop_due(&mut self, now: Instant) -> Option<Due> {
         let Reverse(entry) = self.heap.peek()?;
-        if entry.at > now {
+        if entry.at > Moment::of(now) {
             return None;
         }
         let Reverse(entry) = self.heap.pop()?;
@@ -155,19 +206,22 @@ impl Timers {
     }
 
     /// Decides what `due`, popped for the connection whose slot is `timer`, means at `now`: fire
-    /// it, queue it again for a deadline that moved later, or drop it.
+    /// the live deadline, queue the entry again for a deadline that moved later, or drop it.
     pub(crate) fn settle(&mut self, due: Due, timer: &mut TimerSlot, now: Instant) -> Verdict {
-        let Entry { slot, id, kind, .. } = due.entry;
-        let bit = TimerSlot::bit(kind);
-        timer.queued &= !bit;
+        let Entry { slot, id, at } = due.entry;
+        if timer.queued != Some(at) {
+            // An earlier deadline was queued after this entry: that one is the connection's.
+            return Verdict::Drop;
+        }
+        timer.queued = None;
         match timer.deadline {
-            Some(d) if d.kind == kind && d.at <= now => Verdict::Fire(kind),
-            Some(d) if d.kind == kind => {
-                timer.queued |= bit;
-                self.push(slot, id, d);
+            Some(d) if d.at <= Moment::of(now) => Verdict::Fire(d.kind),
+            Some(d) => {
+                timer.queued = Some(d.at);
+                self.push(slot, id, d.at);
                 Verdict::Requeue
             }
-            _ => Verdict::Drop,
+            None => Verdict::Drop,
         }
     }
 }
@@ -202,21 +256,29 @@ mod tests {
     }
 
     #[test]
-    fn queues_one_entry_per_kind() {
+    fn queues_an_entry_only_for_an_earlier_deadline() {
         let now = Instant::now();
+        let secs = |n| now + Duration::from_secs(n);
         let mut timers = Timers::default();
-        let mut slot = TimerSlot::new(at(DeadlineKind::Idle, now));
+        let mut slot = TimerSlot::new(at(DeadlineKind::Header, secs(10)));
         timers.queue(0, 1, &mut slot);
-        slot.set(Some(at(DeadlineKind::Idle, now + Duration::from_secs(1))));
+        slot.set(Some(at(DeadlineKind::Idle, secs(60))));
         timers.queue(0, 1, &mut slot);
+        assert_eq!(timers.heap.len(), 1, "a later deadline pushes nothing");
+        slot.set(Some(at(DeadlineKind::Header, secs(5))));
+        timers.queue(0, 1, &mut slot);
+        assert_eq!(timers.heap.len(), 2, "an earlier one gets its own entry");
+        // The entry at 5 s is the connection's; the one at 10 s was superseded.
+        let first = timers.pop_due(secs(5)).unwrap();
         assert_eq!(
-            timers.heap.len(),
-            1,
-            "re-arming the same kind pushes nothing"
+            timers.settle(first, &mut slot, secs(5)),
+            Verdict::Fire(DeadlineKind::Header)
         );
-        slot.set(Some(at(DeadlineKind::Send, now)));
+        slot.set(Some(at(DeadlineKind::Idle, secs(70))));
         timers.queue(0, 1, &mut slot);
-        assert_eq!(timers.heap.len(), 2, "another kind gets its own entry");
+        let stale = timers.pop_due(secs(10)).unwrap();
+        assert_eq!(timers.settle(stale, &mut slot, secs(10)), Verdict::Drop);
+        assert_eq!(timers.timeout(secs(10)), Some(Duration::from_secs(60)));
     }
 
     #[test]
@@ -231,10 +293,16 @@ mod tests {
                 Verdict::Fire(DeadlineKind::Send),
                 0,
             ),
+            // another kind, due: the live deadline fires
+            (
+                Some(at(DeadlineKind::Idle, now)),
+                Verdict::Fire(DeadlineKind::Idle),
+                0,
+            ),
             // moved later: queued again, due again then
             (Some(at(DeadlineKind::Send, later)), Verdict::Requeue, 1),
-            // another kind now, or none: the entry is stale
-            (Some(at(DeadlineKind::Idle, now)), Verdict::Drop, 0),
+            (Some(at(DeadlineKind::Idle, later)), Verdict::Requeue, 1),
+            // none: the entry is stale
             (None, Verdict::Drop, 0),
         ];
         for &(deadline, verdict, left) in cases {
@@ -250,8 +318,9 @@ mod tests {
                 assert_eq!(timers.pop_due(now), None);
                 assert_eq!(timers.timeout(now), Some(Duration::from_secs(5)));
             }
-            // After a verdict the slot may be queued again, exactly once.
-            slot.set(Some(at(DeadlineKind::Header, later)));
+            // After a verdict, a deadline earlier than anything queued is queued exactly once.
+            slot.set(Some(at(DeadlineKind::Header, now + Duration::from_secs(1))));
+            timers.queue(3, 7, &mut slot);
             timers.queue(3, 7, &mut slot);
             assert_eq!(timers.heap.len(), left + 1);
         }

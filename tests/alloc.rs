@@ -1,4 +1,5 @@
-//! Proves that serving kept-alive GET requests allocates nothing per request: a counting global
+//! Proves that serving kept-alive GET requests, one at a time or pipelined, allocates nothing per
+//! request: a counting global
 //! allocator (`stats_alloc`, so no `unsafe` here) watches a connection driven over the in-memory
 //! transport after a warm-up. Its own binary, since the allocator counts every thread's
 //! allocations and must see no other test's.
@@ -132,8 +133,87 @@ fn allocations_for(sendfile: bool, log_format: LogFormat) -> usize {
     change.allocations + change.reallocations
 }
 
+/// Pipelined batches of small responses, each batch one segment of 16 requests: small files
+/// (held by the open-file cache, so copied from memory), a HEAD, a range, an index. Returns the
+/// allocations made while answering the measured batches.
+fn pipelined_allocations(log_format: LogFormat) -> usize {
+    const BATCH: &[&str] = &[
+        "GET /small.txt HTTP/1.1\r\nHost: localhost:8080\r\nUser-Agent: h2load\r\n\r\n",
+        "GET /dir/ HTTP/1.1\r\nHost: localhost:8080\r\n\r\n",
+        "HEAD /small.txt HTTP/1.1\r\nHost: localhost:8080\r\n\r\n",
+        "GET /small.txt HTTP/1.1\r\nHost: localhost:8080\r\nRange: bytes=10-99\r\n\r\n",
+    ];
+    const DEPTH: usize = 16;
+    const WARM_UP: usize = 3;
+    const MEASURED: usize = 50;
+    let dir = std::env::temp_dir().join(format!("mioserve-alloc-pipe-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(dir.join("dir")).unwrap();
+    fs::write(dir.join("small.txt"), vec![b'a'; 1024]).unwrap();
+    fs::write(dir.join("dir/index.html"), "<p>hi</p>").unwrap();
+    let site = Site::open(&dir, SiteOptions::default()).unwrap();
+    let config = ConnConfig::default();
+    let mut pool = BufferPool::new(config.limits.max_head_bytes);
+    let mut date = DateCache::new();
+    date.refresh(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+    let mut worker = WorkerState::default();
+    let mut log = AccessLog::to(log_format, Box::new(std::io::sink()));
+    let stats = Stats::default();
+    let mut transport = MemoryTransport::default();
+    transport.sent.reserve(64 << 20);
+    let batch: String = BATCH.iter().cycle().take(DEPTH).copied().collect();
+    for _ in 0..WARM_UP + MEASURED {
+        transport.push(batch.as_bytes());
+    }
+    let now = Instant::now();
+    let mut conn = Conn::new(transport, "127.0.0.1".parse().unwrap(), 0, now, &config);
+    let mut turn = |conn: &mut Conn<MemoryTransport>| {
+        conn.on_event(true, true, false);
+        let mut cx = Cx {
+            site: &site,
+            config: &config,
+            pool: &mut pool,
+            date: &date,
+            worker: &mut worker,
+            log: &mut log,
+            stats: &stats,
+            now,
+            draining: false,
+        };
+        assert!(
+            matches!(conn.drive(&mut cx), Next::Wait(_)),
+            "a batch is answered in one turn"
+        );
+    };
+    for _ in 0..WARM_UP {
+        turn(&mut conn);
+    }
+    let before_len = conn.socket().sent.len();
+    let region = Region::new(GLOBAL);
+    for _ in 0..MEASURED {
+        turn(&mut conn);
+    }
+    let change = region.change();
+    let answered = &conn.socket().sent[before_len..];
+    let count = |needle: &[u8]| {
+        answered
+            .windows(needle.len())
+            .filter(|w| w == &needle)
+            .count()
+    };
+    assert_eq!(
+        count(b"HTTP/1.1 "),
+        MEASURED * DEPTH,
+        "every request answered"
+    );
+    assert_eq!(count(b"HTTP/1.1 206 "), MEASURED * DEPTH / BATCH.len());
+    let _ = fs::remove_dir_all(&dir);
+    change.allocations + change.reallocations
+}
+
+/// One test, so that nothing else runs while the allocator counts.
 #[test]
-fn keep_alive_requests_allocate_nothing() {
+fn keep_alive_and_pipelined_requests_allocate_nothing() {
     for sendfile in [true, false] {
         for format in [LogFormat::Combined, LogFormat::Off] {
             let allocations = allocations_for(sendfile, format);
@@ -142,5 +222,12 @@ fn keep_alive_requests_allocate_nothing() {
                 "sendfile {sendfile}, access log {format:?}: {allocations} allocations for 500 requests"
             );
         }
+    }
+    for format in [LogFormat::Combined, LogFormat::Off] {
+        let allocations = pipelined_allocations(format);
+        assert_eq!(
+            allocations, 0,
+            "pipelined, access log {format:?}: {allocations} allocations for 800 requests"
+        );
     }
 }

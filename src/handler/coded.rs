@@ -266,6 +266,7 @@ fn sidecar(
                     content_type: content_type(name),
                     cache_control: root.cache.for_name(name),
                     meta,
+                    content: None,
                 };
                 files.insert(root.dir, path, &found, now);
                 Some(found)

@@ -264,6 +264,7 @@ fn serve(req: &RequestHead<'_>, site: &Site, state: &mut WorkerState) -> Respons
                 content_type: mime::content_type(name),
                 cache_control: site.cache_control.for_name(name),
                 meta,
+                content: None,
             };
             state.open_files.insert(&site.root_dir, path, &cached, now);
             file_plan(req, site, cached, dir_len.is_some(), state)
@@ -358,6 +359,7 @@ fn spa_index(req: &RequestHead<'_>, site: &Site, state: &mut WorkerState) -> Res
             .clone()
             .unwrap_or_else(|| Arc::from(cache_control::NO_CACHE)),
         meta,
+        content: None,
     };
     let plan = file_plan(req, site, cached, false, state);
     match plan.reason {
@@ -466,8 +468,9 @@ impl WorkerState {
 
 /// What a representation's content is.
 enum Content {
-    /// A file (the file itself or a sidecar), whole.
-    File(Rc<File>, u64),
+    /// A file (the file itself or a sidecar), whole, with its content if the open-file cache
+    /// holds it.
+    File(Rc<File>, u64, Option<Rc<Vec<u8>>>),
     /// A cached variant.
     Memory(Rc<Vec<u8>>),
     /// The file, compressed as it is sent into the variant stored under the key.
@@ -491,12 +494,13 @@ fn serve_file(
         etag,
         content_type: (content_type, source),
         cache_control,
+        content: held,
     } = cached;
     // The representation's content, validators and coding.
     let (content, meta, etag, coding) = match selected {
-        Selected::Identity { .. } => (Content::File(file, meta.len()), meta, etag, None),
+        Selected::Identity { .. } => (Content::File(file, meta.len(), held), meta, etag, None),
         Selected::Sidecar(coding, sidecar) => (
-            Content::File(sidecar.file, sidecar.meta.len()),
+            Content::File(sidecar.file, sidecar.meta.len(), sidecar.content),
             sidecar.meta,
             sidecar.etag.with_suffix(coding.etag_suffix()),
             Some(coding),
@@ -522,7 +526,7 @@ fn serve_file(
         }
     };
     let len = match &content {
-        Content::File(_, len) => Some(*len),
+        Content::File(_, len, _) => Some(*len),
         Content::Memory(bytes) => Some(bytes.len() as u64),
         Content::Stream(..) => None,
     };
@@ -603,7 +607,12 @@ fn serve_file(
                 accept_ranges: true,
                 content_range: Some(ContentRange::Bytes { range, complete }),
                 body: match content {
-                    Content::File(file, _) => Body::File(FileBody {
+                    Content::File(_, _, Some(bytes)) => Body::Memory(MemoryBody::new(
+                        bytes,
+                        range.start,
+                        range.start + range.len(),
+                    )),
+                    Content::File(file, _, None) => Body::File(FileBody {
                         file,
                         offset: range.start,
                         remaining: range.len(),
@@ -618,7 +627,7 @@ fn serve_file(
                 },
                 ..validated(Status::PARTIAL_CONTENT)
             },
-            (several, Content::File(file, _)) => {
+            (several, Content::File(file, _, _)) => {
                 let boundary = Boundary::random();
                 let body = MultipartBody::new(file, several, complete, content_type, boundary);
                 ResponsePlan {
@@ -646,7 +655,11 @@ fn whole_body(
     variants: &Rc<RefCell<Variants>>,
 ) -> (Body, Option<u64>) {
     match content {
-        Content::File(file, len) => (
+        // A small file held by the open-file cache: copied behind its head, no `pread`.
+        Content::File(_, len, Some(bytes)) => {
+            (Body::Memory(MemoryBody::new(bytes, 0, len)), Some(len))
+        }
+        Content::File(file, len, None) => (
             Body::File(FileBody {
                 file,
                 offset: 0,

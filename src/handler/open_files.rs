@@ -1,8 +1,11 @@
 //! The open-file cache: descriptors of recently served files, kept open per worker, so a hit
 //! costs one `statat` instead of `openat2` + `fstat` + `close`.
 //!
-//! Content is never cached: every response reads the file as it is now. A hit is revalidated on
-//! every request by `statat` of the path (the final component not followed): device, inode, size,
+//! A small file's content ([`CONTENT_MAX`] bytes at most, [`CONTENT_BUDGET`] in all per worker)
+//! is held with its entry, read once when the entry is made, so answering it is a copy into the
+//! write buffer and a pipelined batch of such responses is one `send`, with no `pread` each.
+//! Larger files are read fresh for every response. A hit is revalidated on every request by
+//! `statat` of the path (the final component not followed): device, inode, size,
 //! mtime and ctime must all equal the cached descriptor's, so a file edited in place, replaced by a
 //! rename, truncated or turned into a symlink is opened afresh through the full resolution. Entries
 //! also expire a second after they were checked that way ([`RECHECK`]), so a change the identity
@@ -12,7 +15,10 @@
 //! Within one wake-up of the loop (the `now` passed in), a path is revalidated once: further hits
 //! in the same wake-up (a pipelined batch, many ready connections) reuse that check. A change in
 //! that window could only race the read of the file anyway, which every server has between its
-//! `fstat` and its `read`; the bytes are still read fresh for every response.
+//! `fstat` and its `read`. Held content is read before the identity check that admits the
+//! entry, so a change during the read keeps it out; a change the identity cannot see (a write of
+//! the same size within the file system's timestamp granularity, after the read) is served for
+//! at most [`RECHECK`], like any other.
 //!
 //! Cost of a hit: one `statat` per path per loop wake-up, a hash lookup; no allocation.
 
@@ -35,6 +41,14 @@ const MAX_ENTRIES: usize = 1024;
 
 /// How long an entry is served on identity checks alone before a full resolution again.
 pub(crate) const RECHECK: Duration = Duration::from_secs(1);
+
+/// Largest file whose content an entry holds: the largest the body writer puts behind its head
+/// in the write buffer anyway, so holding it trades a `pread` per response for a copy.
+pub(crate) const CONTENT_MAX: u64 = crate::response::writer::INLINE_FILE_MAX;
+
+/// Most content bytes held by one worker's entries. Arbitrary: 256 files of the largest kept size,
+/// a small site's whole working set, a fixed bound on the memory it costs.
+const CONTENT_BUDGET: usize = 4 * 1024 * 1024;
 
 /// What identifies a file's current version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +92,8 @@ pub(crate) struct CachedFile {
     pub(crate) etag: ETag,
     pub(crate) content_type: (ContentType, Source),
     pub(crate) cache_control: std::sync::Arc<str>,
+    /// The whole content, for a small file served from the cache (see the module docs).
+    pub(crate) content: Option<Rc<Vec<u8>>>,
 }
 
 #[derive(Debug)]
@@ -94,6 +110,8 @@ struct Entry {
 #[derive(Debug, Default)]
 pub(crate) struct OpenFiles {
     entries: HashMap<Box<[u8]>, Entry>,
+    /// Content bytes the entries hold, at most [`CONTENT_BUDGET`].
+    held: usize,
 }
 
 impl OpenFiles {
@@ -114,7 +132,9 @@ impl OpenFiles {
             entry.checked_at = now;
             Some(entry.cached.clone())
         } else {
-            self.entries.remove(path);
+            if let Some(gone) = self.entries.remove(path) {
+                self.held -= gone.held();
+            }
             None
         }
     }
@@ -129,31 +149,48 @@ impl OpenFiles {
     ) {
         let meta = &cached.meta;
         let identity = Identity::of_metadata(meta);
-        if !meta.is_file()
-            || lstat(root_dir, path).is_none_or(|st| Identity::of_stat(&st) != identity)
-        {
+        if !meta.is_file() {
             return;
         }
         if self.entries.len() >= MAX_ENTRIES {
             self.entries.clear();
+            self.held = 0;
         }
-        self.entries.insert(
-            path.into(),
-            Entry {
-                cached: cached.clone(),
-                identity,
-                resolved_at: now,
-                checked_at: now,
+        // Read before the identity check, so that a change during the read keeps the entry out.
+        let content = (meta.len() <= CONTENT_MAX
+            && self.held + meta.len() as usize <= CONTENT_BUDGET)
+            .then(|| read_whole(&cached.file, meta.len()))
+            .flatten();
+        if lstat(root_dir, path).is_none_or(|st| Identity::of_stat(&st) != identity) {
+            return;
+        }
+        let entry = Entry {
+            cached: CachedFile {
+                content,
+                ..cached.clone()
             },
-        );
+            identity,
+            resolved_at: now,
+            checked_at: now,
+        };
+        self.held += entry.held();
+        if let Some(old) = self.entries.insert(path.into(), entry) {
+            self.held -= old.held();
+        }
     }
 
     /// Closes the entries not resolved within [`RECHECK`], so an unused file (a deleted one
     /// included, whose space is freed only once no descriptor holds it) is not kept open. The loop
     /// calls this at most once a [`RECHECK`] while the cache holds anything; O(entries).
     pub(crate) fn sweep(&mut self, now: Instant) {
-        self.entries
-            .retain(|_, entry| now.duration_since(entry.resolved_at) < RECHECK);
+        let held = &mut self.held;
+        self.entries.retain(|_, entry| {
+            let keep = now.duration_since(entry.resolved_at) < RECHECK;
+            if !keep {
+                *held -= entry.held();
+            }
+            keep
+        });
     }
 
     /// Entries held.
@@ -166,6 +203,22 @@ impl OpenFiles {
     pub(crate) fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
+}
+
+impl Entry {
+    /// Content bytes held.
+    fn held(&self) -> usize {
+        self.cached.content.as_ref().map_or(0, |c| c.len())
+    }
+}
+
+/// The first `len` bytes of `file`, if it has that many (by `pread`, so the descriptor's offset
+/// is left alone).
+fn read_whole(file: &File, len: u64) -> Option<Rc<Vec<u8>>> {
+    use std::os::unix::fs::FileExt;
+    let mut bytes = vec![0; usize::try_from(len).ok()?];
+    file.read_exact_at(&mut bytes, 0).ok()?;
+    Some(Rc::new(bytes))
 }
 
 /// `fstatat(root_dir, path, AT_SYMLINK_NOFOLLOW)`.
@@ -206,7 +259,48 @@ mod tests {
             meta,
             content_type: crate::handler::mime::content_type(name.as_bytes()),
             cache_control: "no-cache".into(),
+            content: None,
         }
+    }
+
+    #[test]
+    fn a_small_file_is_held_within_the_budget_and_the_budget_is_given_back() {
+        let (dir, root) = setup("content");
+        let mut cache = OpenFiles::default();
+        let now = Instant::now();
+        cache.insert(&root, b"a.txt", &open(&dir, "a.txt"), now);
+        let hit = cache.lookup(&root, b"a.txt", now).expect("hit");
+        assert_eq!(hit.content.as_deref().map(Vec::as_slice), Some(&b"one"[..]));
+        assert_eq!(cache.held, 3);
+        // One byte over the largest held size: the descriptor only.
+        fs::write(dir.0.join("big.bin"), vec![7; CONTENT_MAX as usize + 1]).unwrap();
+        cache.insert(&root, b"big.bin", &open(&dir, "big.bin"), now);
+        assert!(
+            cache
+                .lookup(&root, b"big.bin", now)
+                .unwrap()
+                .content
+                .is_none()
+        );
+        // A full budget: further files are served by descriptor too.
+        let names: Vec<String> = (0..CONTENT_BUDGET / CONTENT_MAX as usize + 1)
+            .map(|i| format!("f{i}"))
+            .collect();
+        for name in &names {
+            fs::write(dir.0.join(name), vec![1; CONTENT_MAX as usize]).unwrap();
+            cache.insert(&root, name.as_bytes(), &open(&dir, name), now);
+        }
+        assert!(cache.held <= CONTENT_BUDGET, "{} held", cache.held);
+        let last = names.last().unwrap().as_bytes();
+        assert!(cache.lookup(&root, last, now).unwrap().content.is_none());
+        // A changed file gives its bytes back; so does the sweep.
+        let before = cache.held;
+        fs::write(dir.0.join("a.txt"), "changed").unwrap();
+        let next_wake_up = now + Duration::from_micros(1);
+        assert!(cache.lookup(&root, b"a.txt", next_wake_up).is_none());
+        assert_eq!(cache.held, before - 3);
+        cache.sweep(now + RECHECK);
+        assert_eq!((cache.len(), cache.held), (0, 0));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The proleptic Gregorian calendar in UTC: Unix seconds to a date and time, written as digits.
 //! The `Date` header has its own cache ([`super::date`]); this is for times that change per
-//! entry, such as the modification times in a directory listing.
+//! entry, such as the modification times in a directory listing, and per response, such as
+//! `Last-Modified`.
 //!
 //! Cost: a few integer divisions per conversion; digits appended by hand; no allocation.
 
@@ -111,9 +112,58 @@ impl Civil {
     }
 }
 
+/// Appends `secs` (Unix seconds, at most year 9999) as an IMF-fixdate, `Sun, 06 Nov 1994 08:49:37
+/// GMT` (RFC 9110 §5.6.7): the form of `Last-Modified`. Digits by hand: `httpdate` and the `fmt`
+/// machinery cost about 460 instructions a response, this about 60.
+pub(crate) fn push_imf_fixdate(secs: u64, out: &mut Vec<u8>) {
+    const DAYS: [&[u8; 3]; 7] = [b"Thu", b"Fri", b"Sat", b"Sun", b"Mon", b"Tue", b"Wed"];
+    const MONTHS: [&[u8; 3]; 12] = [
+        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
+        b"Dec",
+    ];
+    let secs = secs.min(253_402_300_799);
+    let t = Civil::from_unix(secs as i64);
+    let two = |n: u8| [b'0' + n / 10, b'0' + n % 10];
+    let year = t.year as u16;
+    out.extend_from_slice(DAYS[(secs / 86_400 % 7) as usize]);
+    out.extend_from_slice(b", ");
+    out.extend_from_slice(&two(t.day));
+    out.push(b' ');
+    out.extend_from_slice(MONTHS[usize::from(t.month - 1)]);
+    out.push(b' ');
+    out.extend_from_slice(&two((year / 100) as u8));
+    out.extend_from_slice(&two((year % 100) as u8));
+    out.push(b' ');
+    out.extend_from_slice(&two(t.hour));
+    out.push(b':');
+    out.extend_from_slice(&two(t.minute));
+    out.push(b':');
+    out.extend_from_slice(&two(t.second));
+    out.extend_from_slice(b" GMT");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn imf_fixdate_matches_httpdate() {
+        use std::time::{Duration, UNIX_EPOCH};
+        let mut secs: u64 = 0;
+        // Every day of 1970-1972 (a leap year), then strides across the whole range.
+        let samples = (0..3 * 366)
+            .map(|d| d * 86_400 + 3_723)
+            .chain(std::iter::from_fn(|| {
+                secs += 7_777_777_777 / 1000 + 12_345;
+                (secs <= 253_402_300_799).then_some(secs)
+            }));
+        for secs in samples.chain([784_111_777, 951_782_400, 253_402_300_799]) {
+            let mut out = Vec::new();
+            push_imf_fixdate(secs, &mut out);
+            let want = httpdate::HttpDate::from(UNIX_EPOCH + Duration::from_secs(secs));
+            assert_eq!(String::from_utf8(out).unwrap(), want.to_string(), "{secs}");
+        }
+    }
 
     #[test]
     fn civil_times() {

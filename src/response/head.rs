@@ -1,14 +1,15 @@
 //! Serialises a [`ResponsePlan`]'s status line and headers into the connection's write buffer.
 //!
 //! Cost per response: static byte strings, `itoa` digits and the cached Date copied into a reused
-//! `Vec`; no allocation once the buffer has its capacity (a `Last-Modified` date is written by
-//! `httpdate`'s `Display` straight into the buffer, the ETag comes from the plan's stack buffer,
+//! `Vec`; no allocation once the buffer has its capacity (a `Last-Modified` date is written digit
+//! by digit by `http::calendar`, the ETag comes from the plan's stack buffer,
 //! `Cache-Control` from text shared with the site).
 
-use std::io::Write;
+use std::time::UNIX_EPOCH;
 
 use super::framing::{Delimiter, Framing, Persistence};
 use super::plan::{RareField, ResponsePlan};
+use crate::http::calendar::push_imf_fixdate;
 
 /// The `Server` header line, fixed at compile time.
 const SERVER: &[u8] = concat!("Server: mioserve/", env!("CARGO_PKG_VERSION"), "\r\n").as_bytes();
@@ -48,12 +49,12 @@ pub fn encode(plan: &ResponsePlan, date: &[u8], framing: Framing, extra: &[u8], 
         out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
     }
     if let Some(modified) = plan.last_modified {
-        // Writing to a Vec cannot fail.
-        let _ = write!(
-            out,
-            "Last-Modified: {}\r\n",
-            httpdate::HttpDate::from(modified)
-        );
+        let secs = modified
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        out.extend_from_slice(b"Last-Modified: ");
+        push_imf_fixdate(secs, out);
+        out.extend_from_slice(b"\r\n");
     }
     if let Some(etag) = &plan.etag {
         out.extend_from_slice(b"ETag: ");

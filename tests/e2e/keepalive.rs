@@ -87,6 +87,31 @@ fn connection_close_variants_close_after_the_response() {
     }
 }
 
+/// A client that asked for the close sends nothing more, so the server closes its socket as soon
+/// as the response is out instead of lingering for input (a `shutdown`, a wake-up and a `read`
+/// fewer per connection): anything sent afterwards is refused with a reset. A server closing a
+/// connection the client expected to stay open still lingers (see `pipelining.rs` and
+/// `shutdown.rs`).
+#[test]
+fn a_requested_close_is_a_full_close_at_once() {
+    let server = one_file_server();
+    let mut client = server.connect();
+    client.send(b"GET /a.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    assert_eq!(client.response().assert_status(200).text(), "hello\n");
+    client.assert_closed();
+    // The first write after the close draws the reset; a later one fails on it. A lingering
+    // server would read and discard both.
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    let refused = loop {
+        match std::io::Write::write(&mut client.stream, b"GET /a.txt HTTP/1.1\r\n") {
+            Err(_) => break true,
+            Ok(_) if std::time::Instant::now() >= deadline => break false,
+            Ok(_) => std::thread::sleep(Duration::from_millis(10)),
+        }
+    };
+    assert!(refused, "the server kept reading after a requested close");
+}
+
 #[test]
 fn http10_closes_unless_keep_alive_is_asked() {
     let server = one_file_server();
