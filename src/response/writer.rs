@@ -404,14 +404,6 @@ fn send_file(
         let count = body.remaining.min(SENDFILE_MAX) as usize;
         match transport.send_file(&body.file, &mut body.offset, count) {
             Ok(0) => break Err(io::ErrorKind::UnexpectedEof.into()),
-            // Less than asked: the socket's buffer is full. The kernel marked it so, and reports
-            // writability when room comes; trying again now would only return `EAGAIN` (a third
-            // of the calls under `wrk -c8` on a 10 MiB file). nginx relies on the same.
-            Ok(n) if n < count => {
-                body.remaining -= n as u64;
-                sent += n as u64;
-                break Ok(Flow::Blocked);
-            }
             Ok(n) => {
                 body.remaining -= n as u64;
                 sent += n as u64;
