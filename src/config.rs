@@ -14,6 +14,10 @@ use crate::http::parse::Limits;
 use crate::response::extra_headers;
 use crate::timer::{Deadline, DeadlineKind};
 
+/// The default total cap of a worker's compressed-variant cache (`--compress-cache`): enough for
+/// the coded assets of a large site, small next to a server's memory. Arbitrary.
+pub const DEFAULT_COMPRESS_CACHE: usize = 64 * 1024 * 1024;
+
 /// mioserve: a small, fast, correct HTTP/1.1 static-file server.
 ///
 /// Serves ROOT over HTTP/1.1 from one single-threaded event loop: GET and HEAD of files,
@@ -68,7 +72,7 @@ pub struct Cli {
 
     /// Memory per worker for compressed variants of files, so each file is compressed once
     /// (0 compresses every time); a single variant is kept up to a sixteenth of it, at most 8 MiB
-    #[arg(long, default_value_t = crate::handler::variants::DEFAULT_CAP, value_name = "BYTES")]
+    #[arg(long, default_value_t = DEFAULT_COMPRESS_CACHE, value_name = "BYTES")]
     pub compress_cache: usize,
     /// Do not offer listed folders as tar and zip downloads (?download=tar|zip is then ignored
     /// and the listing served)
@@ -305,7 +309,7 @@ impl Config {
             listing: true,
             compress: true,
             precompressed: true,
-            compress_cache: crate::handler::variants::DEFAULT_CAP,
+            compress_cache: DEFAULT_COMPRESS_CACHE,
             archives: true,
             spa: false,
             headers: Vec::new(),

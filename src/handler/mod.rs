@@ -450,7 +450,7 @@ pub struct WorkerState {
 
 impl Default for WorkerState {
     fn default() -> WorkerState {
-        WorkerState::with_compress_cache(variants::DEFAULT_CAP)
+        WorkerState::with_compress_cache(crate::config::DEFAULT_COMPRESS_CACHE)
     }
 }
 

@@ -23,12 +23,9 @@ use std::fs::{File, Metadata};
 use std::os::unix::fs::MetadataExt;
 use std::rc::Rc;
 
+use crate::config::DEFAULT_COMPRESS_CACHE;
 use crate::response::coding::Coding;
 use crate::response::compress::OnComplete;
-
-/// The default total cap: enough for the coded assets of a large site, small next to a server's
-/// memory. Arbitrary.
-pub const DEFAULT_CAP: usize = 64 * 1024 * 1024;
 
 /// The largest single variant kept, whatever the cap: bigger files stream every time, which
 /// keeps one log file from evicting a site's worth of assets. Arbitrary.
@@ -88,7 +85,7 @@ pub struct Variants {
 
 impl Default for Variants {
     fn default() -> Variants {
-        Variants::new(DEFAULT_CAP)
+        Variants::new(DEFAULT_COMPRESS_CACHE)
     }
 }
 
