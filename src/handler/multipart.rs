@@ -121,28 +121,8 @@ impl BodySource for MultipartBody {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use std::os::unix::fs::FileExt;
+    pub(crate) use crate::response::body::testing::drain;
     use std::sync::atomic::{AtomicU64, Ordering};
-
-    /// Drains a body source into memory, reading file pieces with `read_at`.
-    pub(crate) fn drain(source: &mut dyn BodySource, max: usize) -> Vec<u8> {
-        let mut body = Vec::new();
-        for _ in 0..10_000 {
-            match source.next_piece(&mut body, max).expect("piece") {
-                Piece::Bytes => {}
-                Piece::File(piece) => {
-                    let start = body.len();
-                    body.resize(start + piece.remaining as usize, 0);
-                    piece
-                        .file
-                        .read_exact_at(&mut body[start..], piece.offset)
-                        .expect("read part");
-                }
-                Piece::End => return body,
-            }
-        }
-        panic!("body source never ended");
-    }
 
     /// One part of a parsed multipart body: its Content-Type, Content-Range and data.
     #[derive(Debug, PartialEq, Eq)]
@@ -224,7 +204,7 @@ pub(crate) mod tests {
         let mut body =
             MultipartBody::new(Rc::new(file), &ranges, 20, TEXT, Boundary::from_u64(0xabc));
         let len = body.len();
-        let bytes = drain(&mut body, 16 * 1024);
+        let bytes = drain(&mut body, 16 * 1024).expect("piece");
         std::fs::remove_file(path).unwrap();
         let want = "\r\n--0000000000000abc\r\nContent-Type: text/plain; charset=utf-8\r\n\
                     Content-Range: bytes 0-1/20\r\n\r\n01\
@@ -302,7 +282,7 @@ pub(crate) mod tests {
                 let boundary = Boundary::from_u64(seed);
                 let mut body = MultipartBody::new(Rc::new(file), &ranges, data.len() as u64, TEXT, boundary);
                 let len = body.len();
-                let bytes = drain(&mut body, max);
+                let bytes = drain(&mut body, max).expect("piece");
                 std::fs::remove_file(path).unwrap();
                 prop_assert_eq!(bytes.len() as u64, len);
                 let parts = parse(&bytes, std::str::from_utf8(boundary.as_bytes()).unwrap());

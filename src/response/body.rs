@@ -135,3 +135,37 @@ pub(crate) enum Body {
     /// Generated piece by piece.
     Stream(Box<dyn BodySource>),
 }
+
+/// Helpers for the tests of body sources.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    /// Drains `source` into memory, asking at most `max` bytes a piece and reading file pieces
+    /// with `read_at` as the connection would send them.
+    pub(crate) fn drain(source: &mut dyn BodySource, max: usize) -> io::Result<Vec<u8>> {
+        collect(source, max, true)
+    }
+
+    /// Drains a source that must produce bytes only: a file piece fails the test.
+    pub(crate) fn drain_bytes(source: &mut dyn BodySource, max: usize) -> io::Result<Vec<u8>> {
+        collect(source, max, false)
+    }
+
+    fn collect(source: &mut dyn BodySource, max: usize, files: bool) -> io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        for _ in 0..100_000 {
+            match source.next_piece(&mut out, max)? {
+                Piece::Bytes => {}
+                Piece::File(piece) => {
+                    assert!(files, "this body hands out no file pieces");
+                    let start = out.len();
+                    out.resize(start + piece.remaining as usize, 0);
+                    piece.file.read_exact_at(&mut out[start..], piece.offset)?;
+                }
+                Piece::End => return Ok(out),
+            }
+        }
+        panic!("the body source never ended");
+    }
+}

@@ -156,25 +156,8 @@ impl BodySource for TarBody {
 mod tests {
     use super::super::walk::tests::TempTree;
     use super::*;
+    use crate::response::body::testing::drain;
     use std::io::Read;
-    use std::os::unix::fs::FileExt;
-
-    /// The whole body, with file pieces read as the connection would send them.
-    fn drain(source: &mut dyn BodySource) -> io::Result<Vec<u8>> {
-        let mut out = Vec::new();
-        for _ in 0..100_000 {
-            match source.next_piece(&mut out, 16 * 1024)? {
-                Piece::Bytes => {}
-                Piece::File(file) => {
-                    let start = out.len();
-                    out.resize(start + file.remaining as usize, 0);
-                    file.file.read_exact_at(&mut out[start..], file.offset)?;
-                }
-                Piece::End => return Ok(out),
-            }
-        }
-        panic!("the body does not end");
-    }
 
     #[test]
     fn reads_back_with_the_tar_crate() {
@@ -192,7 +175,11 @@ mod tests {
             tree.file(&format!("site/{name}"), data);
         }
         tree.dir("site/void");
-        let bytes = drain(&mut TarBody::new(tree.walk("site", "site", false))).unwrap();
+        let bytes = drain(
+            &mut TarBody::new(tree.walk("site", "site", false)),
+            16 * 1024,
+        )
+        .unwrap();
         assert_eq!(bytes.len() % 512, 0);
         let mut archive = tar::Archive::new(&bytes[..]);
         let mut got = std::collections::BTreeMap::new();

@@ -206,20 +206,9 @@ impl BodySource for ZipBody {
 mod tests {
     use super::super::walk::tests::TempTree;
     use super::*;
+    use crate::response::body::testing::drain_bytes;
     use std::collections::BTreeMap;
     use std::io::Read;
-
-    fn drain(source: &mut dyn BodySource) -> io::Result<Vec<u8>> {
-        let mut out = Vec::new();
-        for _ in 0..100_000 {
-            match source.next_piece(&mut out, 16 * 1024)? {
-                Piece::Bytes => {}
-                Piece::File(_) => panic!("zip content goes through the writer"),
-                Piece::End => return Ok(out),
-            }
-        }
-        panic!("the body does not end");
-    }
 
     #[test]
     fn reads_back_with_the_zip_crate() {
@@ -238,7 +227,11 @@ mod tests {
             tree.file(&format!("site/{name}"), data);
         }
         tree.dir("site/void");
-        let bytes = drain(&mut ZipBody::new(tree.walk("site", "site", false))).unwrap();
+        let bytes = drain_bytes(
+            &mut ZipBody::new(tree.walk("site", "site", false)),
+            16 * 1024,
+        )
+        .unwrap();
         let mut archive = zip::ZipArchive::new(io::Cursor::new(bytes)).unwrap();
         let mut got = BTreeMap::new();
         let mut dirs = Vec::new();
