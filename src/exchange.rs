@@ -80,26 +80,20 @@ pub(crate) fn answer(
 ) -> Queued {
     cx.worker.now = cx.now;
     let plan = handler::handle(head, cx.site, cx.worker);
+    let unframed = plan.is_unframed();
     let framing = framing::decide(Terms {
         version: head.version,
         client_keep_alive: head.keep_alive,
         must_close: plan.close || unread_body || !cx.config.keep_alive || cx.draining,
-        unframed: plan.is_unframed(),
+        unframed,
     });
     if cx.config.explain {
         let delivery = Delivery::of(&plan, framing.delimiter, cx.config.sendfile);
         explain::print(explain::line(head, &plan, delivery));
     }
+    let status = plan.status.code();
     let body_bytes = plan.body_bytes();
-    let unframed = plan.is_unframed();
-    head::encode(
-        &plan,
-        cx.date.bytes(),
-        framing,
-        cx.site.extra_headers(),
-        out,
-    );
-    let body = BodyWriter::start(plan.body, framing.delimiter, out);
+    let body = start(cx, plan, framing, out);
     let mut log_at_end = None;
     if cx.log.enabled() {
         let entry = Entry {
@@ -113,7 +107,7 @@ pub(crate) fn answer(
                     Version::Http11 => "HTTP/1.1",
                 },
             },
-            status: plan.status.code(),
+            status,
             body_bytes,
             referer: head.fields.referer,
             user_agent: head.fields.user_agent,
@@ -124,12 +118,26 @@ pub(crate) fn answer(
             cx.log.record(&entry, cx.date.clf(), cx.now);
         }
     }
-    client.answered.count(cx.stats, plan.status.code());
+    client.answered.count(cx.stats, status);
     Queued {
         framing,
         body,
         log_at_end,
     }
+}
+
+/// Writes the head of `plan` into `out` and starts its body behind it: the step every response,
+/// answered or refused, takes after its framing is decided.
+#[inline]
+fn start(cx: &Cx<'_>, plan: ResponsePlan, framing: Framing, out: &mut Vec<u8>) -> BodyWriter {
+    head::encode(
+        &plan,
+        cx.date.bytes(),
+        framing,
+        cx.site.extra_headers(),
+        out,
+    );
+    BodyWriter::start(plan.body, framing.delimiter, out)
 }
 
 /// Why a request is refused before the handler sees it.
@@ -189,14 +197,7 @@ pub(crate) fn refuse(
         unframed: plan.is_unframed(),
     });
     let body_bytes = plan.body_bytes();
-    head::encode(
-        &plan,
-        cx.date.bytes(),
-        framing,
-        cx.site.extra_headers(),
-        out,
-    );
-    let body = BodyWriter::start(plan.body, framing.delimiter, out);
+    let body = start(cx, plan, framing, out);
     if cx.log.enabled() {
         let entry = Entry {
             peer: client.peer,
