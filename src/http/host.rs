@@ -53,6 +53,18 @@ const REG_NAME: [bool; 256] = {
 
 /// Whether `value` is `uri-host [ ":" port ]`.
 pub fn is_valid_host(value: &[u8]) -> bool {
+    // The common host, a name or dotted quad with or without a port, in one table pass with no
+    // search for the colon first; what the pass stops at (`%`, `[`, or a byte no host may hold)
+    // goes the general way.
+    let name_len = value
+        .iter()
+        .position(|&b| !REG_NAME[usize::from(b)])
+        .unwrap_or(value.len());
+    match value.get(name_len) {
+        None => return true,
+        Some(b':') => return value[name_len + 1..].iter().all(u8::is_ascii_digit),
+        Some(_) => {}
+    }
     let (host, port) = if value.first() == Some(&b'[') {
         let Some(close) = memchr::memchr(b']', value) else {
             return false;
