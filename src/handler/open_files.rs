@@ -25,6 +25,7 @@
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs::{File, Metadata};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::rc::Rc;
@@ -106,10 +107,35 @@ struct Entry {
     checked_at: Instant,
 }
 
+/// FNV-1a over the path, with a final mix so the low bits the table indexes by depend on every
+/// byte: a fifth of SipHash's instructions for a short path. SipHash's keyed defence against
+/// chosen collisions is not needed here: only paths of regular files that exist beneath the root
+/// are inserted, so a client cannot choose the keys, at most 1,024 of them.
+#[derive(Debug)]
+struct PathHasher(u64);
+
+impl Default for PathHasher {
+    fn default() -> PathHasher {
+        PathHasher(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for PathHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        (self.0 ^ (self.0 >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9)
+    }
+}
+
 /// One worker's open files, keyed by normalised relative path.
 #[derive(Debug, Default)]
 pub(crate) struct OpenFiles {
-    entries: HashMap<Box<[u8]>, Entry>,
+    entries: HashMap<Box<[u8]>, Entry, BuildHasherDefault<PathHasher>>,
     /// Content bytes the entries hold, at most [`CONTENT_BUDGET`].
     held: usize,
 }
@@ -124,9 +150,10 @@ impl OpenFiles {
         now: Instant,
     ) -> Option<CachedFile> {
         let entry = self.entries.get_mut(path)?;
-        let fresh = now.duration_since(entry.resolved_at) < RECHECK
-            && (entry.checked_at == now
-                || lstat(root_dir, path)
+        // Checked in this wake-up means it passed both tests as of this `now` already.
+        let fresh = entry.checked_at == now
+            || (now.duration_since(entry.resolved_at) < RECHECK
+                && lstat(root_dir, path)
                     .is_some_and(|st| Identity::of_stat(&st) == entry.identity));
         if fresh {
             entry.checked_at = now;
