@@ -79,6 +79,7 @@ pub(crate) fn answer(
     out: &mut Vec<u8>,
 ) -> Queued {
     cx.worker.now = cx.now;
+    cx.worker.wall = cx.date.now();
     let plan = handler::handle(head, cx.site, cx.worker);
     let unframed = plan.is_unframed();
     let framing = framing::decide(Terms {

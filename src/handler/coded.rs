@@ -166,6 +166,7 @@ pub fn select(
         path,
         open_files: files,
         coding: state,
+        ..
     } = worker;
     let now = *now;
     let (content_type, _) = file.content_type;

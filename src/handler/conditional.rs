@@ -10,7 +10,7 @@
 //! scanned once, and a date field is parsed by `httpdate` without allocating. No heap allocation.
 
 use std::fs::Metadata;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::http::Method;
 use crate::http::parse::{Fields, trim_ows};
@@ -40,12 +40,6 @@ impl Validators {
             etag,
             last_modified: mtime.and_then(unix_seconds),
         }
-    }
-
-    /// `Last-Modified` as a time, for the response head.
-    pub(crate) fn last_modified_time(&self) -> Option<SystemTime> {
-        self.last_modified
-            .map(|secs| UNIX_EPOCH + Duration::from_secs(secs))
     }
 }
 
@@ -273,6 +267,7 @@ fn trim_start(bytes: &[u8]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     /// `Sun, 06 Nov 1994 08:49:37 GMT`.
     const T: u64 = 784_111_777;

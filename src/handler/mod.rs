@@ -421,13 +421,7 @@ fn file_plan(
         cache: &site.cache_control,
     };
     let selected = coded::select(req, site.coding, root, &cached, state);
-    let plan = serve_file(
-        req,
-        cached,
-        selected,
-        &state.coding.variants,
-        SystemTime::now(),
-    );
+    let plan = serve_file(req, cached, selected, &state.coding.variants, state.wall);
     match plan.reason {
         Some(Reason::File(_)) if index => plan.because(Reason::Index),
         _ => plan,
@@ -440,6 +434,8 @@ fn file_plan(
 pub struct WorkerState {
     /// The loop's current wake-up: the open-file cache revalidates a path once per wake-up.
     pub(crate) now: Instant,
+    /// The same wake-up by the wall clock, for dates.
+    pub(crate) wall: SystemTime,
     /// The decoded path of the request being handled; reused, so decoding allocates nothing.
     path: Vec<u8>,
     /// Recently served files, kept open.
@@ -459,6 +455,7 @@ impl WorkerState {
     pub fn with_compress_cache(cap: usize) -> WorkerState {
         WorkerState {
             now: Instant::now(),
+            wall: SystemTime::now(),
             path: Vec::new(),
             open_files: OpenFiles::default(),
             coding: CodingState::new(cap),
@@ -534,7 +531,7 @@ fn serve_file(
     // The validators, cache policy and Vary go on 200, 206 and 304 alike (RFC 9110 §15.4.5).
     let validated = |status| ResponsePlan {
         etag: Some(validators.etag),
-        last_modified: validators.last_modified_time(),
+        last_modified: validators.last_modified,
         cache_control: Some(cache_control.clone()),
         vary: vary.then_some("Accept-Encoding"),
         representation,

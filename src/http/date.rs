@@ -17,6 +17,8 @@ pub struct DateCache {
     bytes: [u8; IMF_FIXDATE_LEN],
     clf: [u8; CLF_LEN],
     second: u64,
+    /// The time given to the last refresh: the wake-up's wall clock.
+    now: SystemTime,
 }
 
 impl DateCache {
@@ -26,13 +28,22 @@ impl DateCache {
             bytes: [b' '; IMF_FIXDATE_LEN],
             clf: [b' '; CLF_LEN],
             second: u64::MAX,
+            now: UNIX_EPOCH,
         };
         cache.refresh(SystemTime::now());
         cache
     }
 
+    /// The wall-clock time of the last refresh (the loop's wake-up), so the handler's dates
+    /// (a `Last-Modified` clamped to now, an `If-Modified-Since` in the future) read no clock of
+    /// their own per request.
+    pub fn now(&self) -> SystemTime {
+        self.now
+    }
+
     /// Re-renders the date if `now` is in a different second than the cached one.
     pub fn refresh(&mut self, now: SystemTime) {
+        self.now = now;
         let second = now
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())

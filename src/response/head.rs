@@ -5,8 +5,6 @@
 //! by digit by `http::calendar`, the ETag comes from the plan's stack buffer,
 //! `Cache-Control` from text shared with the site).
 
-use std::time::UNIX_EPOCH;
-
 use super::framing::{Delimiter, Framing, Persistence};
 use super::plan::{RareField, ResponsePlan};
 use crate::http::calendar::push_imf_fixdate;
@@ -48,10 +46,7 @@ pub fn encode(plan: &ResponsePlan, date: &[u8], framing: Framing, extra: &[u8], 
     if framing.delimiter == Delimiter::Chunked {
         out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
     }
-    if let Some(modified) = plan.last_modified {
-        let secs = modified
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+    if let Some(secs) = plan.last_modified {
         out.extend_from_slice(b"Last-Modified: ");
         push_imf_fixdate(secs, out);
         out.extend_from_slice(b"\r\n");
@@ -120,7 +115,6 @@ mod tests {
     use crate::response::content_type::ContentType;
     use crate::response::etag::ETag;
     use std::sync::Arc;
-    use std::time::{Duration, UNIX_EPOCH};
 
     const DATE: &[u8] = b"Sun, 06 Nov 1994 08:49:37 GMT";
     const KEEP_ALIVE: Framing = Framing::length(Persistence::KeepAlive);
@@ -130,7 +124,7 @@ mod tests {
         let mut plan = ResponsePlan::empty(Status::OK);
         plan.content_type = Some(ContentType::HTML);
         plan.content_length = Some(1234);
-        plan.last_modified = Some(UNIX_EPOCH + Duration::from_secs(784111777));
+        plan.last_modified = Some(784111777);
         let mut out = Vec::new();
         encode(&plan, DATE, KEEP_ALIVE, b"", &mut out);
         let want = format!(
@@ -173,7 +167,7 @@ mod tests {
     fn not_modified_has_validators_and_no_length() {
         let mut plan = ResponsePlan::empty(Status::NOT_MODIFIED);
         plan.etag = Some(ETag::from_parts(1, 2, 3));
-        plan.last_modified = Some(UNIX_EPOCH + Duration::from_secs(784111777));
+        plan.last_modified = Some(784111777);
         plan.cache_control = Some(Arc::from("no-cache"));
         let mut out = Vec::new();
         encode(&plan, DATE, KEEP_ALIVE, b"", &mut out);
@@ -232,7 +226,7 @@ mod tests {
     #[test]
     fn reused_buffer_keeps_its_capacity() {
         let mut plan = ResponsePlan::error(Status::NOT_FOUND);
-        plan.last_modified = Some(UNIX_EPOCH);
+        plan.last_modified = Some(0);
         plan.etag = Some(ETag::from_parts(u64::MAX, u64::MAX, u64::MAX));
         plan.cache_control = Some(Arc::from("public, max-age=31536000, immutable"));
         plan.accept_ranges = true;

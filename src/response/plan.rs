@@ -5,7 +5,6 @@
 //! nothing but what it owns (a redirect's `Location`, a generated body's `Box`).
 
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use super::body::Body;
 use super::boundary::Boundary;
@@ -43,7 +42,9 @@ pub struct ResponsePlan {
     pub(crate) boundary: Option<Boundary>,
     /// `Content-Length`; `None` for statuses that have none (204, 304).
     pub content_length: Option<u64>,
-    pub last_modified: Option<SystemTime>,
+    /// `Last-Modified`, in seconds since the epoch: the form the handler decides it in and the
+    /// head writes it from, so no conversion to a time and back is paid per response.
+    pub last_modified: Option<u64>,
     /// `ETag`: the file's validator, on 200, 206 and 304.
     pub(crate) etag: Option<ETag>,
     /// `Cache-Control`, on 200, 206 and 304. Shared with the site's policy, so a response
