@@ -9,8 +9,10 @@ use super::framing::{Delimiter, Framing, Persistence};
 use super::plan::{RareField, ResponsePlan};
 use crate::http::calendar::push_imf_fixdate;
 
-/// The `Server` header line, fixed at compile time.
-const SERVER: &[u8] = concat!("Server: mioserve/", env!("CARGO_PKG_VERSION"), "\r\n").as_bytes();
+/// What follows every status line: the `Server` field, fixed at compile time, and the name of
+/// `Date`, whose value comes next.
+const SERVER_DATE: &[u8] =
+    concat!("Server: mioserve/", env!("CARGO_PKG_VERSION"), "\r\nDate: ").as_bytes();
 
 /// The `WWW-Authenticate` challenge of every 401 under `--auth` (RFC 7617 §2; `charset` asks the
 /// client to send the credentials in UTF-8, §2.1).
@@ -18,92 +20,84 @@ pub(crate) const CHALLENGE: &str = "Basic realm=\"mioserve\", charset=\"UTF-8\""
 
 /// Appends the head for `plan` to `out`, framed as `super::framing::decide` said; `extra` are the
 /// operator's fields (`-H`, `--cors`), rendered lines copied as they are.
+///
+/// Each field's name is written together with the line end of the field before it (`\r\nETag: `),
+/// so a typical file response takes about a dozen appends rather than twenty.
 pub fn encode(plan: &ResponsePlan, date: &[u8], framing: Framing, extra: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(plan.status.line());
-    out.extend_from_slice(SERVER);
-    out.extend_from_slice(b"Date: ");
+    out.extend_from_slice(SERVER_DATE);
     out.extend_from_slice(date);
-    out.extend_from_slice(b"\r\n");
     if let Some(ct) = plan.content_type {
-        out.extend_from_slice(b"Content-Type: ");
+        out.extend_from_slice(b"\r\nContent-Type: ");
         ct.write_value(out);
         if let Some(boundary) = &plan.boundary {
             out.extend_from_slice(b"; boundary=");
             out.extend_from_slice(boundary.as_bytes());
         }
-        out.extend_from_slice(b"\r\n");
     }
     if let Some(coding) = plan.content_encoding {
-        out.extend_from_slice(b"Content-Encoding: ");
+        out.extend_from_slice(b"\r\nContent-Encoding: ");
         out.extend_from_slice(coding.token().as_bytes());
-        out.extend_from_slice(b"\r\n");
     }
     if let Some(len) = plan.content_length {
-        out.extend_from_slice(b"Content-Length: ");
+        out.extend_from_slice(b"\r\nContent-Length: ");
         out.extend_from_slice(itoa::Buffer::new().format(len).as_bytes());
-        out.extend_from_slice(b"\r\n");
     }
     if framing.delimiter == Delimiter::Chunked {
-        out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
+        out.extend_from_slice(b"\r\nTransfer-Encoding: chunked");
     }
     if let Some(secs) = plan.last_modified {
-        out.extend_from_slice(b"Last-Modified: ");
+        out.extend_from_slice(b"\r\nLast-Modified: ");
         push_imf_fixdate(secs, out);
-        out.extend_from_slice(b"\r\n");
     }
     if let Some(etag) = &plan.etag {
-        out.extend_from_slice(b"ETag: ");
+        out.extend_from_slice(b"\r\nETag: ");
         out.extend_from_slice(etag.as_bytes());
-        out.extend_from_slice(b"\r\n");
     }
     if let Some(cache_control) = &plan.cache_control {
-        out.extend_from_slice(b"Cache-Control: ");
+        out.extend_from_slice(b"\r\nCache-Control: ");
         out.extend_from_slice(cache_control.as_bytes());
-        out.extend_from_slice(b"\r\n");
     }
     if plan.accept_ranges {
-        out.extend_from_slice(b"Accept-Ranges: bytes\r\n");
+        out.extend_from_slice(b"\r\nAccept-Ranges: bytes");
     }
     if let Some(range) = &plan.content_range {
-        out.extend_from_slice(b"Content-Range: ");
+        out.extend_from_slice(b"\r\nContent-Range: ");
         range.write_value(out);
-        out.extend_from_slice(b"\r\n");
     }
     if let Some(vary) = plan.vary {
-        out.extend_from_slice(b"Vary: ");
+        out.extend_from_slice(b"\r\nVary: ");
         out.extend_from_slice(vary.as_bytes());
-        out.extend_from_slice(b"\r\n");
     }
     if plan.allow {
-        out.extend_from_slice(b"Allow: GET, HEAD, OPTIONS\r\n");
+        out.extend_from_slice(b"\r\nAllow: GET, HEAD, OPTIONS");
     }
     match &plan.rare {
-        None => {}
+        None | Some(RareField::Preflight(_)) => {}
         Some(RareField::Location(location)) => {
-            out.extend_from_slice(b"Location: ");
+            out.extend_from_slice(b"\r\nLocation: ");
             out.extend_from_slice(location.as_bytes());
-            out.extend_from_slice(b"\r\n");
         }
         Some(RareField::Challenge) => {
-            out.extend_from_slice(b"WWW-Authenticate: ");
+            out.extend_from_slice(b"\r\nWWW-Authenticate: ");
             out.extend_from_slice(CHALLENGE.as_bytes());
-            out.extend_from_slice(b"\r\n");
         }
-        Some(RareField::Preflight(preflight)) => preflight.write_fields(out),
         Some(RareField::Disposition(disposition)) => {
-            out.extend_from_slice(b"Content-Disposition: ");
+            out.extend_from_slice(b"\r\nContent-Disposition: ");
             out.extend_from_slice(disposition.as_bytes());
-            out.extend_from_slice(b"\r\n");
         }
+    }
+    // From here on, whole lines.
+    out.extend_from_slice(b"\r\nX-Content-Type-Options: nosniff\r\n");
+    if let Some(RareField::Preflight(preflight)) = &plan.rare {
+        preflight.write_fields(out);
     }
     out.extend_from_slice(extra);
-    out.extend_from_slice(b"X-Content-Type-Options: nosniff\r\n");
-    match framing.persistence {
-        Persistence::KeepAlive => {}
-        Persistence::KeepAliveEcho => out.extend_from_slice(b"Connection: keep-alive\r\n"),
-        Persistence::Close => out.extend_from_slice(b"Connection: close\r\n"),
-    }
-    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(match framing.persistence {
+        Persistence::KeepAlive => b"\r\n",
+        Persistence::KeepAliveEcho => b"Connection: keep-alive\r\n\r\n",
+        Persistence::Close => b"Connection: close\r\n\r\n",
+    });
 }
 
 #[cfg(test)]
