@@ -87,17 +87,25 @@ pub fn split_target(target: &str) -> Result<Target<'_>, ResolveError> {
             None => "/",
         }
     };
-    // A fragment is never sent by a client, but must not reach the file system if one is. Found
-    // with `memchr` (a `str` char pattern cost about 90 instructions a search here); both are
-    // ASCII, so the cuts fall on character boundaries.
-    let rest = match memchr::memchr(b'#', rest.as_bytes()) {
-        Some(i) => &rest[..i],
-        None => rest,
-    };
-    Ok(match memchr::memchr(b'?', rest.as_bytes()) {
+    // A fragment is never sent by a client, but must not reach the file system if one is. The
+    // first `?` or `#` is found in one `memchr2` pass (a `str` char pattern cost about 90
+    // instructions a search here, and a search for each byte twice that); both are ASCII, so the
+    // cuts fall on character boundaries.
+    let bytes = rest.as_bytes();
+    Ok(match memchr::memchr2(b'?', b'#', bytes) {
+        Some(i) if bytes[i] == b'?' => {
+            let query = &rest[i + 1..];
+            Target {
+                path: &rest[..i],
+                query: Some(match memchr::memchr(b'#', query.as_bytes()) {
+                    Some(j) => &query[..j],
+                    None => query,
+                }),
+            }
+        }
         Some(i) => Target {
             path: &rest[..i],
-            query: Some(&rest[i + 1..]),
+            query: None,
         },
         None => Target {
             path: rest,
