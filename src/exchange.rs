@@ -119,7 +119,7 @@ pub(crate) fn answer(
             cx.log.record(&entry, cx.date.clf(), cx.now);
         }
     }
-    client.answered.count(cx.stats, status);
+    client.answered.count(cx.stats, status, cx.now);
     Queued {
         framing,
         body,
@@ -211,7 +211,7 @@ pub(crate) fn refuse(
         };
         cx.log.record(&entry, cx.date.clf(), cx.now);
     }
-    client.answered.count(cx.stats, status.code());
+    client.answered.count(cx.stats, status.code(), cx.now);
     Queued {
         framing,
         body,

@@ -407,11 +407,13 @@ pub(crate) struct Answered {
 }
 
 impl Answered {
-    /// Counts a response with status `code`, queued now.
-    pub(crate) fn count(&mut self, stats: &Stats, code: u16) {
+    /// Counts a response with status `code`, queued in the loop's wake-up at `now`. Its service
+    /// time runs from that wake-up, which read its head (or found it waiting its turn), rather
+    /// than from a clock read of its own per response.
+    pub(crate) fn count(&mut self, stats: &Stats, code: u16, now: Instant) {
         stats.response(code);
         self.total += 1;
-        self.batch_since.get_or_insert_with(Instant::now);
+        self.batch_since.get_or_insert(now);
         self.batch_len += 1;
     }
 
