@@ -256,7 +256,7 @@ fn sidecar(
     let len = path.len();
     path.extend_from_slice(suffix);
     let found = match files.lookup(root.dir, path, now) {
-        Some(hit) => Some(hit),
+        Some(hit) => Some(CachedFile::clone(&hit)),
         None => match resolve::resolve(root.dir, root.path, None, None, path) {
             Ok(Resolved::File(sidecar, meta)) => {
                 // Cached under its own name as what it is, for a request naming it directly.

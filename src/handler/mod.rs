@@ -253,7 +253,7 @@ fn serve(req: &RequestHead<'_>, site: &Site, state: &mut WorkerState) -> Respons
     let dir_len = (trailing_slash || path.is_empty()).then(|| resolve::push_index(path));
     let now = state.now;
     if let Some(cached) = state.open_files.lookup(&site.root_dir, path, now) {
-        return file_plan(req, site, cached, dir_len.is_some(), state);
+        return file_plan(req, site, &cached, dir_len.is_some(), state);
     }
     match resolve::resolve(&site.root_dir, &site.root, dir_len, target.query, path) {
         Ok(Resolved::File(file, meta)) => {
@@ -267,7 +267,7 @@ fn serve(req: &RequestHead<'_>, site: &Site, state: &mut WorkerState) -> Respons
                 content: None,
             };
             state.open_files.insert(&site.root_dir, path, &cached, now);
-            file_plan(req, site, cached, dir_len.is_some(), state)
+            file_plan(req, site, &cached, dir_len.is_some(), state)
         }
         Ok(Resolved::Directory(_)) if !site.listing => {
             ResponsePlan::error(Status::FORBIDDEN).because(Reason::NoListing)
@@ -361,7 +361,7 @@ fn spa_index(req: &RequestHead<'_>, site: &Site, state: &mut WorkerState) -> Res
         meta,
         content: None,
     };
-    let plan = file_plan(req, site, cached, false, state);
+    let plan = file_plan(req, site, &cached, false, state);
     match plan.reason {
         Some(Reason::File(_)) => plan.because(Reason::SpaFallback),
         _ => plan,
@@ -411,7 +411,7 @@ fn archive_plan(
 fn file_plan(
     req: &RequestHead<'_>,
     site: &Site,
-    cached: CachedFile,
+    cached: &CachedFile,
     index: bool,
     state: &mut WorkerState,
 ) -> ResponsePlan {
@@ -420,7 +420,7 @@ fn file_plan(
         path: &site.root,
         cache: &site.cache_control,
     };
-    let selected = coded::select(req, site.coding, root, &cached, state);
+    let selected = coded::select(req, site.coding, root, cached, state);
     let plan = serve_file(req, cached, selected, &state.coding.variants, state.wall);
     match plan.reason {
         Some(Reason::File(_)) if index => plan.because(Reason::Index),
@@ -478,7 +478,7 @@ enum Content {
 /// both against the selected representation's validators and length.
 fn serve_file(
     req: &RequestHead<'_>,
-    cached: CachedFile,
+    cached: &CachedFile,
     selected: Selected,
     variants: &Rc<RefCell<Variants>>,
     now: SystemTime,
@@ -493,31 +493,37 @@ fn serve_file(
         cache_control,
         content: held,
     } = cached;
+    let (content_type, source) = (*content_type, *source);
     // The representation's content, validators and coding.
-    let (content, meta, etag, coding) = match selected {
-        Selected::Identity { .. } => (Content::File(file, meta.len(), held), meta, etag, None),
+    let (content, validators, coding) = match selected {
+        Selected::Identity { .. } => (
+            Content::File(Rc::clone(file), meta.len(), held.clone()),
+            Validators::with_etag(*etag, meta, now),
+            None,
+        ),
         Selected::Sidecar(coding, sidecar) => (
             Content::File(sidecar.file, sidecar.meta.len(), sidecar.content),
-            sidecar.meta,
-            sidecar.etag.with_suffix(coding.etag_suffix()),
+            Validators::with_etag(
+                sidecar.etag.with_suffix(coding.etag_suffix()),
+                &sidecar.meta,
+                now,
+            ),
             Some(coding),
         ),
         Selected::Cached(coding, bytes) => (
             Content::Memory(bytes),
-            meta,
-            etag.with_suffix(coding.etag_suffix()),
+            Validators::with_etag(etag.with_suffix(coding.etag_suffix()), meta, now),
             Some(coding),
         ),
         Selected::OnTheFly(coding, key) => {
             let whole = FileBody {
-                file,
+                file: Rc::clone(file),
                 offset: 0,
                 remaining: meta.len(),
             };
             (
                 Content::Stream(whole, coding, key),
-                meta,
-                etag.with_suffix(coding.etag_suffix()),
+                Validators::with_etag(etag.with_suffix(coding.etag_suffix()), meta, now),
                 Some(coding),
             )
         }
@@ -527,7 +533,6 @@ fn serve_file(
         Content::Memory(bytes) => Some(bytes.len() as u64),
         Content::Stream(..) => None,
     };
-    let validators = Validators::with_etag(etag, &meta, now);
     // The validators, cache policy and Vary go on 200, 206 and 304 alike (RFC 9110 §15.4.5).
     let validated = |status| ResponsePlan {
         etag: Some(validators.etag),
