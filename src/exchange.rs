@@ -131,13 +131,7 @@ pub(crate) fn answer(
 /// answered or refused, takes after its framing is decided.
 #[inline]
 fn start(cx: &Cx<'_>, plan: ResponsePlan, framing: Framing, out: &mut Vec<u8>) -> BodyWriter {
-    head::encode(
-        &plan,
-        cx.date.bytes(),
-        framing,
-        cx.site.extra_headers(),
-        out,
-    );
+    head::encode(&plan, cx.date, framing, cx.site.extra_headers(), out);
     BodyWriter::start(plan.body, framing.delimiter, out)
 }
 

@@ -112,10 +112,10 @@ impl Civil {
     }
 }
 
-/// Appends `secs` (Unix seconds, at most year 9999) as an IMF-fixdate, `Sun, 06 Nov 1994 08:49:37
+/// `secs` (Unix seconds, at most year 9999) as an IMF-fixdate, `Sun, 06 Nov 1994 08:49:37
 /// GMT` (RFC 9110 §5.6.7): the form of `Last-Modified`. Digits by hand: `httpdate` and the `fmt`
 /// machinery cost about 460 instructions a response, this about 60.
-pub(crate) fn push_imf_fixdate(secs: u64, out: &mut Vec<u8>) {
+pub(crate) fn imf_fixdate(secs: u64) -> [u8; 29] {
     const DAYS: [&[u8; 3]; 7] = [b"Thu", b"Fri", b"Sat", b"Sun", b"Mon", b"Tue", b"Wed"];
     const MONTHS: [&[u8; 3]; 12] = [
         b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
@@ -125,7 +125,7 @@ pub(crate) fn push_imf_fixdate(secs: u64, out: &mut Vec<u8>) {
     let t = Civil::from_unix(secs as i64);
     let two = |n: u8| [b'0' + n / 10, b'0' + n % 10];
     let year = t.year as u16;
-    // Filled in place and appended once: one capacity check instead of fifteen.
+    // Filled in place: fifteen appends, each with its capacity check, cost twice as much.
     let mut date = *b"Thu, 01 Jan 1970 00:00:00 GMT";
     date[0..3].copy_from_slice(DAYS[(secs / 86_400 % 7) as usize]);
     date[5..7].copy_from_slice(&two(t.day));
@@ -135,7 +135,7 @@ pub(crate) fn push_imf_fixdate(secs: u64, out: &mut Vec<u8>) {
     date[17..19].copy_from_slice(&two(t.hour));
     date[20..22].copy_from_slice(&two(t.minute));
     date[23..25].copy_from_slice(&two(t.second));
-    out.extend_from_slice(&date);
+    date
 }
 
 #[cfg(test)]
@@ -154,10 +154,13 @@ mod tests {
                 (secs <= 253_402_300_799).then_some(secs)
             }));
         for secs in samples.chain([784_111_777, 951_782_400, 253_402_300_799]) {
-            let mut out = Vec::new();
-            push_imf_fixdate(secs, &mut out);
+            let got = imf_fixdate(secs);
             let want = httpdate::HttpDate::from(UNIX_EPOCH + Duration::from_secs(secs));
-            assert_eq!(String::from_utf8(out).unwrap(), want.to_string(), "{secs}");
+            assert_eq!(
+                String::from_utf8(got.to_vec()).unwrap(),
+                want.to_string(),
+                "{secs}"
+            );
         }
     }
 

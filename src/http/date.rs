@@ -3,6 +3,7 @@
 //! The event loop calls [`DateCache::refresh`] once per wake-up; encoding a response head copies the
 //! 29 cached bytes. Cost per request: one `memcpy`, no formatting, no allocation.
 
+use std::cell::Cell;
 use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -19,6 +20,9 @@ pub struct DateCache {
     second: u64,
     /// The time given to the last refresh: the wake-up's wall clock.
     now: SystemTime,
+    /// The last `Last-Modified` rendered, and its second: consecutive responses for one file
+    /// (or for files written in the same second, as a deployed site's are) render it once.
+    last_modified: Cell<(u64, [u8; IMF_FIXDATE_LEN])>,
 }
 
 impl DateCache {
@@ -29,6 +33,7 @@ impl DateCache {
             clf: [b' '; CLF_LEN],
             second: u64::MAX,
             now: UNIX_EPOCH,
+            last_modified: Cell::new((0, *b"Thu, 01 Jan 1970 00:00:00 GMT")),
         };
         cache.refresh(SystemTime::now());
         cache
@@ -78,6 +83,21 @@ impl DateCache {
     pub(crate) fn bytes(&self) -> &[u8] {
         &self.bytes
     }
+
+    /// Appends `secs` (Unix seconds) as an IMF-fixdate, for `Last-Modified`: copied from the last
+    /// one rendered when the second is the same (about 150 instructions saved a response),
+    /// otherwise rendered by [`super::calendar::imf_fixdate`] and remembered.
+    pub(crate) fn push_last_modified(&self, secs: u64, out: &mut Vec<u8>) {
+        let (last, rendered) = self.last_modified.get();
+        let rendered = if last == secs {
+            rendered
+        } else {
+            let rendered = super::calendar::imf_fixdate(secs);
+            self.last_modified.set((secs, rendered));
+            rendered
+        };
+        out.extend_from_slice(&rendered);
+    }
 }
 
 impl Default for DateCache {
@@ -108,5 +128,21 @@ mod tests {
         assert_eq!(cache.bytes(), b"Sun, 06 Nov 1994 08:49:37 GMT");
         cache.refresh(t + Duration::from_secs(1));
         assert_eq!(cache.bytes(), b"Sun, 06 Nov 1994 08:49:38 GMT");
+    }
+
+    #[test]
+    fn last_modified_is_rendered_once_per_second_seen() {
+        let cache = DateCache::new();
+        let mut out = Vec::new();
+        for secs in [784111777, 784111777, 0, 951782400, 951782400, 784111777] {
+            out.clear();
+            cache.push_last_modified(secs, &mut out);
+            let want = httpdate::HttpDate::from(UNIX_EPOCH + Duration::from_secs(secs));
+            assert_eq!(
+                String::from_utf8(out.clone()).unwrap(),
+                want.to_string(),
+                "{secs}"
+            );
+        }
     }
 }

@@ -7,7 +7,7 @@
 
 use super::framing::{Delimiter, Framing, Persistence};
 use super::plan::{RareField, ResponsePlan};
-use crate::http::calendar::push_imf_fixdate;
+use crate::http::date::DateCache;
 
 /// What follows every status line: the `Server` field, fixed at compile time, and the name of
 /// `Date`, whose value comes next.
@@ -18,15 +18,22 @@ const SERVER_DATE: &[u8] =
 /// client to send the credentials in UTF-8, §2.1).
 pub(crate) const CHALLENGE: &str = "Basic realm=\"mioserve\", charset=\"UTF-8\"";
 
-/// Appends the head for `plan` to `out`, framed as `super::framing::decide` said; `extra` are the
-/// operator's fields (`-H`, `--cors`), rendered lines copied as they are.
+/// Appends the head for `plan` to `out`, framed as `super::framing::decide` said, with `Date` and
+/// `Last-Modified` from `dates`; `extra` are the operator's fields (`-H`, `--cors`), rendered
+/// lines copied as they are.
 ///
 /// Each field's name is written together with the line end of the field before it (`\r\nETag: `),
 /// so a typical file response takes about a dozen appends rather than twenty.
-pub fn encode(plan: &ResponsePlan, date: &[u8], framing: Framing, extra: &[u8], out: &mut Vec<u8>) {
+pub fn encode(
+    plan: &ResponsePlan,
+    dates: &DateCache,
+    framing: Framing,
+    extra: &[u8],
+    out: &mut Vec<u8>,
+) {
     out.extend_from_slice(plan.status.line());
     out.extend_from_slice(SERVER_DATE);
-    out.extend_from_slice(date);
+    out.extend_from_slice(dates.bytes());
     if let Some(ct) = plan.content_type {
         out.extend_from_slice(b"\r\nContent-Type: ");
         ct.write_value(out);
@@ -48,7 +55,7 @@ pub fn encode(plan: &ResponsePlan, date: &[u8], framing: Framing, extra: &[u8], 
     }
     if let Some(secs) = plan.last_modified {
         out.extend_from_slice(b"\r\nLast-Modified: ");
-        push_imf_fixdate(secs, out);
+        dates.push_last_modified(secs, out);
     }
     if let Some(etag) = &plan.etag {
         out.extend_from_slice(b"\r\nETag: ");
@@ -109,8 +116,14 @@ mod tests {
     use crate::response::content_type::ContentType;
     use crate::response::etag::ETag;
     use std::sync::Arc;
+    use std::time::{Duration, UNIX_EPOCH};
 
-    const DATE: &[u8] = b"Sun, 06 Nov 1994 08:49:37 GMT";
+    /// Dates at `Sun, 06 Nov 1994 08:49:37 GMT`.
+    fn dates() -> DateCache {
+        let mut dates = DateCache::new();
+        dates.refresh(UNIX_EPOCH + Duration::from_secs(784111777));
+        dates
+    }
     const KEEP_ALIVE: Framing = Framing::length(Persistence::KeepAlive);
 
     #[test]
@@ -120,7 +133,7 @@ mod tests {
         plan.content_length = Some(1234);
         plan.last_modified = Some(784111777);
         let mut out = Vec::new();
-        encode(&plan, DATE, KEEP_ALIVE, b"", &mut out);
+        encode(&plan, &dates(), KEEP_ALIVE, b"", &mut out);
         let want = format!(
             "HTTP/1.1 200 OK\r\nServer: mioserve/{}\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
              Content-Type: text/html; charset=utf-8\r\nContent-Length: 1234\r\n\
@@ -144,7 +157,7 @@ mod tests {
             complete: 5 << 30,
         });
         let mut out = Vec::new();
-        encode(&plan, DATE, KEEP_ALIVE, b"", &mut out);
+        encode(&plan, &dates(), KEEP_ALIVE, b"", &mut out);
         let want = format!(
             "HTTP/1.1 206 Partial Content\r\nServer: mioserve/{}\r\n\
              Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
@@ -164,7 +177,7 @@ mod tests {
         plan.last_modified = Some(784111777);
         plan.cache_control = Some(Arc::from("no-cache"));
         let mut out = Vec::new();
-        encode(&plan, DATE, KEEP_ALIVE, b"", &mut out);
+        encode(&plan, &dates(), KEEP_ALIVE, b"", &mut out);
         let text = String::from_utf8(out).unwrap();
         for line in [
             "HTTP/1.1 304 Not Modified\r\n",
@@ -184,7 +197,7 @@ mod tests {
         let mut plan = ResponsePlan::empty(Status::OK);
         plan.vary = Some("Accept");
         let mut out = Vec::new();
-        encode(&plan, DATE, KEEP_ALIVE, b"", &mut out);
+        encode(&plan, &dates(), KEEP_ALIVE, b"", &mut out);
         assert!(
             String::from_utf8(out)
                 .unwrap()
@@ -204,7 +217,7 @@ mod tests {
             (Persistence::Close, Some("Connection: close\r\n")),
         ] {
             let mut out = Vec::new();
-            encode(&plan, DATE, Framing::length(persistence), b"", &mut out);
+            encode(&plan, &dates(), Framing::length(persistence), b"", &mut out);
             let text = String::from_utf8(out).unwrap();
             assert!(
                 !text.contains("Content-Length"),
@@ -229,7 +242,7 @@ mod tests {
         let ptr = out.as_ptr();
         for _ in 0..100 {
             out.clear();
-            encode(&plan, DATE, KEEP_ALIVE, b"", &mut out);
+            encode(&plan, &dates(), KEEP_ALIVE, b"", &mut out);
         }
         assert_eq!(
             out.as_ptr(),
@@ -257,7 +270,13 @@ mod tests {
                 ..ResponsePlan::empty(Status::OK)
             };
             let mut out = Vec::new();
-            encode(&plan, DATE, KEEP_ALIVE, b"X-A: 1\r\nX-B: 2\r\n", &mut out);
+            encode(
+                &plan,
+                &dates(),
+                KEEP_ALIVE,
+                b"X-A: 1\r\nX-B: 2\r\n",
+                &mut out,
+            );
             let text = String::from_utf8(out).unwrap();
             assert!(text.contains(want), "{want:?} missing in {text}");
             assert!(text.contains("\r\nX-A: 1\r\nX-B: 2\r\n"), "{text}");
