@@ -6,10 +6,10 @@
 //!
 //! Cost of a plain GET of a file: the path decoded into the worker's reused path buffer, then on
 //! an open-file cache hit one `newfstatat` and no heap allocation; on a miss `openat2` + `statx` +
-//! `newfstatat` and one allocation for the cache entry (its key and its `Rc`); one clock read (for
-//! `Last-Modified` and `If-Modified-Since`). A single-range 206 costs the same; a multi-range 206
-//! allocates its part heads and body source (see `multipart`); a listing allocates its state and
-//! a record per entry (see `listing`).
+//! `newfstatat` and one allocation for the cache entry (its key and its `Rc`); no clock read (the
+//! dates go by the loop's wake-up, `WorkerState::wall`). A single-range 206 costs the same; a
+//! multi-range 206 allocates its part heads and body source (see `multipart`); a listing
+//! allocates its state and a record per entry (see `listing`).
 //!
 //! For a file, `conditional::evaluate` decides first (412, 304, or serve, and whether `Range`
 //! counts), then `range::evaluate` (200, 206, 416).
