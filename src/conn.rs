@@ -141,6 +141,10 @@ struct Discarding {
     then: Sending,
     /// The request is a HEAD: an error answer replacing its response carries no content.
     head_request: bool,
+    /// The request line as sent, for the log line of an error answer replacing the response.
+    request_line: Box<[u8]>,
+    /// The response's status, counted once the body is whole (see [`exchange::answer`]).
+    status: u16,
 }
 
 /// What one phase step asks of the drive loop.
@@ -469,6 +473,7 @@ impl<T: Transport> Conn<T> {
         // A client waiting for `100 Continue` is answered at once without reading its body, and
         // the connection closes, since the body may or may not follow (RFC 9110 §10.1.1).
         let skip_body = head.expect_continue && decoder.is_some();
+        let body_follows = decoder.is_some() && !skip_body;
         let is_head = head.method == Method::Head;
         let client_keeps_alive = head.keep_alive;
         let out = self.out.buf(cx.pool);
@@ -482,8 +487,10 @@ impl<T: Transport> Conn<T> {
             framing,
             mut body,
             log_at_end,
-        } = exchange::answer(cx, &head, skip_body, client, out);
+            count_after_body,
+        } = exchange::answer(cx, &head, skip_body, body_follows, client, out);
         self.unfinished_log = log_at_end;
+        let request_line = body_follows.then(|| Box::<[u8]>::from(pending_line(Some(read))));
         read.consume(end);
 
         let mut after = if framing.closes() {
@@ -506,13 +513,15 @@ impl<T: Transport> Conn<T> {
             after = After::Close { linger: true };
         }
         let sending = Sending { body, after };
-        match decoder {
-            Some(decoder) if !skip_body => {
+        match (decoder, request_line, count_after_body) {
+            (Some(decoder), Some(request_line), Some(status)) => {
                 self.phase = Phase::Body(Box::new(Discarding {
                     decoder,
                     mark,
                     then: sending,
                     head_request: is_head,
+                    request_line,
+                    status,
                 }));
                 self.timer
                     .set(Some(cx.config.deadline(DeadlineKind::Body, cx.now)));
@@ -540,22 +549,29 @@ impl<T: Transport> Conn<T> {
     /// bytes, and sets the connection to close (lingering) once it is sent.
     fn queue_error(&mut self, cx: &mut Cx<'_>, refusal: Refusal) {
         // While a head is being read, its method is known from the buffered request line even
-        // if the rest is refused; while its body is being discarded, the body phase remembers it.
-        let head_request = match self.phase {
-            Phase::Head => self
-                .read
-                .as_ref()
-                .is_some_and(|r| r.data().starts_with(b"HEAD ")),
-            Phase::Body(ref discarding) => discarding.head_request,
-            _ => false,
-        };
+        // if the rest is refused; while its body is being discarded, the body phase remembers it
+        // and the request line. The response this answer replaces was neither logged nor counted
+        // (see `exchange::answer`), and never will be.
         self.ending(refusal.close_reason());
+        let (head_request, replaced) = match &self.phase {
+            Phase::Head => (
+                self.read
+                    .as_ref()
+                    .is_some_and(|r| r.data().starts_with(b"HEAD ")),
+                None,
+            ),
+            Phase::Body(discarding) => {
+                self.unfinished_log = None;
+                (discarding.head_request, Some(&discarding.request_line))
+            }
+            _ => (false, None),
+        };
         let client = Client {
             peer: self.peer,
             id: self.id,
             answered: &mut self.answered,
         };
-        let line = pending_line(self.read.as_ref());
+        let line = replaced.map_or_else(|| pending_line(self.read.as_ref()), |line| &line[..]);
         let out = self.out.buf(cx.pool);
         let Queued { body, .. } = exchange::refuse(cx, refusal, head_request, line, client, out);
         if let Some(read) = &mut self.read {
@@ -583,6 +599,7 @@ impl<T: Transport> Conn<T> {
                         else {
                             return Step::Close;
                         };
+                        self.answered.count(cx.stats, discarding.status, cx.now);
                         self.phase = Phase::Send(discarding.then);
                         return Step::Continue;
                     }

@@ -62,19 +62,26 @@ pub(crate) struct Queued {
     pub(crate) framing: Framing,
     pub(crate) body: BodyWriter,
     /// The access-log entry, when it waits for the end of the body: a generated body of unknown
-    /// length (a listing) is logged with the bytes it turns out to have.
+    /// length (a listing) is logged with the bytes it turns out to have, and the answer to a
+    /// request whose body is still to be read only once it is sent.
     pub(crate) log_at_end: Option<Box<Deferred>>,
+    /// The status to count once the request's body has been read, when one is still to be read
+    /// (`body_follows`); `None` when it was counted here.
+    pub(crate) count_after_body: Option<u16>,
 }
 
 /// Answers the parsed request `head`, queueing the response behind what `out` holds.
 /// `unread_body`: a body follows that will not be read (an `Expect: 100-continue` answered at
-/// once), so the connection must close after this response.
+/// once), so the connection must close after this response. `body_follows`: a body follows that
+/// the connection reads (and discards) before sending the response; a broken one replaces the
+/// response with a 400, so this one is logged when sent and counted when the body is whole.
 // Inline: the one caller is the connection, once per request.
 #[inline]
 pub(crate) fn answer(
     cx: &mut Cx<'_>,
     head: &RequestHead<'_>,
     unread_body: bool,
+    body_follows: bool,
     client: Client<'_>,
     out: &mut Vec<u8>,
 ) -> Queued {
@@ -113,17 +120,23 @@ pub(crate) fn answer(
             referer: head.fields.referer,
             user_agent: head.fields.user_agent,
         };
-        if unframed {
-            log_at_end = Some(Box::new(Deferred::new(&entry)));
+        if unframed || body_follows {
+            log_at_end = Some(Box::new(Deferred::new(&entry, unframed)));
         } else {
             cx.log.record(&entry, cx.date.clf(), cx.now);
         }
     }
-    client.answered.count(cx.stats, status, cx.now);
+    let count_after_body = if body_follows {
+        Some(status)
+    } else {
+        client.answered.count(cx.stats, status, cx.now);
+        None
+    };
     Queued {
         framing,
         body,
         log_at_end,
+        count_after_body,
     }
 }
 
@@ -210,5 +223,6 @@ pub(crate) fn refuse(
         framing,
         body,
         log_at_end: None,
+        count_after_body: None,
     }
 }

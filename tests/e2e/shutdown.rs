@@ -155,6 +155,46 @@ fn listings_are_logged_with_the_bytes_sent() {
     );
 }
 
+/// A request with a body is logged and counted once: with its answer once the body was read
+/// whole, or, when the body turns out broken, only as the 400 that replaces that answer, under
+/// the request line as sent (not the body's first bytes).
+#[test]
+fn a_broken_request_body_is_logged_and_counted_once_as_its_400() {
+    let mut server = ChildServer::spawn(site, &[]);
+    let mut client = server.connect();
+    client.send(b"POST /a.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello");
+    client.response().assert_status(405);
+    client.send(b"POST /a.txt HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n");
+    client.response().assert_status(400);
+    drop(client);
+    server.signal(Signal::TERM);
+    let (status, stderr) = server.wait(Duration::from_secs(5));
+    assert!(status.success(), "{stderr}");
+    wait_until(Duration::from_secs(2), || {
+        server.stdout_lines.lock().unwrap().len() >= 2
+    });
+    let lines = server.stdout_lines.lock().unwrap().clone();
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    assert!(
+        lines[0].contains("\"POST /a.txt HTTP/1.1\" 405 "),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].contains("\"POST /a.txt HTTP/1.1\" 400 "),
+        "{}",
+        lines[1]
+    );
+    let report = stderr
+        .lines()
+        .find(|l| l.starts_with("mioserve: "))
+        .unwrap_or_else(|| panic!("no exit report in {stderr}"));
+    assert!(
+        report.contains("2 requests in ") && report.contains("4xx 2,"),
+        "{report}"
+    );
+}
+
 #[test]
 fn quiet_turns_the_access_log_off() {
     let mut server = ChildServer::spawn(site, &["-q"]);
