@@ -487,7 +487,7 @@ impl<T: Transport> Conn<T> {
             framing,
             mut body,
             log_at_end,
-            count_after_body,
+            status,
         } = exchange::answer(cx, &head, skip_body, body_follows, client, out);
         self.unfinished_log = log_at_end;
         let request_line = body_follows.then(|| Box::<[u8]>::from(pending_line(Some(read))));
@@ -513,8 +513,8 @@ impl<T: Transport> Conn<T> {
             after = After::Close { linger: true };
         }
         let sending = Sending { body, after };
-        match (decoder, request_line, count_after_body) {
-            (Some(decoder), Some(request_line), Some(status)) => {
+        match (decoder, request_line) {
+            (Some(decoder), Some(request_line)) => {
                 self.phase = Phase::Body(Box::new(Discarding {
                     decoder,
                     mark,
@@ -553,6 +553,9 @@ impl<T: Transport> Conn<T> {
         // and the request line. The response this answer replaces was neither logged nor counted
         // (see `exchange::answer`), and never will be.
         self.ending(refusal.close_reason());
+        if matches!(self.phase, Phase::Body(_)) {
+            self.unfinished_log = None;
+        }
         let (head_request, replaced) = match &self.phase {
             Phase::Head => (
                 self.read
@@ -560,10 +563,7 @@ impl<T: Transport> Conn<T> {
                     .is_some_and(|r| r.data().starts_with(b"HEAD ")),
                 None,
             ),
-            Phase::Body(discarding) => {
-                self.unfinished_log = None;
-                (discarding.head_request, Some(&discarding.request_line))
-            }
+            Phase::Body(discarding) => (discarding.head_request, Some(&discarding.request_line)),
             _ => (false, None),
         };
         let client = Client {

@@ -65,9 +65,9 @@ pub(crate) struct Queued {
     /// length (a listing) is logged with the bytes it turns out to have, and the answer to a
     /// request whose body is still to be read only once it is sent.
     pub(crate) log_at_end: Option<Box<Deferred>>,
-    /// The status to count once the request's body has been read, when one is still to be read
-    /// (`body_follows`); `None` when it was counted here.
-    pub(crate) count_after_body: Option<u16>,
+    /// The response's status: counted here, unless a request body is still to be read
+    /// (`body_follows`), when the connection counts it once the body is whole.
+    pub(crate) status: u16,
 }
 
 /// Answers the parsed request `head`, queueing the response behind what `out` holds.
@@ -126,17 +126,14 @@ pub(crate) fn answer(
             cx.log.record(&entry, cx.date.clf(), cx.now);
         }
     }
-    let count_after_body = if body_follows {
-        Some(status)
-    } else {
+    if !body_follows {
         client.answered.count(cx.stats, status, cx.now);
-        None
-    };
+    }
     Queued {
         framing,
         body,
         log_at_end,
-        count_after_body,
+        status,
     }
 }
 
@@ -223,6 +220,6 @@ pub(crate) fn refuse(
         framing,
         body,
         log_at_end: None,
-        count_after_body: None,
+        status: status.code(),
     }
 }

@@ -513,10 +513,7 @@ fn the_access_log_counts_the_coded_bytes_streamed_or_cached() {
     server.signal(rustix::process::Signal::TERM);
     let (status, _) = server.wait(Duration::from_secs(5));
     assert!(status.success());
-    wait_until(Duration::from_secs(2), || {
-        server.stdout_lines.lock().unwrap().len() >= 2
-    });
-    let lines = server.stdout_lines.lock().unwrap().clone();
+    let lines = server.stdout_lines_at_least(2);
     assert_eq!(lines.len(), 2, "{lines:#?}");
     let want = format!("\"GET /app.js HTTP/1.1\" 200 {}", bodies[0].len());
     for line in &lines {

@@ -339,10 +339,7 @@ fn credentials_never_reach_the_access_log_or_explain() {
     server.signal(Signal::TERM);
     let (status, stderr) = server.wait(Duration::from_secs(5));
     assert!(status.success());
-    wait_until(Duration::from_secs(2), || {
-        server.stdout_lines.lock().unwrap().len() >= 3
-    });
-    let stdout = server.stdout_lines.lock().unwrap().join("\n");
+    let stdout = server.stdout_lines_at_least(3).join("\n");
     assert_eq!(stdout.matches("GET /docs/guide.txt").count(), 3, "{stdout}");
     assert!(stdout.contains("\" 401 "), "{stdout}");
     assert!(stdout.contains("\" 200 "), "{stdout}");

@@ -114,10 +114,7 @@ fn extended_access_log_says_why_each_connection_ended() {
     server.signal(Signal::TERM);
     let (status, _) = server.wait(Duration::from_secs(5));
     assert!(status.success());
-    wait_until(Duration::from_secs(2), || {
-        server.stdout_lines.lock().unwrap().len() >= 3
-    });
-    let lines = server.stdout_lines.lock().unwrap().clone();
+    let lines = server.stdout_lines_at_least(3);
     assert_eq!(lines.len(), 3, "{lines:#?}");
     // Connection ends are logged when they happen, so their order depends on timing.
     let has = |want: &dyn Fn(&str) -> bool| lines.iter().any(|l| want(l));

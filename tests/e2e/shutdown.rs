@@ -81,16 +81,7 @@ fn access_log_lines_reach_stdout_escaped_and_flushed_at_exit() {
     server.signal(Signal::TERM);
     let (status, _) = server.wait(Duration::from_secs(5));
     assert!(status.success());
-    let lines = server.stdout_lines.lock().unwrap().clone();
-    // The reader thread may still be draining the pipe for a moment after exit.
-    let lines = if lines.len() < 3 {
-        wait_until(Duration::from_secs(2), || {
-            server.stdout_lines.lock().unwrap().len() >= 3
-        });
-        server.stdout_lines.lock().unwrap().clone()
-    } else {
-        lines
-    };
+    let lines = server.stdout_lines_at_least(3);
     assert_eq!(lines.len(), 3, "{lines:#?}");
     let time = r"\[\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d \+0000\]";
     let shape = |line: &str, rest: &str| {
@@ -139,10 +130,7 @@ fn listings_are_logged_with_the_bytes_sent() {
     server.signal(Signal::TERM);
     let (status, _) = server.wait(Duration::from_secs(5));
     assert!(status.success());
-    wait_until(Duration::from_secs(2), || {
-        server.stdout_lines.lock().unwrap().len() >= 3
-    });
-    let lines = server.stdout_lines.lock().unwrap().clone();
+    let lines = server.stdout_lines_at_least(3);
     assert_eq!(lines.len(), 3, "{lines:#?}");
     let html = format!("\"GET /dir/ HTTP/1.1\" 200 {} ", chunked.body.len());
     assert!(lines[0].contains(&html), "{} lacks {html}", lines[0]);
@@ -170,10 +158,7 @@ fn a_broken_request_body_is_logged_and_counted_once_as_its_400() {
     server.signal(Signal::TERM);
     let (status, stderr) = server.wait(Duration::from_secs(5));
     assert!(status.success(), "{stderr}");
-    wait_until(Duration::from_secs(2), || {
-        server.stdout_lines.lock().unwrap().len() >= 2
-    });
-    let lines = server.stdout_lines.lock().unwrap().clone();
+    let lines = server.stdout_lines_at_least(2);
     assert_eq!(lines.len(), 2, "{lines:#?}");
     assert!(
         lines[0].contains("\"POST /a.txt HTTP/1.1\" 405 "),
@@ -185,10 +170,7 @@ fn a_broken_request_body_is_logged_and_counted_once_as_its_400() {
         "{}",
         lines[1]
     );
-    let report = stderr
-        .lines()
-        .find(|l| l.starts_with("mioserve: "))
-        .unwrap_or_else(|| panic!("no exit report in {stderr}"));
+    let report = exit_report(&stderr);
     assert!(
         report.contains("2 requests in ") && report.contains("4xx 2,"),
         "{report}"
@@ -231,10 +213,7 @@ fn workers_share_one_port_and_their_counts_are_summed() {
     server.signal(Signal::TERM);
     let (status, stderr) = server.wait(Duration::from_secs(5));
     assert!(status.success(), "{stderr}");
-    let report = stderr
-        .lines()
-        .find(|l| l.starts_with("mioserve: "))
-        .unwrap_or_else(|| panic!("no exit report in {stderr}"));
+    let report = exit_report(&stderr);
     assert!(report.starts_with("mioserve: 40 requests in "), "{report}");
     assert!(report.ends_with(", 40 connections accepted"), "{report}");
     // Each worker says it is shutting down, and which it is.

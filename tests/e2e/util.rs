@@ -645,6 +645,24 @@ impl ChildServer {
         }
         (status, stderr)
     }
+
+    /// The lines written to stdout, once at least `at_least` have arrived: the reader thread may
+    /// still be draining the pipe for a moment after the child exits (bounded, 2 s).
+    pub fn stdout_lines_at_least(&self, at_least: usize) -> Vec<String> {
+        wait_until(Duration::from_secs(2), || {
+            self.stdout_lines.lock().unwrap().len() >= at_least
+        });
+        self.stdout_lines.lock().unwrap().clone()
+    }
+}
+
+/// The exit report's line (`mioserve: N requests in ...`) in a child's stderr.
+#[track_caller]
+pub fn exit_report(stderr: &str) -> &str {
+    stderr
+        .lines()
+        .find(|l| l.starts_with("mioserve: "))
+        .unwrap_or_else(|| panic!("no exit report in {stderr}"))
 }
 
 impl Drop for ChildServer {
