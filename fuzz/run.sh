@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds every fuzz target and runs each for FUZZ_SECONDS (default 45), FUZZ_JOBS at a time
 # (default: the number of cores). Fails, printing the target's log and its crash input, if any
-# target finds a crash. Installs cargo-fuzz if missing. The corpus grows in fuzz/corpus/<target>.
+# target finds a crash. Installs cargo-fuzz if missing. The corpus grows in fuzz/corpus/<target>;
+# the committed seeds in fuzz/seeds/<target> (inputs that once found something, or that reach a
+# rule the fuzzer would take long to find) are read too, never written.
 #
 #   bash fuzz/run.sh                          # every target, 45 s each
 #   FUZZ_SECONDS=600 bash fuzz/run.sh conn_stream
@@ -23,7 +25,9 @@ mkdir -p target/fuzz-logs
 run_one() {
     local target=$1 seconds=$2
     mkdir -p "corpus/$target"
-    if cargo fuzz run --sanitizer none "$target" "corpus/$target" -- \
+    local seeds=()
+    [ -d "seeds/$target" ] && seeds=("seeds/$target")
+    if cargo fuzz run --sanitizer none "$target" "corpus/$target" "${seeds[@]}" -- \
         -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
         >"target/fuzz-logs/$target.log" 2>&1; then
         local runs

@@ -1,7 +1,8 @@
 //! Fuzzes the request-head parser and the body decoders: no input may panic, a head that parses
-//! must report a length inside the input and a well-formed host, and the early refusal of an
-//! unfinished head must agree with the complete parse: a prefix of a head that parses is never
-//! refused, and a refused prefix gets the same status however the head is completed.
+//! must report a length inside the input and a well-formed host, a bare CR ahead of the request
+//! line is refused, and the early refusal of an unfinished head must agree with the complete
+//! parse: a prefix of a head that parses is never refused, and a refused prefix gets the same
+//! status however the head is completed.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -22,6 +23,15 @@ fuzz_target!(|data: &[u8]| {
     let mut buf = data.to_vec();
     let skip = parse::skip_leading_empty_lines(&buf);
     let rest = &mut buf[skip..];
+    // A bare CR where a request line should start is no empty line: refused (RFC 9112 §2.2).
+    if let [b'\r', next, ..] = *rest
+        && next != b'\n'
+    {
+        assert!(
+            parse::refuse_partial(&mut rest.to_vec()).is_some(),
+            "a bare CR"
+        );
+    }
     let limits = Limits::default();
     if let Some(end) = parse::find_head_end(rest, 0) {
         assert!(end <= rest.len());

@@ -9,8 +9,8 @@
 //! 0. A TLS handshake record (RFC 8446 §5.1: content type 22, version 3.x) is no HTTP at all: a
 //!    client that meant `https://` reached the plain port. It gets its own refusal, so the answer
 //!    can say to use `http://`.
-//! 1. §2.2: empty lines before a request line are skipped (done by the caller via
-//!    [`skip_leading_empty_lines`]).
+//! 1. §2.2: empty lines (CRLF, or a bare LF) before a request line are skipped (done by the
+//!    caller via [`skip_leading_empty_lines`]); a bare CR there is invalid: 400 and close.
 //! 2. §3 / §5.1 / §5.2: a malformed request line, a field with whitespace before its colon, or an
 //!    obs-folded line is rejected with 400 (`httparse` refuses all three).
 //! 3. §2.3, RFC 9110 §2.5: `HTTP/1.x` with x ≥ 2 is answered as HTTP/1.1; a major version other than
@@ -121,11 +121,18 @@ fn header_slots<'b>() -> [MaybeUninit<httparse::Header<'b>>; MAX_HEADERS] {
 }
 
 /// Strips the empty lines (CRLF or LF) that may precede a request line (rule 1) and returns how
-/// many bytes they took.
+/// many bytes they took. A CR not followed by LF is no empty line: it stays, and the parse
+/// refuses it (a bare CR outside the content is invalid, RFC 9112 §2.2); a CR that ends the
+/// buffer stays too, as its LF may be in the next read.
 pub fn skip_leading_empty_lines(buf: &[u8]) -> usize {
-    buf.iter()
-        .take_while(|&&b| b == b'\r' || b == b'\n')
-        .count()
+    let mut skipped = 0;
+    loop {
+        match buf[skipped..] {
+            [b'\n', ..] => skipped += 1,
+            [b'\r', b'\n', ..] => skipped += 2,
+            _ => return skipped,
+        }
+    }
 }
 
 /// Finds the end of a head (the byte after its blank line) in `buf`, scanning only from
@@ -801,7 +808,45 @@ mod tests {
 
     #[test]
     fn skips_leading_empty_lines() {
-        assert_eq!(skip_leading_empty_lines(b"\r\n\r\nGET"), 4);
-        assert_eq!(skip_leading_empty_lines(b"GET"), 0);
+        // (buffer, bytes skipped)
+        let cases: &[(&[u8], usize)] = &[
+            (b"\r\n\r\nGET", 4),
+            (b"\n\r\n\nGET", 4),
+            (b"GET", 0),
+            // a CR whose LF may be in the next read stays
+            (b"\r\n\r", 2),
+            // a bare CR is no empty line (RFC 9112 §2.2)
+            (b"\rGET", 0),
+            (b"\r\n\rGET", 2),
+            (b"\r\rGET", 0),
+        ];
+        for (buf, want) in cases {
+            assert_eq!(
+                skip_leading_empty_lines(buf),
+                *want,
+                "{:?}",
+                String::from_utf8_lossy(buf)
+            );
+        }
+    }
+
+    #[test]
+    fn a_bare_cr_before_the_request_line_is_refused() {
+        // What the connection does: skip the empty lines, then parse (or refuse early).
+        for bytes in [
+            &b"\rGET / HTTP/1.1\r\nHost: a\r\n\r\n"[..],
+            b"\r\n\rGET / HTTP/1.1\r\nHost: a\r\n\r\n",
+        ] {
+            let mut buf = bytes.to_vec();
+            let rest = &mut buf[skip_leading_empty_lines(bytes)..];
+            let end = find_head_end(rest, 0).unwrap();
+            assert_eq!(
+                parse_head(&mut rest[..end], &Limits::default()).err(),
+                Some(ParseError::Malformed)
+            );
+            assert_eq!(refuse_partial(&mut rest[..3]), Some(ParseError::Malformed));
+        }
+        // A CR alone may still become an empty line.
+        assert_eq!(refuse_partial(&mut b"\r".to_vec()), None);
     }
 }

@@ -65,3 +65,6 @@ mod archive;
 
 /// For front-end work: --spa, -H, --cors, --auth.
 mod frontend;
+
+/// Issue 19: wire edges where nginx and lighttpd showed mioserve the one to change.
+mod wire_edges;
