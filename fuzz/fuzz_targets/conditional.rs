@@ -1,6 +1,7 @@
 //! Fuzzes conditional requests: entity-tag lists, HTTP dates and their evaluation in RFC 9110
-//! §13.2.2 order. Tag lists are checked against an independent list reader, dates must survive
-//! being written back, and the decision must follow the precedence of the preconditions.
+//! §13.2.2 order. Tag lists are checked against an independent list reader, on one field line and
+//! on two (which RFC 9110 §5.3 makes one list), dates must survive being written back, and the
+//! decision must follow the precedence of the preconditions.
 #![no_main]
 
 use std::time::{Duration, UNIX_EPOCH};
@@ -11,7 +12,7 @@ use mioserve::handler::conditional::{
     if_unmodified_since, parse_date, parse_tag,
 };
 use mioserve::http::Method;
-use mioserve::http::parse::Fields;
+use mioserve::http::parse::{FieldLines, Fields, Limits, find_head_end, parse_head};
 use mioserve::response::etag::ETag;
 use mioserve::response::reason::Condition;
 
@@ -59,6 +60,11 @@ fn reference_tags(value: &[u8]) -> Option<Vec<(bool, Vec<u8>)>> {
     }
 }
 
+/// `value` as a field line's value, if it can be one: no parsed value holds an LF.
+fn one_line(value: &[u8]) -> Option<FieldLines<'_>> {
+    (!value.contains(&b'\n')).then_some(FieldLines::one(value))
+}
+
 /// Takes `n` bytes (fewer at the end of input) as a little-endian number.
 fn take_u64(data: &mut &[u8], n: usize) -> u64 {
     let n = n.min(data.len());
@@ -92,14 +98,15 @@ fuzz_target!(|data: &[u8]| {
     let own = etag.as_bytes();
     let (tag, rest) = parse_tag(own).expect("own tag parses");
     assert!(!tag.weak && tag.opaque == own && rest.is_empty());
-    assert!(if_match(own, &etag) && !if_none_match(own, &etag));
+    let own_line = FieldLines::one(own);
+    assert!(if_match(own_line, &etag) && !if_none_match(own_line, &etag));
     let weak_own = [b"W/", own].concat();
     assert!(
-        !if_match(&weak_own, &etag),
+        !if_match(FieldLines::one(&weak_own), &etag),
         "weak tags never match strongly"
     );
     assert!(
-        !if_none_match(&weak_own, &etag),
+        !if_none_match(FieldLines::one(&weak_own), &etag),
         "weak comparison ignores W/"
     );
     assert!(if_range(own, &validators) && !if_range(&weak_own, &validators));
@@ -110,6 +117,9 @@ fuzz_target!(|data: &[u8]| {
     let (a, b, c, d, e, f) = (next(), next(), next(), next(), next(), next());
 
     for value in [a, b, f].into_iter().flatten() {
+        let Some(lines) = one_line(value) else {
+            continue;
+        };
         // parse_tag: what it returns is a prefix of the input, quotes included, etagc inside.
         if let Some((tag, rest)) = parse_tag(value) {
             let prefix = if tag.weak { 2 } else { 0 };
@@ -127,13 +137,13 @@ fuzz_target!(|data: &[u8]| {
             .as_ref()
             .is_none_or(|t| t.iter().any(|(_, o)| o == own));
         assert_eq!(
-            if_match(value, &etag),
+            if_match(lines, &etag),
             strong,
             "{:?}",
             String::from_utf8_lossy(value)
         );
         assert_eq!(
-            if_none_match(value, &etag),
+            if_none_match(lines, &etag),
             !weak,
             "{:?}",
             String::from_utf8_lossy(value)
@@ -142,7 +152,46 @@ fuzz_target!(|data: &[u8]| {
         if let Some(tags) = &tags {
             let full = [value, b", ", own].concat();
             if reference_tags(&full).is_some_and(|t| t.len() == tags.len() + 1) {
-                assert!(if_match(&full, &etag) && !if_none_match(&full, &etag));
+                let full = FieldLines::one(&full);
+                assert!(if_match(full, &etag) && !if_none_match(full, &etag));
+            }
+        }
+    }
+
+    // Two field lines are the list of their values joined by a comma (RFC 9110 §5.3), read from
+    // a head as the parser hands it over.
+    let no_lf = |v: &&[u8]| one_line(v).is_some();
+    if let (Some(first), Some(second)) = (a.filter(no_lf), f.filter(no_lf)) {
+        let mut head = [
+            &b"GET / HTTP/1.1\r\nHost: t\r\nIf-Match: "[..],
+            first,
+            b"\r\nX: y\r\nif-none-match: ",
+            first,
+            b"\r\nIf-None-Match: ",
+            second,
+            b"\r\nIF-MATCH: ",
+            second,
+            b"\r\n\r\n",
+        ]
+        .concat();
+        if let Some(end) = find_head_end(&head, 0)
+            && let Ok(request) = parse_head(&mut head[..end], &Limits::default())
+            && let (Some(m), Some(n)) = (request.fields.if_match, request.fields.if_none_match)
+        {
+            let values: Vec<&[u8]> = m.lines().collect();
+            assert_eq!(values, n.lines().collect::<Vec<_>>());
+            if let [first, second] = values[..] {
+                let joined = [first, b", ", second].concat();
+                let tags = reference_tags(&joined);
+                let strong = tags
+                    .as_ref()
+                    .is_none_or(|t| t.iter().any(|(w, o)| !w && o == own));
+                let weak = tags
+                    .as_ref()
+                    .is_none_or(|t| t.iter().any(|(_, o)| o == own));
+                let shown = String::from_utf8_lossy(&joined);
+                assert_eq!(if_match(m, &etag), strong, "{shown:?}");
+                assert_eq!(if_none_match(n, &etag), !weak, "{shown:?}");
             }
         }
     }
@@ -175,9 +224,10 @@ fuzz_target!(|data: &[u8]| {
     }
 
     // The evaluation order of RFC 9110 §13.2.2.
+    let (a, b) = (a.filter(no_lf), b.filter(no_lf));
     let fields = Fields {
-        if_match: a,
-        if_none_match: b,
+        if_match: a.map(FieldLines::one),
+        if_none_match: b.map(FieldLines::one),
         if_modified_since: c,
         if_unmodified_since: d,
         range: e,
@@ -186,11 +236,11 @@ fuzz_target!(|data: &[u8]| {
     };
     let get_or_head = matches!(method, Method::Get | Method::Head);
     let got = evaluate(method, &fields, &validators, now);
-    let want = if a.is_some_and(|v| !if_match(v, &etag)) {
+    let want = if a.is_some_and(|v| !if_match(FieldLines::one(v), &etag)) {
         Precondition::Failed(Condition::IfMatch)
     } else if a.is_none() && d.is_some_and(|v| !if_unmodified_since(v, last_modified)) {
         Precondition::Failed(Condition::IfUnmodifiedSince)
-    } else if b.is_some_and(|v| !if_none_match(v, &etag)) {
+    } else if b.is_some_and(|v| !if_none_match(FieldLines::one(v), &etag)) {
         if get_or_head {
             Precondition::NotModified(Condition::IfNoneMatch)
         } else {

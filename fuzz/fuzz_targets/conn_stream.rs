@@ -296,6 +296,17 @@ const REQUESTS: &[(&str, u16, bool)] = &[
     ),
     ("GET /list/ HTTP/1.0\r\n\r\n", 200, true),
     ("GET /x/../../etc HTTP/1.1\r\nHost: t\r\n\r\n", 400, false),
+    // A Range on two lines is ignored; a list field's lines combine.
+    (
+        "GET /big.bin HTTP/1.1\r\nHost: t\r\nRange: bytes=0-9\r\nRange: bytes=10-19\r\n\r\n",
+        200,
+        false,
+    ),
+    (
+        "GET /a.txt HTTP/1.1\r\nHost: t\r\nIf-None-Match: \"x\"\r\nIf-None-Match: *\r\n\r\n",
+        200,
+        false,
+    ),
 ];
 
 fuzz_target!(|data: &[u8]| {

@@ -13,7 +13,7 @@ use std::fs::Metadata;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::http::Method;
-use crate::http::parse::{Fields, trim_ows};
+use crate::http::parse::{FieldLines, Fields, trim_ows};
 use crate::response::etag::ETag;
 use crate::response::reason::Condition;
 
@@ -124,14 +124,15 @@ pub fn evaluate(
 
 /// `If-Match` (RFC 9110 §13.1.1): true for `*` (the file exists) or when a listed tag matches
 /// the current one by strong comparison. A malformed list matches nothing from its fault on.
-pub fn if_match(value: &[u8], current: &ETag) -> bool {
-    value == b"*" || any_tag(value, |tag| tag.strong_eq(current))
+/// The field's lines are one list (§5.3): `*` is a value only alone, on a single line.
+pub fn if_match(value: FieldLines<'_>, current: &ETag) -> bool {
+    value.single() == Some(b"*") || any_tag(value, |tag| tag.strong_eq(current))
 }
 
 /// `If-None-Match` (RFC 9110 §13.1.2): false for `*` (the file exists) or when a listed tag
-/// matches the current one by weak comparison.
-pub fn if_none_match(value: &[u8], current: &ETag) -> bool {
-    !(value == b"*" || any_tag(value, |tag| tag.weak_eq(current)))
+/// matches the current one by weak comparison, on any of the field's lines.
+pub fn if_none_match(value: FieldLines<'_>, current: &ETag) -> bool {
+    !(value.single() == Some(b"*") || any_tag(value, |tag| tag.weak_eq(current)))
 }
 
 /// `If-Modified-Since` (RFC 9110 §13.1.3): false (not modified) when the file's modification
@@ -195,26 +196,47 @@ impl EntityTag<'_> {
     }
 }
 
-/// Whether any tag of the list `value` (`1#entity-tag`, empty elements allowed) satisfies `pred`.
-/// Parsing stops at the first malformed element: tags after it do not count.
-fn any_tag(value: &[u8], mut pred: impl FnMut(&EntityTag<'_>) -> bool) -> bool {
-    let mut rest = value;
+/// Whether any tag of the list `value` (`1#entity-tag`, empty elements allowed, over all of the
+/// field's lines) satisfies `pred`. Parsing stops at the first malformed element: tags after it,
+/// on its line or a later one, do not count.
+fn any_tag(value: FieldLines<'_>, mut pred: impl FnMut(&EntityTag<'_>) -> bool) -> bool {
+    for line in value.lines() {
+        match tag_in_line(line, &mut pred) {
+            TagSearch::Found => return true,
+            TagSearch::Malformed => return false,
+            TagSearch::NotHere => {}
+        }
+    }
+    false
+}
+
+/// What one line of an entity-tag list holds for [`any_tag`].
+enum TagSearch {
+    Found,
+    /// A malformed element: the list ends here.
+    Malformed,
+    /// Well formed, no tag satisfies the predicate.
+    NotHere,
+}
+
+fn tag_in_line(line: &[u8], pred: &mut impl FnMut(&EntityTag<'_>) -> bool) -> TagSearch {
+    let mut rest = line;
     loop {
         rest = skip_list_separators(rest);
         if rest.is_empty() {
-            return false;
+            return TagSearch::NotHere;
         }
         let Some((tag, after)) = parse_tag(rest) else {
-            return false;
+            return TagSearch::Malformed;
         };
         if pred(&tag) {
-            return true;
+            return TagSearch::Found;
         }
         rest = trim_start(after);
         match rest.first() {
-            None => return false,
+            None => return TagSearch::NotHere,
             Some(b',') => {}
-            Some(_) => return false,
+            Some(_) => return TagSearch::Malformed,
         }
     }
 }
@@ -355,12 +377,50 @@ mod tests {
             ("", false, true),
         ];
         for (value, want_match, want_none_match) in cases {
-            let v = value.as_bytes();
+            let v = FieldLines::one(value.as_bytes());
             assert_eq!(if_match(v, &current), *want_match, "If-Match: {value}");
             assert_eq!(
                 if_none_match(v, &current),
                 *want_none_match,
                 "If-None-Match: {value}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_lines_of_a_list_field_are_one_list() {
+        use crate::http::parse::{Limits, find_head_end, parse_head};
+        let current = tag();
+        let etag = std::str::from_utf8(current.as_bytes()).unwrap();
+        // (If-* lines, If-Match result, If-None-Match result)
+        let cases: &[(&[&str], bool, bool)] = &[
+            // the current tag on any line matches (issue 19: the last line alone said otherwise)
+            (&[etag, r#""zzz""#], true, false),
+            (&[r#""zzz""#, etag], true, false),
+            (&[r#""x", "y""#, "", &format!("W/{etag}")], false, false),
+            (&[r#""x""#, r#""y""#], false, true),
+            // `*` is a value only alone: as a line among others it is malformed
+            (&["*", "*"], false, true),
+            // a malformed element ends the list, on its line and after
+            (&["junk", etag], false, true),
+        ];
+        for (lines, want_match, want_none_match) in cases {
+            let fields: String = lines
+                .iter()
+                .map(|l| format!("If-Match: {l}\r\nIf-None-Match: {l}\r\n"))
+                .collect();
+            let mut head = format!("GET / HTTP/1.1\r\nHost: t\r\n{fields}\r\n").into_bytes();
+            let end = find_head_end(&head, 0).unwrap();
+            let head = parse_head(&mut head[..end], &Limits::default()).unwrap();
+            let (m, n) = (
+                head.fields.if_match.unwrap(),
+                head.fields.if_none_match.unwrap(),
+            );
+            assert_eq!(if_match(m, &current), *want_match, "If-Match: {lines:?}");
+            assert_eq!(
+                if_none_match(n, &current),
+                *want_none_match,
+                "If-None-Match: {lines:?}"
             );
         }
     }
@@ -547,9 +607,9 @@ mod tests {
         for case in cases {
             let b = |i: usize| case.f[i].map(str::as_bytes);
             let fields = Fields {
-                if_match: b(0),
+                if_match: b(0).map(FieldLines::one),
                 if_unmodified_since: b(1),
-                if_none_match: b(2),
+                if_none_match: b(2).map(FieldLines::one),
                 if_modified_since: b(3),
                 range: b(4),
                 if_range: b(5),

@@ -6,7 +6,7 @@
 //!
 //! Cost per request: one scan of the field, no allocation.
 
-use crate::http::parse::trim_ows;
+use crate::http::parse::{FieldLines, trim_ows};
 use crate::response::coding::Coding;
 
 /// Files smaller than this are sent as they are. Arbitrary but cheap to justify: below about
@@ -28,49 +28,53 @@ impl Accepted {
     /// fails the request; the plain representation is always a correct answer.
     pub const IDENTITY: Accepted = Accepted { q: [None; 4] };
 
-    /// Reads an `Accept-Encoding` value (`None`: the field is absent). Tokens and parameters are
-    /// case-insensitive; `x-gzip` is gzip (RFC 9110 §18.6); `*` sets every coding not named;
-    /// unknown codings (deflate, compress) are ignored.
-    pub fn parse(value: Option<&[u8]>) -> Accepted {
+    /// Reads an `Accept-Encoding` field, all of its lines as one list (`None`: the field is
+    /// absent). Tokens and parameters are case-insensitive; `x-gzip` is gzip (RFC 9110 §18.6);
+    /// `*` sets every coding not named; unknown codings (deflate, compress) are ignored.
+    pub fn parse(value: Option<FieldLines<'_>>) -> Accepted {
         let Some(value) = value else {
             return Accepted::IDENTITY;
         };
         let mut named: [Option<u16>; 4] = [None; 4];
         let mut star = None;
-        for element in value.split(|&b| b == b',') {
-            let mut parts = element.split(|&b| b == b';');
-            let token = trim_ows(parts.next().unwrap_or_default());
-            if token.is_empty() {
-                // Empty list elements are allowed and ignored (RFC 9110 §5.6.1).
-                continue;
-            }
-            let mut q = 1000;
-            for param in parts {
-                let Some(parsed) = parse_q(trim_ows(param)) else {
+        for line in value.lines() {
+            for element in line.split(|&b| b == b',') {
+                let mut parts = element.split(|&b| b == b';');
+                let token = trim_ows(parts.next().unwrap_or_default());
+                if token.is_empty() {
+                    // Empty list elements are allowed and ignored (RFC 9110 §5.6.1).
+                    continue;
+                }
+                let mut q = 1000;
+                for param in parts {
+                    let Some(parsed) = parse_q(trim_ows(param)) else {
+                        return Accepted::IDENTITY;
+                    };
+                    q = parsed;
+                }
+                if !token.iter().all(|&b| is_tchar(b)) {
                     return Accepted::IDENTITY;
+                }
+                let coding = if token.eq_ignore_ascii_case(b"*") {
+                    star = Some(q);
+                    continue;
+                } else if token.eq_ignore_ascii_case(b"gzip")
+                    || token.eq_ignore_ascii_case(b"x-gzip")
+                {
+                    Coding::Gzip
+                } else if token.eq_ignore_ascii_case(b"br") {
+                    Coding::Brotli
+                } else if token.eq_ignore_ascii_case(b"zstd") {
+                    Coding::Zstd
+                } else if token.eq_ignore_ascii_case(b"identity") {
+                    Coding::Identity
+                } else {
+                    continue;
                 };
-                q = parsed;
+                // A coding listed twice keeps its best q (lenient: the RFC does not say).
+                let slot = &mut named[coding.index()];
+                *slot = Some(slot.map_or(q, |old: u16| old.max(q)));
             }
-            if !token.iter().all(|&b| is_tchar(b)) {
-                return Accepted::IDENTITY;
-            }
-            let coding = if token.eq_ignore_ascii_case(b"*") {
-                star = Some(q);
-                continue;
-            } else if token.eq_ignore_ascii_case(b"gzip") || token.eq_ignore_ascii_case(b"x-gzip") {
-                Coding::Gzip
-            } else if token.eq_ignore_ascii_case(b"br") {
-                Coding::Brotli
-            } else if token.eq_ignore_ascii_case(b"zstd") {
-                Coding::Zstd
-            } else if token.eq_ignore_ascii_case(b"identity") {
-                Coding::Identity
-            } else {
-                continue;
-            };
-            // A coding listed twice keeps its best q (lenient: the RFC does not say).
-            let slot = &mut named[coding.index()];
-            *slot = Some(slot.map_or(q, |old: u16| old.max(q)));
         }
         let mut q = named;
         if let Some(star) = star {
@@ -228,31 +232,36 @@ mod tests {
             (Some("gzip;q=-1"), Identity),
         ];
         for (value, want) in cases {
-            let accepted = Accepted::parse(value.map(str::as_bytes));
+            let accepted = Accepted::parse(value.map(|v| FieldLines::one(v.as_bytes())));
             assert_eq!(accepted.choose(all), *want, "{value:?}");
         }
     }
 
+    /// One line's value, as the parser hands it over.
+    fn one(value: &[u8]) -> Option<FieldLines<'_>> {
+        Some(FieldLines::one(value))
+    }
+
     #[test]
     fn only_available_codings_are_chosen() {
-        let browser = Accepted::parse(Some(b"gzip, deflate, br, zstd"));
+        let browser = Accepted::parse(one(b"gzip, deflate, br, zstd"));
         assert_eq!(browser.choose(|c| c == Gzip), Gzip);
         assert_eq!(browser.choose(|c| c == Zstd || c == Gzip), Zstd);
         assert_eq!(browser.choose(|_| false), Identity);
         // A refused identity is still what is sent when nothing acceptable exists.
-        let picky = Accepted::parse(Some(b"identity;q=0, br"));
+        let picky = Accepted::parse(one(b"identity;q=0, br"));
         assert_eq!(picky.choose(|c| c == Gzip), Identity);
     }
 
     #[test]
     fn q_values_in_thousandths() {
-        let accepted = Accepted::parse(Some(b"br;q=0.25, gzip;q=1.0, zstd;q=0"));
+        let accepted = Accepted::parse(one(b"br;q=0.25, gzip;q=1.0, zstd;q=0"));
         assert_eq!(accepted.q(Brotli), 250);
         assert_eq!(accepted.q(Gzip), 1000);
         assert_eq!(accepted.q(Zstd), 0);
         assert_eq!(accepted.q(Identity), 1);
         assert!(accepted.wants_coding());
-        assert!(!Accepted::parse(Some(b"identity")).wants_coding());
+        assert!(!Accepted::parse(one(b"identity")).wants_coding());
         assert!(!Accepted::parse(None).wants_coding());
     }
 
@@ -264,7 +273,7 @@ mod tests {
             value in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80),
             available in proptest::prelude::any::<[bool; 4]>(),
         ) {
-            let accepted = Accepted::parse(Some(&value));
+            let accepted = Accepted::parse(one(&value));
             let chosen = accepted.choose(|c| available[c.index()]);
             proptest::prop_assert!(
                 chosen == Identity || (available[chosen.index()] && accepted.q(chosen) > 0)
@@ -285,7 +294,7 @@ mod tests {
                 .map(|(token, q)| format!("{token};q={}.{:03}", q / 1000, q % 1000))
                 .collect::<Vec<_>>()
                 .join(", ");
-            let accepted = Accepted::parse(Some(value.as_bytes()));
+            let accepted = Accepted::parse(one(value.as_bytes()));
             let chosen = accepted.choose(all);
             let best = accepted.q(chosen);
             for coding in Coding::PREFERENCE {

@@ -752,7 +752,7 @@ fn not_found(site: &Site) -> ResponsePlan {
 mod tests {
     use super::*;
     use crate::http::Version;
-    use crate::http::parse::{BodyFraming, Fields};
+    use crate::http::parse::{BodyFraming, FieldLines, Fields};
     use multipart::tests::{drain, parse};
     use range::tests::{TestSpec, any_spec};
     use std::os::unix::fs::FileExt;
@@ -848,7 +848,7 @@ mod tests {
             .etag
             .unwrap();
         let fields = Fields {
-            if_none_match: Some(etag.as_bytes()),
+            if_none_match: Some(FieldLines::one(etag.as_bytes())),
             ..Fields::default()
         };
         for method in [Method::Get, Method::Head] {
@@ -861,7 +861,7 @@ mod tests {
             assert!(body(&mut plan).is_empty());
         }
         let fields = Fields {
-            if_match: Some(b"\"nope\""),
+            if_match: Some(FieldLines::one(b"\"nope\"")),
             ..Fields::default()
         };
         let plan = root.get(Method::Get, "/a.txt", fields);

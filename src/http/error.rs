@@ -24,6 +24,9 @@ pub enum ParseError {
     MissingHost,
     /// More than one `Host` field (RFC 9112 §3.2).
     DuplicateHost,
+    /// More than one `Authorization` field: it is no list (RFC 9110 §11.6.2, §5.3), and which
+    /// credentials count would be a guess.
+    DuplicateAuthorization,
     /// A `Host` value, or an absolute-form target's authority, that is not `uri-host [ ":" port ]`
     /// (RFC 9110 §7.2, RFC 3986 §3.2.2), or an `http` authority with an empty host or userinfo
     /// (RFC 9110 §4.2.1, §4.2.4).
@@ -56,6 +59,7 @@ impl ParseError {
             | ParseError::BadVersion
             | ParseError::MissingHost
             | ParseError::DuplicateHost
+            | ParseError::DuplicateAuthorization
             | ParseError::InvalidHost
             | ParseError::InvalidContentLength
             | ParseError::ConflictingFraming

@@ -3,10 +3,21 @@
 
 use std::time::Duration;
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use mioserve::http::auth::Credentials;
+
 use crate::util::*;
 
 fn server() -> TestServer {
     TestServer::with(|root| write_file(root, "a.txt", "hello\n"), |_| {})
+}
+
+/// A root with a text file, a script worth compressing and a folder to list.
+fn site(root: &std::path::Path) {
+    write_file(root, "a.txt", "hello\n");
+    write_file(root, "app.js", "function f() { return 42; }\n".repeat(200));
+    write_file(root, "docs/x.txt", "x");
 }
 
 /// Reads one response on `client` and asserts it is a 400 that closes the connection.
@@ -45,4 +56,129 @@ fn regression_issue19_a_bare_cr_before_a_request_line_is_400_and_close() {
     );
     client.response().assert_status(200);
     client.response().assert_status(200);
+}
+
+#[test]
+fn regression_issue19_list_fields_combine_their_lines() {
+    // RFC 9110 §5.3: the lines of a list field are one comma-separated list.
+    let server = TestServer::with(site, |c| c.cors = true);
+    let etag = server.get("/a.txt").header("etag").unwrap().to_string();
+    let zzz = "\"zzz\"";
+    // The current tag on the first line, another on the second: 304, not 200.
+    let response = server.request(
+        "GET",
+        "/a.txt",
+        &[("If-None-Match", &etag), ("If-None-Match", zzz)],
+    );
+    response.assert_status(304);
+    // ... and for If-Match, the tag on the first line holds: 200, not 412.
+    let response = server.request("GET", "/a.txt", &[("If-Match", &etag), ("If-Match", zzz)]);
+    response.assert_status(200);
+    // Accept-Encoding: gzip on one line, deflate on the next: gzip.
+    let response = server.request(
+        "GET",
+        "/app.js",
+        &[("Accept-Encoding", "gzip"), ("Accept-Encoding", "deflate")],
+    );
+    response.assert_header("content-encoding", Some("gzip"));
+    // Accept: JSON first, HTML ranked lower on a second line: the listing is JSON.
+    let response = server.request(
+        "GET",
+        "/docs/",
+        &[
+            ("Accept", "application/json"),
+            ("Accept", "text/html;q=0.5"),
+        ],
+    );
+    assert!(
+        response
+            .header("content-type")
+            .is_some_and(|t| t.starts_with("application/json")),
+        "{}",
+        response.head
+    );
+    // A preflight asking for headers on two lines is allowed both.
+    let response = server.request(
+        "OPTIONS",
+        "/a.txt",
+        &[
+            ("Origin", "https://a.example"),
+            ("Access-Control-Request-Method", "GET"),
+            ("Access-Control-Request-Headers", "x-a"),
+            ("Access-Control-Request-Headers", "x-b"),
+        ],
+    );
+    response.assert_header("access-control-allow-headers", Some("x-a, x-b"));
+    // Expect: 100-continue on the first line, another expectation on the second: the client
+    // waits for 100 Continue, so it is answered at once and the connection closes.
+    let mut client = server.connect();
+    client.send(
+        b"PUT /a.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\
+          Expect: 100-continue\r\nExpect: x-other\r\n\r\n",
+    );
+    client
+        .response()
+        .assert_status(405)
+        .assert_header("connection", Some("close"));
+}
+
+#[test]
+fn regression_issue19_singleton_fields_given_twice() {
+    let credentials = Credentials::parse("ann:s3cret").unwrap();
+    let server = TestServer::with(site, |c| c.auth = Some(credentials));
+    let right = format!("Basic {}", STANDARD.encode("ann:s3cret"));
+    let wrong = format!("Basic {}", STANDARD.encode("bob:guess"));
+    // Two Authorization lines: which one counts would be a guess. 400 and close, whichever
+    // comes first.
+    for pair in [[&wrong, &right], [&right, &wrong], [&right, &right]] {
+        let mut client = server.connect();
+        client.send(
+            request_bytes(
+                "GET",
+                "/a.txt",
+                &[("Authorization", pair[0]), ("Authorization", pair[1])],
+            )
+            .as_bytes(),
+        );
+        assert_400_and_close(&mut client, "two Authorization lines");
+    }
+    let auth = ("Authorization", right.as_str());
+    // A Range on two lines is ignored: the whole file, 200.
+    let response = server.request(
+        "GET",
+        "/a.txt",
+        &[auth, ("Range", "bytes=0-1"), ("Range", "bytes=2-3")],
+    );
+    response.assert_status(200);
+    assert_eq!(response.text(), "hello\n");
+    // ... as is a Range whose If-Range comes twice (no validator can match two).
+    let etag = server
+        .request("GET", "/a.txt", &[auth])
+        .header("etag")
+        .unwrap()
+        .to_string();
+    let response = server.request(
+        "GET",
+        "/a.txt",
+        &[
+            auth,
+            ("Range", "bytes=0-1"),
+            ("If-Range", &etag),
+            ("If-Range", &etag),
+        ],
+    );
+    response.assert_status(200);
+    // If-Modified-Since on two lines is ignored: 200, where one line gets 304.
+    let modified = server
+        .request("GET", "/a.txt", &[auth])
+        .header("last-modified")
+        .unwrap()
+        .to_string();
+    let since = ("If-Modified-Since", modified.as_str());
+    server
+        .request("GET", "/a.txt", &[auth, since])
+        .assert_status(304);
+    server
+        .request("GET", "/a.txt", &[auth, since, since])
+        .assert_status(200);
 }

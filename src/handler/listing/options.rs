@@ -3,6 +3,7 @@
 //!
 //! Cost: one pass over the query and over `Accept`; no allocation.
 
+use crate::http::parse::FieldLines;
 use crate::response::content_type::ContentType;
 
 /// What to sort by.
@@ -56,7 +57,7 @@ impl Default for Options {
 impl Options {
     /// Reads the query and `Accept`. `format` in the query wins over `Accept`; `Accept` picks JSON
     /// when it ranks `application/json` above `text/html` (or lists only JSON).
-    pub(crate) fn from_request(query: Option<&str>, accept: Option<&[u8]>) -> Options {
+    pub(crate) fn from_request(query: Option<&str>, accept: Option<FieldLines<'_>>) -> Options {
         let mut options = Options::default();
         let mut format = None;
         for pair in query.unwrap_or("").split('&') {
@@ -91,24 +92,27 @@ impl Options {
     }
 }
 
-/// Whether `Accept` (RFC 9110 §12.5.1) gives `application/json` a higher weight than `text/html`.
-/// Wildcards are not weighed: a browser's `*/*;q=0.8` and curl's `*/*` both keep HTML.
-fn prefers_json(accept: &[u8]) -> bool {
-    let Ok(accept) = std::str::from_utf8(accept) else {
-        return false;
-    };
+/// Whether `Accept` (RFC 9110 §12.5.1), all of its lines as one list, gives `application/json` a
+/// higher weight than `text/html`. Wildcards are not weighed: a browser's `*/*;q=0.8` and curl's
+/// `*/*` both keep HTML.
+fn prefers_json(accept: FieldLines<'_>) -> bool {
     let (mut json, mut html) = (0u16, 0u16);
-    for range in accept.split(',') {
-        let mut params = range.split(';');
-        let media = params.next().unwrap_or("").trim();
-        let weight = params
-            .filter_map(|p| p.trim().split_once('='))
-            .find(|(name, _)| name.eq_ignore_ascii_case("q"))
-            .map_or(1000, |(_, q)| qvalue(q.trim()));
-        if media.eq_ignore_ascii_case("application/json") {
-            json = json.max(weight);
-        } else if media.eq_ignore_ascii_case("text/html") {
-            html = html.max(weight);
+    for line in accept.lines() {
+        let Ok(line) = std::str::from_utf8(line) else {
+            return false;
+        };
+        for range in line.split(',') {
+            let mut params = range.split(';');
+            let media = params.next().unwrap_or("").trim();
+            let weight = params
+                .filter_map(|p| p.trim().split_once('='))
+                .find(|(name, _)| name.eq_ignore_ascii_case("q"))
+                .map_or(1000, |(_, q)| qvalue(q.trim()));
+            if media.eq_ignore_ascii_case("application/json") {
+                json = json.max(weight);
+            } else if media.eq_ignore_ascii_case("text/html") {
+                html = html.max(weight);
+            }
         }
     }
     json > html
@@ -186,7 +190,7 @@ mod tests {
             ),
         ];
         for (query, accept, want) in cases {
-            let got = Options::from_request(*query, accept.map(str::as_bytes));
+            let got = Options::from_request(*query, accept.map(|a| FieldLines::one(a.as_bytes())));
             assert_eq!(got, *want, "{query:?} {accept:?}");
         }
     }
