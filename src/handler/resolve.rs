@@ -24,7 +24,8 @@ use rustix::io::Errno;
 /// Why a target did not resolve to something to serve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResolveError {
-    /// Not an origin-form or absolute-form target, or a NUL byte.
+    /// Not an origin-form or absolute-form target, a NUL byte, or a `%` that is no
+    /// percent-encoding.
     BadRequest,
     /// `..` that would climb above the root.
     LeavesRoot,
@@ -120,15 +121,33 @@ pub fn split_target(target: &str) -> Result<Target<'_>, ResolveError> {
 ///
 /// Decoding comes first, so `%2e%2e` and `..%2f` are dot-segments like any other: they are
 /// resolved lexically and rejected if they would climb above the root. A decoded NUL is rejected.
+/// So is a `%` not followed by two hex digits (`/%zz`, `/%u0061`, a `%` at the end): RFC 3986
+/// §2.1 allows no other use of it in a path, so the target is malformed (RFC 9112 §3), and nginx
+/// answers 400 too; passing the `%` through as a byte would make `/%zz.txt` a name lookup.
 /// Unless `hidden`, a segment starting with `.` is reported as not found.
 pub fn normalise(path: &str, hidden: bool, out: &mut Vec<u8>) -> Result<bool, ResolveError> {
     out.clear();
     // Start of the segment being read, within `out`; `None` between segments.
     let mut segment: Option<usize> = None;
     let mut trailing_slash = false;
-    // A final `/` closes the last segment; it does not count as a trailing slash by itself.
-    let bytes = percent_encoding::percent_decode(path.as_bytes()).chain(std::iter::once(b'/'));
-    for byte in bytes {
+    let path = path.as_bytes();
+    let mut at = 0;
+    while at <= path.len() {
+        let byte = match path.get(at) {
+            Some(b'%') => {
+                let digit = |i: usize| path.get(i).and_then(|&b| (b as char).to_digit(16));
+                let (Some(high), Some(low)) = (digit(at + 1), digit(at + 2)) else {
+                    return Err(ResolveError::BadRequest);
+                };
+                at += 2;
+                (high * 16 + low) as u8
+            }
+            Some(&byte) => byte,
+            // A final `/` closes the last segment; it does not count as a trailing slash by
+            // itself.
+            None => b'/',
+        };
+        at += 1;
         match byte {
             0 => return Err(ResolveError::BadRequest),
             b'/' => {
@@ -366,6 +385,8 @@ mod tests {
             ("/with%20space.txt", "with space.txt", false),
             ("/caf%C3%A9", "café", false),
             ("/a%2Fb", "a/b", false),
+            ("/%41%2d%7E", "A-~", false),
+            ("/100%25.txt", "100%.txt", false),
             ("/back\\slash", "back\\slash", false),
         ];
         let mut out = Vec::new();
@@ -387,6 +408,13 @@ mod tests {
             ("/a/..%2F..%2Fetc", LeavesRoot),
             // NUL
             ("/a%00.txt", BadRequest),
+            // a `%` that is no percent-encoding (issue 19: was a name lookup, 404)
+            ("/%zz.txt", BadRequest),
+            ("/%u0061", BadRequest),
+            ("/a%2", BadRequest),
+            ("/a%", BadRequest),
+            ("/a%%41", BadRequest),
+            ("/%g0", BadRequest),
             // hidden files
             ("/.env", Hidden),
             ("/a/.git/config", Hidden),

@@ -182,3 +182,26 @@ fn regression_issue19_singleton_fields_given_twice() {
         .request("GET", "/a.txt", &[auth, since, since])
         .assert_status(200);
 }
+
+#[test]
+fn regression_issue19_a_percent_that_is_no_percent_encoding_is_400() {
+    // RFC 3986 §2.1, RFC 9112 §3: a `%` in a path starts two hex digits; nginx answers 400 too.
+    let server = TestServer::with(
+        |root| {
+            write_file(root, "a.txt", "hello\n");
+            write_file(root, "%zz.txt", "a file named with a literal %\n");
+        },
+        |_| {},
+    );
+    let mut client = server.connect();
+    for target in ["/%zz.txt", "/%u0061", "/a.txt%", "/a.txt%2", "/%%7a%7a.txt"] {
+        client.send(format!("GET {target} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes());
+        let response = client.response();
+        assert_eq!(response.status, 400, "{target}; head:\n{}", response.head);
+    }
+    // The framing was sound: the connection still serves, and a real escape still decodes.
+    client.send(b"GET /%61.txt HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(client.response().assert_status(200).text(), "hello\n");
+    client.send(b"GET /%25zz.txt HTTP/1.1\r\nHost: t\r\n\r\n");
+    client.response().assert_status(200);
+}
