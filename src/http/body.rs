@@ -1,6 +1,11 @@
 //! Request bodies, decoded only to be discarded: a static server has no use for them, but must
 //! frame them exactly so a body is never read as the next request (RFC 9112 §6.3, §7.1).
 //!
+//! A chunked body's trailer section is read with the head's field-line rules (RFC 9112 §7.1.2,
+//! §5): a line that is not `token ":" value` (no colon, whitespace before the colon or at the
+//! start of the line, which is obs-fold, a control byte) is refused like a bad head, 400 and
+//! close, so no trailer line is read one way here and another way by an intermediary.
+//!
 //! Cost: a byte-at-a-time state machine over chunk framing, a skip over data; no allocation.
 
 use super::error::ParseError;
@@ -11,6 +16,9 @@ const MAX_CHUNK_SIZE_DIGITS: u8 = 16;
 /// Most bytes of chunk extensions on one size line, and of one trailer field line. Arbitrary:
 /// generous for real clients, small enough that a hostile one cannot keep us parsing forever.
 const MAX_LINE_EXTRA: u32 = 4096;
+/// Most bytes of a whole trailer section. Arbitrary: the default head limit; this server reads
+/// no trailer field, so it only bounds the work a client can make it do after the last chunk.
+const MAX_TRAILER_BYTES: u32 = 8192;
 
 /// Consumes a request body of known framing.
 #[derive(Debug, Clone)]
@@ -77,8 +85,10 @@ enum State {
     DataLf,
     /// At the start of a trailer line (or the final CRLF).
     TrailerStart,
-    /// Inside a trailer field line.
-    Trailer,
+    /// In a trailer field's name.
+    TrailerName,
+    /// In a trailer field's value, after the colon.
+    TrailerValue,
     /// After the CR of a trailer line.
     TrailerLf,
     /// After the CR of the final empty line.
@@ -96,6 +106,8 @@ pub struct Chunked {
     digits: u8,
     /// Bytes of extension or trailer on the current line.
     line_extra: u32,
+    /// Bytes of the trailer section so far.
+    trailer_bytes: u32,
     /// Data bytes left before the body limit is exceeded.
     budget: u64,
 }
@@ -107,6 +119,7 @@ impl Chunked {
             size: 0,
             digits: 0,
             line_extra: 0,
+            trailer_bytes: 0,
             budget: limit,
         }
     }
@@ -169,13 +182,14 @@ impl Chunked {
             (DataCr, b'\r') => DataLf,
             (DataLf, b'\n') => SizeStart,
             (TrailerStart, b'\r') => FinalLf,
-            (Trailer, b'\r') => TrailerLf,
-            (TrailerStart | Trailer, b) if b == b'\t' || b >= b' ' => {
-                self.line_extra += 1;
-                if self.line_extra > MAX_LINE_EXTRA {
-                    return bad;
-                }
-                Trailer
+            (TrailerValue, b'\r') => TrailerLf,
+            // A field line as in the head (RFC 9112 §5): a token, a colon, a value of visible
+            // bytes, spaces and tabs. Whitespace at the start of a line (obs-fold) or before
+            // the colon, a line without a colon, a control byte: all refused.
+            (TrailerStart | TrailerName, b) if is_tchar(b) => self.count_trailer(TrailerName)?,
+            (TrailerName, b':') => self.count_trailer(TrailerValue)?,
+            (TrailerValue, b) if b == b'\t' || (b' '..=b'~').contains(&b) || b >= 0x80 => {
+                self.count_trailer(TrailerValue)?
             }
             (TrailerLf, b'\n') => {
                 self.line_extra = 0;
@@ -186,6 +200,24 @@ impl Chunked {
         };
         Ok(())
     }
+}
+
+impl Chunked {
+    /// Counts one byte of a trailer line against the line's and the section's bounds, moving to
+    /// `next`.
+    fn count_trailer(&mut self, next: State) -> Result<State, ParseError> {
+        self.line_extra += 1;
+        self.trailer_bytes += 1;
+        if self.line_extra > MAX_LINE_EXTRA || self.trailer_bytes > MAX_TRAILER_BYTES {
+            return Err(ParseError::BadChunkedBody);
+        }
+        Ok(next)
+    }
+}
+
+/// A token character (RFC 9110 §5.6.2), as a field name is made of.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 #[cfg(test)]
@@ -268,6 +300,77 @@ mod tests {
             assert!(b.done, "split at {split}");
             assert_eq!(a.consumed + b.consumed, input.len());
         }
+    }
+
+    #[test]
+    fn trailer_lines_follow_the_field_line_rules() {
+        // (trailer section after the last chunk, accepted)
+        let cases: &[(&[u8], bool)] = &[
+            (b"\r\n", true),
+            (b"X: y\r\n\r\n", true),
+            (
+                b"X-A: 1\r\nx-b:\r\nC:\tv a l\t\r\nD: caf\xc3\xa9\r\n\r\n",
+                true,
+            ),
+            (b"Server-Timing: db;dur=53, app;dur=47.2\r\n\r\n", true),
+            // no colon
+            (b"NoColon\r\n\r\n", false),
+            (b"X: y\r\nNoColon\r\n\r\n", false),
+            // whitespace before the colon, or in the name
+            (b"X : y\r\n\r\n", false),
+            (b"X\t: y\r\n\r\n", false),
+            (b"X Y: z\r\n\r\n", false),
+            // an empty name
+            (b": y\r\n\r\n", false),
+            // obs-fold: a line starting with whitespace
+            (b"X: y\r\n z\r\n\r\n", false),
+            (b"X: y\r\n\tz\r\n\r\n", false),
+            (b" X: y\r\n\r\n", false),
+            // control bytes, DEL, a bare CR or LF
+            (b"X: a\x00b\r\n\r\n", false),
+            (b"X: a\x7fb\r\n\r\n", false),
+            (b"X\x01: y\r\n\r\n", false),
+            (b"X: y\rz\r\n\r\n", false),
+            (b"X: y\n\r\n", false),
+        ];
+        for (trailer, ok) in cases {
+            let input = [&b"3\r\nabc\r\n0\r\n"[..], trailer].concat();
+            let got = chunked().feed(&input);
+            let shown = String::from_utf8_lossy(trailer);
+            if *ok {
+                assert_eq!(
+                    got,
+                    Ok(Progress {
+                        consumed: input.len(),
+                        done: true
+                    }),
+                    "{shown:?}"
+                );
+            } else {
+                assert_eq!(got.err(), Some(ParseError::BadChunkedBody), "{shown:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_trailer_section_is_bounded() {
+        let line = format!("X-Pad: {}\r\n", "a".repeat(1000));
+        let within = line.repeat(MAX_TRAILER_BYTES as usize / line.len());
+        let mut d = chunked();
+        let body = format!("0\r\n{within}\r\n");
+        assert!(d.feed(body.as_bytes()).unwrap().done);
+        let beyond = line.repeat(MAX_TRAILER_BYTES as usize / line.len() + 1);
+        let body = format!("0\r\n{beyond}\r\n");
+        assert_eq!(
+            chunked().feed(body.as_bytes()).err(),
+            Some(ParseError::BadChunkedBody)
+        );
+        // One line is bounded by itself too.
+        let long = format!("0\r\nX: {}\r\n\r\n", "a".repeat(MAX_LINE_EXTRA as usize));
+        assert_eq!(
+            chunked().feed(long.as_bytes()).err(),
+            Some(ParseError::BadChunkedBody)
+        );
     }
 
     #[test]

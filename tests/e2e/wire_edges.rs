@@ -205,3 +205,30 @@ fn regression_issue19_a_percent_that_is_no_percent_encoding_is_400() {
     client.send(b"GET /%25zz.txt HTTP/1.1\r\nHost: t\r\n\r\n");
     client.response().assert_status(200);
 }
+
+#[test]
+fn regression_issue19_trailer_lines_are_checked_like_field_lines() {
+    // RFC 9112 §7.1.2, §5: a trailer section is field lines, under the head's rules.
+    let server = server();
+    let post =
+        "POST /a.txt HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n";
+    for trailer in [
+        "NoColon\r\n\r\n",
+        "X: y\r\n folded\r\n\r\n",
+        "X : y\r\n\r\n",
+        ": y\r\n\r\n",
+        "X: a\x01b\r\n\r\n",
+    ] {
+        let mut client = server.connect();
+        client.send(format!("{post}{trailer}").as_bytes());
+        assert_400_and_close(&mut client, &format!("trailer {trailer:?}"));
+    }
+    // A well-formed trailer is read past, and the next request is served.
+    let mut client = server.connect();
+    client.send(
+        format!("{post}Checksum: abc\r\nX-Empty:\r\n\r\nGET /a.txt HTTP/1.1\r\nHost: t\r\n\r\n")
+            .as_bytes(),
+    );
+    client.response().assert_status(405);
+    assert_eq!(client.response().assert_status(200).text(), "hello\n");
+}
