@@ -37,6 +37,13 @@
 //!     set, no validator that can match), and a second `If-Modified-Since` or
 //!     `If-Unmodified-Since` is ignored (RFC 9110 §13.1.3, §13.1.4: a recipient MUST ignore a
 //!     value that is a list of dates).
+//! 12. The framing fields, `Content-Length` and `Transfer-Encoding`, take no tab: one anywhere
+//!     in the line (around the value, between list elements) is 400 and close. RFC 9110 §5.6.3
+//!     lets OWS be a tab, but nginx takes only spaces there (a tab becomes part of the value,
+//!     which is then no length or coding it knows), and a proxy that does not strip tabs frames
+//!     the body otherwise than a server that does: the classic request-smuggling disagreement.
+//!     Refusing is the safe side for the two fields that decide where a request ends; every
+//!     other field keeps tabs as whitespace, as the RFC says.
 
 use std::mem::MaybeUninit;
 
@@ -217,6 +224,18 @@ fn next_line_named<'b>(rest: &mut &'b [u8], name: &[u8]) -> Option<&'b [u8]> {
     None
 }
 
+/// Rule 12: whether the field line whose name is `name`, a slice of `head`, holds a tab (a name
+/// never does, so the tab is in the value or the whitespace around it). Only the framing fields
+/// pay for this scan.
+fn tab_in_line(head: &[u8], name: &str) -> bool {
+    let Some(start) = offset_in(head, name.as_bytes()) else {
+        return false;
+    };
+    let line = &head[start..];
+    let line = &line[..memchr::memchr(b'\n', line).unwrap_or(line.len())];
+    memchr::memchr(b'\t', line).is_some()
+}
+
 /// Where `part` starts within `whole`, if it lies inside it.
 fn offset_in(whole: &[u8], part: &[u8]) -> Option<usize> {
     let offset = (part.as_ptr() as usize).checked_sub(whole.as_ptr() as usize)?;
@@ -392,6 +411,10 @@ pub fn parse_head<'b>(head: &'b mut [u8], limits: &Limits) -> Result<RequestHead
                 fields.host = Some(value);
             }
             14 if name.eq_ignore_ascii_case("content-length") => {
+                // Rule 12.
+                if tab_in_line(head, name) {
+                    return Err(ParseError::InvalidContentLength);
+                }
                 // Rule 8.
                 for item in value.split(|&b| b == b',') {
                     let n =
@@ -403,6 +426,10 @@ pub fn parse_head<'b>(head: &'b mut [u8], limits: &Limits) -> Result<RequestHead
                 }
             }
             17 if name.eq_ignore_ascii_case("transfer-encoding") => {
+                // Rule 12.
+                if tab_in_line(head, name) {
+                    return Err(ParseError::UnsupportedTransferEncoding);
+                }
                 // Rule 7: exactly one coding, `chunked`, across all Transfer-Encoding fields.
                 for item in value.split(|&b| b == b',') {
                     let coding = trim_ows(item);
@@ -761,6 +788,22 @@ mod tests {
             ),
             // higher minor version is 1.1
             ("GET / HTTP/1.2\r\nHost: a\r\n\r\n", None, true),
+            // spaces around the framing fields are fine, and tabs in any other field (rule 12)
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length:  5 , 5 \r\nX:\tv\t\r\n\r\n",
+                Length(5),
+                true,
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost:\ta\t\r\nTransfer-Encoding:  chunked  \r\n\r\n",
+                Chunked,
+                true,
+            ),
+            (
+                "GET / HTTP/1.1\r\nHost: a\r\nConnection:\tclose\r\n\r\n",
+                None,
+                false,
+            ),
         ];
         for (text, framing, keep_alive) in ok {
             let head = parse(text).unwrap_or_else(|e| panic!("{text:?}: {e:?}"));
@@ -858,6 +901,31 @@ mod tests {
             ),
             (
                 "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+                UnsupportedTransferEncoding,
+            ),
+            // a tab in a framing field's line (rule 12)
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length:\t5\r\n\r\n",
+                InvalidContentLength,
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\t\r\n\r\n",
+                InvalidContentLength,
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5,\t5\r\n\r\n",
+                InvalidContentLength,
+            ),
+            (
+                "POST / HTTP/1.1\nHost: a\nContent-Length: 5 \t\n\n",
+                InvalidContentLength,
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\tchunked\r\n\r\n",
+                UnsupportedTransferEncoding,
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\t\r\n\r\n",
                 UnsupportedTransferEncoding,
             ),
         ];
