@@ -97,7 +97,8 @@ pub struct Cli {
 
     /// Ask for HTTP Basic authentication on every path: USER:PASSWORD, or USER:sha256:HEX with the
     /// SHA-256 of the password in hex (so the password need not sit in the shell history)
-    #[arg(long, value_name = "USER:PASSWORD", value_parser = Credentials::parse)]
+    #[arg(long, value_name = "USER:PASSWORD", value_parser = AuthParser,
+          allow_hyphen_values = true)]
     pub auth: Option<Credentials>,
 
     /// Send file bodies with read/write instead of sendfile (for file systems where sendfile
@@ -364,6 +365,36 @@ impl Config {
     }
 }
 
+/// Parses `--auth` into [`Credentials`] without ever putting the value in an error: clap's own
+/// error for a value parser's failure quotes the value, and this one holds a password, which must
+/// not land on a terminal or in a CI log. The value is also taken whatever it starts with
+/// (`allow_hyphen_values`): a password starting with `-` would otherwise be read as a flag and
+/// quoted in the "unexpected argument" error.
+#[derive(Debug, Clone, Copy)]
+struct AuthParser;
+
+impl clap::builder::TypedValueParser for AuthParser {
+    type Value = Credentials;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Credentials, clap::Error> {
+        let spec = value
+            .to_str()
+            .ok_or_else(|| "it is not valid UTF-8".to_string());
+        spec.and_then(Credentials::parse).map_err(|why| {
+            let message =
+                format!("invalid value for '--auth <USER:PASSWORD>' (not shown here): {why}");
+            // Formatted as clap formats its own errors: usage, then where to find help.
+            clap::Error::raw(clap::error::ErrorKind::ValueValidation, message)
+                .format(&mut cmd.clone())
+        })
+    }
+}
+
 /// A `-H 'Name: value'` argument, checked as [`crate::response::extra_headers`] checks it.
 fn parse_header_field(field: &str) -> Result<String, String> {
     extra_headers::parse_field(field)?;
@@ -422,6 +453,27 @@ mod tests {
         ] {
             assert!(Cli::try_parse_from(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn a_malformed_auth_value_is_never_in_the_error() {
+        for value in [
+            "nocolonS3CRET",
+            "ann:sha256:S3CRET",
+            ":S3CRET",
+            "-S3CRET",
+            "--S3CRET",
+        ] {
+            let error = Cli::try_parse_from(["mioserve", "--auth", value]).unwrap_err();
+            let shown = error.render().to_string();
+            assert!(
+                shown.contains("--auth") && !shown.contains("S3CRET"),
+                "{shown}"
+            );
+        }
+        // A password may start with a dash.
+        let cli = Cli::try_parse_from(["mioserve", "--auth", "-ann:-pw"]).unwrap();
+        assert_eq!(cli.auth, Some(Credentials::parse("-ann:-pw").unwrap()));
     }
 
     #[test]

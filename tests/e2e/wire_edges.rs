@@ -262,3 +262,62 @@ fn regression_issue19_tabs_in_framing_fields_are_400_and_close() {
     client.send(b"GET /a.txt HTTP/1.1\r\nHost: t\r\nAccept:\t*/*\r\n\r\n");
     assert_eq!(client.response().assert_status(200).text(), "hello\n");
 }
+
+#[test]
+fn regression_issue19_a_malformed_auth_value_is_never_echoed() {
+    use std::ffi::OsString;
+    use std::os::unix::ffi::OsStringExt;
+    use std::process::{Command, Stdio};
+    use std::time::Instant;
+
+    const SECRET: &str = "S3cr3t-pa55";
+    let dir = TempDir::new();
+    let values: Vec<OsString> = vec![
+        format!("ann{SECRET}").into(),
+        format!("ann:sha256:{SECRET}").into(),
+        format!(":{SECRET}").into(),
+        format!("-{SECRET}").into(),
+        format!("--{SECRET}").into(),
+        format!("ann\x01:{SECRET}").into(),
+        OsString::from_vec([b"ann:".as_slice(), SECRET.as_bytes(), b"\xff"].concat()),
+    ];
+    for value in values {
+        for args in [
+            vec![OsString::from("--auth"), value.clone()],
+            vec![{
+                let mut joined = OsString::from("--auth=");
+                joined.push(&value);
+                joined
+            }],
+        ] {
+            let mut child = Command::new(env!("CARGO_BIN_EXE_mioserve"))
+                .args(&args)
+                .args(["-p", "0", "--no-stats"])
+                .arg(dir.path())
+                .env_remove("RUST_LOG")
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("start mioserve");
+            let started = Instant::now();
+            while child.try_wait().unwrap().is_none() && started.elapsed() < IO_TIMEOUT {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let output = child.wait_with_output().unwrap();
+            let out = String::from_utf8_lossy(&output.stdout);
+            let err = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(
+                output.status.code(),
+                Some(2),
+                "{args:?} accepted: {out}{err}"
+            );
+            assert!(err.contains("--auth"), "{args:?}: {err}");
+            assert!(
+                !out.contains(SECRET) && !err.contains(SECRET),
+                "{args:?} echoed:\n{out}{err}"
+            );
+        }
+    }
+}
