@@ -327,7 +327,9 @@ fn serve(req: &RequestHead<'_>, site: &Site, state: &mut WorkerState) -> Respons
             reason: Some(Reason::AddSlash),
             ..ResponsePlan::error(Status::MOVED_PERMANENTLY)
         },
-        Err(ResolveError::NotFound) if path.as_slice() == favicon::PATH => favicon::plan(),
+        Err(ResolveError::NotFound) if path.as_slice() == favicon::PATH => {
+            favicon::plan(req, state.wall)
+        }
         Err(ResolveError::NotFound)
             if site.spa.is_some()
                 && front::is_client_route(&path[..dir_len.unwrap_or(path.len())]) =>

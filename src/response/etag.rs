@@ -55,6 +55,22 @@ impl ETag {
         tag
     }
 
+    /// The tag of bytes built into the binary (the favicon), from a hash of their content and
+    /// their length: `"<hex hash>-<hex length>"`, which changes with the bytes, so with a
+    /// release that changes them, and never per process or machine.
+    pub(crate) fn of_content(hash: u64, len: u64) -> ETag {
+        let mut tag = ETag {
+            bytes: [0; ETAG_MAX],
+            len: 0,
+        };
+        tag.push(b'"');
+        tag.push_hex(hash);
+        tag.push(b'-');
+        tag.push_hex(len);
+        tag.push(b'"');
+        tag
+    }
+
     /// The tag of a coded representation of the same content: `suffix` (such as `-gz`, at most
     /// four bytes, longer ones are cut) goes inside the closing quote, so each coding has its own
     /// strong validator.
@@ -120,6 +136,10 @@ mod tests {
             let tag = ETag::from_parts(*ino, *mtime, *size);
             assert_eq!(tag.as_bytes(), want.as_bytes(), "{want}");
         }
+        assert_eq!(
+            ETag::of_content(0xdead_beef, 1434).as_bytes(),
+            br#""deadbeef-59a""#
+        );
         assert_eq!(
             ETag::from_parts(u64::MAX, u64::MAX, u64::MAX)
                 .with_suffix(b"-zst")

@@ -321,3 +321,27 @@ fn regression_issue19_a_malformed_auth_value_is_never_echoed() {
         }
     }
 }
+
+#[test]
+fn regression_issue19_the_built_in_favicon_is_revalidated_with_its_etag() {
+    let server = server();
+    let icon = server.get("/favicon.ico");
+    icon.assert_status(200)
+        .assert_header("cache-control", Some("public, max-age=86400"));
+    let etag = icon.header("etag").expect("the built-in icon has an ETag");
+    assert!(etag.starts_with('"') && etag.ends_with('"'), "{etag}");
+    // The same tag every time, so a browser asks once and then revalidates.
+    server.get("/favicon.ico").assert_header("etag", Some(etag));
+    let mut client = server.connect();
+    for method in ["GET", "HEAD"] {
+        client.send(request_bytes(method, "/favicon.ico", &[("If-None-Match", etag)]).as_bytes());
+        client
+            .head_response()
+            .assert_status(304)
+            .assert_header("etag", Some(etag))
+            .assert_header("cache-control", Some("public, max-age=86400"))
+            .assert_header("content-length", None);
+    }
+    // The connection goes on.
+    assert_eq!(client.response_to_get("/a.txt").text(), "hello\n");
+}
