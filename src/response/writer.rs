@@ -283,20 +283,27 @@ impl BodyWriter {
                 if budget.file >= FILE_BYTES_PER_TURN {
                     return Ok(Turn::Yield);
                 }
+                // What is left of the turn's budget bounds each call, not only the next turn:
+                // on a fast socket one call could otherwise send a whole large file.
+                let allowed = FILE_BYTES_PER_TURN - budget.file;
                 match bulk {
                     Bulk::Memory(memory) => {
-                        let (flow, n) = send_memory(transport, memory, &mut budget.written)?;
+                        let (flow, n) =
+                            send_memory(transport, memory, &mut budget.written, allowed)?;
                         budget.file += n;
                         match flow {
-                            Flow::Done => self.bulk = None,
+                            Flow::Done if memory.rest().is_empty() => self.bulk = None,
+                            // The budget is spent: the check above yields.
+                            Flow::Done => continue,
                             Flow::Blocked => return Ok(Turn::Blocked { progressed: n > 0 }),
                         }
                     }
                     Bulk::File(file) if sendfile => {
-                        let (flow, n) = send_file(transport, file, &mut budget.written)?;
+                        let (flow, n) = send_file(transport, file, &mut budget.written, allowed)?;
                         budget.file += n;
                         match flow {
-                            Flow::Done => self.bulk = None,
+                            Flow::Done if file.remaining == 0 => self.bulk = None,
+                            Flow::Done => continue,
                             Flow::Blocked => return Ok(Turn::Blocked { progressed: n > 0 }),
                         }
                     }
@@ -388,20 +395,22 @@ fn next_framed_piece(
     Ok(Some(piece))
 }
 
-/// Sends the rest of `body` with `sendfile`, adding what was written to `written`. A file that
-/// ends before the announced length is an error: the connection must close rather than send a
-/// body shorter than its `Content-Length`. Returns the bytes written by this call.
+/// Sends the rest of `body` with `sendfile`, at most `allowed` bytes, adding what was written to
+/// `written`. A file that ends before the announced length is an error: the connection must
+/// close rather than send a body shorter than its `Content-Length`. Returns the bytes written by
+/// this call; `Done` with bytes left means `allowed` was reached.
 fn send_file(
     transport: &mut impl Transport,
     body: &mut FileBody,
     written: &mut u64,
+    allowed: u64,
 ) -> io::Result<(Flow, u64)> {
     let mut sent = 0;
     let result = loop {
-        if body.remaining == 0 {
+        if body.remaining == 0 || sent >= allowed {
             break Ok(Flow::Done);
         }
-        let count = body.remaining.min(SENDFILE_MAX) as usize;
+        let count = body.remaining.min(SENDFILE_MAX).min(allowed - sent) as usize;
         match transport.send_file(&body.file, &mut body.offset, count) {
             Ok(0) => break Err(io::ErrorKind::UnexpectedEof.into()),
             Ok(n) => {
@@ -417,19 +426,23 @@ fn send_file(
     Ok((result?, sent))
 }
 
-/// Sends the rest of `body` from memory, adding what was written to `written`. Returns the bytes
-/// written by this call.
+/// Sends the rest of `body` from memory, at most `allowed` bytes, adding what was written to
+/// `written`. Returns the bytes written by this call; `Done` with bytes left means `allowed` was
+/// reached.
 fn send_memory(
     transport: &mut impl Transport,
     body: &mut MemoryBody,
     written: &mut u64,
+    allowed: u64,
 ) -> io::Result<(Flow, u64)> {
     let mut sent = 0;
     let result = loop {
-        if body.rest().is_empty() {
+        let rest = body.rest();
+        if rest.is_empty() || sent >= allowed {
             break Ok(Flow::Done);
         }
-        match transport.send(body.rest(), false) {
+        let count = rest.len().min((allowed - sent) as usize);
+        match transport.send(&rest[..count], false) {
             Ok(0) => break Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => {
                 body.advance(n);
@@ -601,6 +614,49 @@ mod tests {
                     "{steps:?} {delimiter:?} {sendfile}"
                 );
             }
+        }
+    }
+
+    /// A file or shared bytes larger than the turn's file budget: each `send` stops at the
+    /// budget and yields, even on a socket that takes everything at once.
+    #[test]
+    fn one_call_sends_no_more_than_the_turn_allows() {
+        let len = FILE_BYTES_PER_TURN + FILE_BYTES_PER_TURN / 2;
+        let path = std::env::temp_dir().join(format!("mioserve-budget-{}", std::process::id()));
+        let file = File::create(&path).unwrap();
+        file.set_len(len).unwrap();
+        let file = Rc::new(File::open(&path).unwrap());
+        let _ = std::fs::remove_file(&path);
+        let bodies = [
+            Body::File(FileBody {
+                file,
+                offset: 0,
+                remaining: len,
+            }),
+            Body::Memory(MemoryBody::new(Rc::new(vec![7; len as usize]), 0, len)),
+        ];
+        for body in bodies {
+            let what = format!("{body:?}").chars().take(12).collect::<String>();
+            let mut pool = BufferPool::new(1024);
+            let mut outbox = Outbox::default();
+            let mut writer = BodyWriter::start(body, Delimiter::Length, outbox.buf(&mut pool));
+            let mut transport = MemoryTransport::default();
+            let mut turns = Vec::new();
+            for _ in 0..4 {
+                let mut budget = Budget::default();
+                let turn = writer
+                    .send(&mut transport, &mut outbox, &mut pool, true, &mut budget)
+                    .unwrap();
+                turns.push((turn, transport.sent.len() as u64));
+                if turn == Turn::Done {
+                    break;
+                }
+            }
+            assert_eq!(
+                turns,
+                [(Turn::Yield, FILE_BYTES_PER_TURN), (Turn::Done, len)],
+                "{what}"
+            );
         }
     }
 
