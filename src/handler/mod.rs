@@ -59,7 +59,7 @@ use multipart::MultipartBody;
 use open_files::{CachedFile, OpenFiles};
 use range::Decision;
 use resolve::{ResolveError, Resolved};
-use variants::{Variants, store_when_complete};
+use variants::Variants;
 
 /// The policies a [`Site`] applies, from the configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -678,32 +678,10 @@ fn whole_body(
         // HEAD gets the headers GET would (chunked framing, no length) without the cost of
         // setting up an encoder.
         Content::Stream(..) if method == Method::Head => (Body::Empty, None),
-        Content::Stream(whole, coding, key) => (coded_stream(whole, coding, key, variants), None),
+        Content::Stream(whole, coding, key) => {
+            (variants::coded_stream(variants, whole, coding, key), None)
+        }
     }
-}
-
-/// The body of `whole` compressed with `coding` as it is sent, its output stored as a variant
-/// under `key` when complete (if the cache takes variants at all).
-fn coded_stream(
-    whole: FileBody,
-    coding: Coding,
-    key: variants::VariantKey,
-    variants: &Rc<RefCell<Variants>>,
-) -> Body {
-    let Some(encoder) = Encoder::new(coding) else {
-        return Body::Empty;
-    };
-    let Ok(cache) = variants.try_borrow() else {
-        return Body::Stream(Box::new(CompressedBody::new(Input::File(whole), encoder)));
-    };
-    let (limit, allowance) = (cache.per_file_limit(), cache.capture_allowance());
-    drop(cache);
-    let file = whole.file.clone();
-    let mut body = CompressedBody::new(Input::File(whole), encoder);
-    if limit > 0 {
-        body = body.capture(limit, allowance, store_when_complete(variants, key, file));
-    }
-    Body::Stream(Box::new(body))
 }
 
 fn error_plan(site: &Site, e: ResolveError) -> ResponsePlan {

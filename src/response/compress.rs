@@ -4,8 +4,11 @@
 //! Owns: the two encoders behind one [`Encoder`], and `CompressedBody`, a `BodySource` that
 //! reads a file (or another source, such as a listing) piece by piece and yields coded pieces,
 //! with bounded input per piece so a 50 MiB file never holds the loop for more than a few
-//! milliseconds. Its output can be captured whole for the compressed-variant cache. Knows
-//! nothing of HTTP framing: the connection frames the coded pieces (chunked or close-delimited).
+//! milliseconds. Its output can be captured whole for the compressed-variant cache. A coding
+//! whose whole output surely fits the cache's limits is a [`SharedCoding`] instead: responses
+//! for the same file and coding that arrive while it runs read its output rather than compress
+//! the file again. Knows nothing of HTTP framing: the connection frames the coded pieces
+//! (chunked or close-delimited).
 //!
 //! Cost: one encoder per coded response (its tables allocated once, for the response's life), an
 //! input buffer of [`INPUT_PIECE`], one `pread` per piece.
@@ -16,7 +19,7 @@
 //! than gzip level 6 for about the same output. A cached variant is compressed once, so the level
 //! matters most for files streamed every time.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io::{self, Write};
 use std::rc::Rc;
@@ -133,8 +136,9 @@ pub(crate) enum Input {
 }
 
 /// Receives a coded body's complete output once the stream ended well, to keep it as a cached
-/// variant. Called at most once; never called for a stream that failed or outgrew its limit.
-pub(crate) type OnComplete = Box<dyn FnOnce(Vec<u8>)>;
+/// variant (shared, not copied: readers of a [`SharedCoding`] may still be sending it). Called at
+/// most once; never called for a stream that failed or outgrew its limit.
+pub(crate) type OnComplete = Box<dyn FnOnce(Rc<Vec<u8>>)>;
 
 /// A copy of the coded output being kept for the variant cache.
 struct Capture {
@@ -165,7 +169,7 @@ impl Capture {
         let bytes = std::mem::take(&mut self.bytes);
         self.allowance.set(self.allowance.get() + bytes.len());
         if let Some(store) = self.store.take() {
-            store(bytes);
+            store(Rc::new(bytes));
         }
     }
 }
@@ -319,6 +323,164 @@ impl BodySource for CompressedBody {
     }
 }
 
+/// The most a coding of `len` bytes of input can produce, with room to spare: stored deflate
+/// blocks add 5 bytes per 64 KiB, brotli's worst case 4 per 16 KiB (`BrotliEncoderMaxCompressedSize`),
+/// both a few bytes of header and trailer; this allows 8 per 4 KiB and 4 KiB more.
+pub(crate) fn coded_bound(len: u64) -> u64 {
+    len + len / 512 + 4096
+}
+
+/// Allowance held for a [`SharedCoding`]'s output, given back when dropped.
+#[derive(Debug)]
+pub(crate) struct Reservation {
+    allowance: Rc<Cell<usize>>,
+    bytes: usize,
+}
+
+impl Reservation {
+    /// Takes `bytes` from `allowance`, if it holds that much.
+    pub(crate) fn take(allowance: &Rc<Cell<usize>>, bytes: usize) -> Option<Reservation> {
+        let left = allowance.get();
+        (bytes <= left).then(|| {
+            allowance.set(left - bytes);
+            Reservation {
+                allowance: Rc::clone(allowance),
+                bytes,
+            }
+        })
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.allowance.set(self.allowance.get() + self.bytes);
+    }
+}
+
+/// One compression of a file, shared by the responses that ask for the same file in the same
+/// coding while it runs, so concurrent first requests compress it once, not once each.
+///
+/// Its output is kept whole from the first byte (it is the capture the variant cache takes once
+/// complete), and each response is a [`SharedReader`] with its own position in it. Nobody waits
+/// for anybody: a reader that has sent everything coded so far codes the next piece itself, so
+/// the compression advances with the fastest reader, and a slower one (or one that joined late)
+/// sends what is kept. Bounded by construction: it is made only for a file whose worst-case
+/// output ([`coded_bound`]) fits the cache's per-file limit and is reserved, up front, from the
+/// allowance the captures in flight share; a larger file is coded per response, as before.
+pub(crate) struct SharedCoding {
+    /// Reads and codes the file; `None` once complete or failed.
+    producer: Option<CompressedBody>,
+    /// Everything coded so far. Only this coding holds it until complete (readers copy from it
+    /// through the `RefCell`), so it grows in place; then the cache gets a reference.
+    output: Rc<Vec<u8>>,
+    failed: bool,
+    /// What `output` may grow to, held from the allowance until the last reader is done (the
+    /// cache counts the output too once it has it: a brief overcount, on the safe side).
+    reservation: Reservation,
+    on_complete: Option<OnComplete>,
+}
+
+impl fmt::Debug for SharedCoding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedCoding")
+            .field("producer", &self.producer)
+            .field("coded", &self.output.len())
+            .field("failed", &self.failed)
+            .finish()
+    }
+}
+
+impl SharedCoding {
+    /// Shares `body` (a coding of a file, not capturing), whose output fits `reservation`;
+    /// `on_complete` gets the output once complete.
+    pub(crate) fn start(
+        body: CompressedBody,
+        reservation: Reservation,
+        on_complete: OnComplete,
+    ) -> Rc<RefCell<SharedCoding>> {
+        Rc::new(RefCell::new(SharedCoding {
+            producer: Some(body),
+            output: Rc::new(Vec::new()),
+            failed: false,
+            reservation,
+            on_complete: Some(on_complete),
+        }))
+    }
+
+    /// Whether another response may still join: the coding neither completed nor failed.
+    pub(crate) fn joinable(&self) -> bool {
+        self.producer.is_some()
+    }
+
+    /// The body of one more response: the whole output, from its start.
+    pub(crate) fn reader(shared: &Rc<RefCell<SharedCoding>>) -> SharedReader {
+        SharedReader {
+            shared: Rc::clone(shared),
+            sent: 0,
+        }
+    }
+
+    /// Codes the next piece of the file onto the output. False once the output is complete.
+    fn advance(&mut self) -> io::Result<bool> {
+        if self.failed {
+            return Err(io::Error::other("the shared coded body failed earlier"));
+        }
+        let Some(producer) = &mut self.producer else {
+            return Ok(false);
+        };
+        let output = Rc::make_mut(&mut self.output);
+        let piece = producer.next_piece(output, INPUT_PIECE);
+        if output.len() > self.reservation.bytes {
+            // Beyond the bound (it cannot be): still sent, never kept.
+            self.on_complete = None;
+        }
+        match piece {
+            Ok(Piece::Bytes) => Ok(true),
+            Ok(Piece::End) => {
+                self.producer = None;
+                if let Some(on_complete) = self.on_complete.take() {
+                    on_complete(Rc::clone(&self.output));
+                }
+                Ok(true)
+            }
+            Ok(Piece::File(_)) => Err(self.fail(io::Error::other("a coded body yields no file"))),
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+
+    fn fail(&mut self, e: io::Error) -> io::Error {
+        self.failed = true;
+        self.producer = None;
+        self.on_complete = None;
+        e
+    }
+}
+
+/// One response's share of a [`SharedCoding`]: the output from its start, at most the piece
+/// asked for per call.
+#[derive(Debug)]
+pub(crate) struct SharedReader {
+    shared: Rc<RefCell<SharedCoding>>,
+    /// Bytes of the output this response has been given.
+    sent: usize,
+}
+
+impl BodySource for SharedReader {
+    fn next_piece(&mut self, out: &mut Vec<u8>, max: usize) -> io::Result<Piece> {
+        let Ok(mut shared) = self.shared.try_borrow_mut() else {
+            return Err(io::Error::other("a shared coding read within itself"));
+        };
+        if self.sent == shared.output.len() && !shared.advance()? {
+            return Ok(Piece::End);
+        }
+        let kept = &shared.output[self.sent..];
+        let n = kept.len().min(max.max(1));
+        out.extend_from_slice(&kept[..n]);
+        self.sent += n;
+        Ok(Piece::Bytes)
+    }
+}
+
 /// Deterministic text of `len` bytes that compresses about as well as script source does
 /// (keywords, punctuation and short pseudo-random identifiers), for tests and benchmarks.
 pub fn sample_text(len: usize) -> Vec<u8> {
@@ -380,9 +542,7 @@ pub fn sample_text(len: usize) -> Vec<u8> {
 mod tests {
     use super::*;
     use crate::response::body::testing::drain_bytes;
-    use std::cell::{Cell, RefCell};
     use std::io::Read;
-    use std::rc::Rc;
 
     pub fn decode(coding: Coding, bytes: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
@@ -450,7 +610,7 @@ mod tests {
             .capture(
                 1 << 20,
                 plenty(),
-                Box::new(move |bytes| *sink.borrow_mut() = Some(bytes)),
+                Box::new(move |bytes| *sink.borrow_mut() = Some(Rc::unwrap_or_clone(bytes))),
             );
             let mut out = Vec::new();
             let mut calls = 0;
@@ -490,7 +650,7 @@ mod tests {
         .capture(
             100,
             plenty(),
-            Box::new(move |bytes| *sink.borrow_mut() = Some(bytes)),
+            Box::new(move |bytes| *sink.borrow_mut() = Some(Rc::unwrap_or_clone(bytes))),
         );
         let out = drain_bytes(&mut body, 16 * 1024).unwrap();
         assert_eq!(decode(Coding::Gzip, &out), input);
@@ -519,7 +679,7 @@ mod tests {
             .capture(
                 1 << 20,
                 allowance.clone(),
-                Box::new(move |bytes| sink.borrow_mut().push(bytes)),
+                Box::new(move |bytes| sink.borrow_mut().push(Rc::unwrap_or_clone(bytes))),
             )
         };
         // The first stream holds part of its copy while the second runs whole: the second does
@@ -559,7 +719,7 @@ mod tests {
         .capture(
             1 << 20,
             plenty(),
-            Box::new(move |bytes| *sink.borrow_mut() = Some(bytes)),
+            Box::new(move |bytes| *sink.borrow_mut() = Some(Rc::unwrap_or_clone(bytes))),
         );
         let mut out = Vec::new();
         body.next_piece(&mut out, 16 * 1024).unwrap();

@@ -221,6 +221,26 @@ impl Client {
         }
     }
 
+    /// Connects with a receive buffer of about `bytes` (set before the handshake, so the window
+    /// never grows past it): a client that stops reading then stalls the server's writes soon.
+    #[track_caller]
+    pub fn with_receive_buffer(addr: SocketAddr, bytes: usize) -> Client {
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .expect("socket");
+        socket.set_recv_buffer_size(bytes).expect("SO_RCVBUF");
+        socket
+            .connect_timeout(&addr.into(), IO_TIMEOUT)
+            .expect("connect");
+        let stream = TcpStream::from(socket);
+        stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
+        stream.set_nodelay(true).unwrap();
+        Client {
+            stream,
+            pending: Vec::new(),
+        }
+    }
+
     /// Sends a GET for `path` and reads its response.
     #[track_caller]
     pub fn response_to_get(&mut self, path: &str) -> Response {

@@ -345,3 +345,35 @@ fn regression_issue19_the_built_in_favicon_is_revalidated_with_its_etag() {
     // The connection goes on.
     assert_eq!(client.response_to_get("/a.txt").text(), "hello\n");
 }
+
+#[test]
+fn regression_issue19_concurrent_first_requests_share_one_compression() {
+    // A script of 8 MB that does not compress (so its coded body outgrows the socket buffers)
+    // but whose worst case fits the variant cache's per-file limit (8 MiB with this cap).
+    let _cpu = LATENCY_TEST.lock().unwrap_or_else(|e| e.into_inner());
+    let server = TestServer::with(
+        |root| write_file(root, "big.js", pseudo_random_bytes(8_000_000, 19)),
+        |c| c.compress_cache = 128 << 20,
+    );
+    let request = request_bytes("GET", "/big.js", &[("Accept-Encoding", "gzip")]);
+    // The second response starts and stalls: its client reads nothing, through a small window.
+    let mut stalled = Client::with_receive_buffer(server.addr, 4096);
+    stalled.send(request.as_bytes());
+    // The first runs to its end, so the compression is complete (and cached).
+    let mut first = server.connect();
+    first.send(request.as_bytes());
+    let whole = first.response();
+    whole.assert_header("content-encoding", Some("gzip"));
+    // Now the file shrinks. A response coding it for itself would read past the new end and be
+    // cut short; the stalled one reads the shared compression's output instead, whole.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(server.root().join("big.js"))
+        .unwrap()
+        .set_len(10)
+        .unwrap();
+    let late = stalled.response();
+    late.assert_status(200)
+        .assert_header("content-encoding", Some("gzip"));
+    assert_same_bytes(&late.body, &whole.body, "the stalled response");
+}
