@@ -99,8 +99,10 @@ pub(crate) enum Reason {
     PreconditionFailed(Condition),
     /// A generated directory listing.
     Listing,
-    /// `/favicon.ico` when the root has none: the built-in icon.
+    /// `/favicon.ico` when the root has none, or under the reserved prefix: the built-in icon.
     Favicon,
+    /// A path under the reserved prefix that names nothing, or a feature that is off (404).
+    Reserved,
     /// A directory without `index.html` while listings are off (403).
     NoListing,
     /// A directory named without its trailing slash (301).
@@ -145,6 +147,7 @@ impl Reason {
             Reason::Index => "index.html",
             Reason::Listing => "directory listing",
             Reason::Favicon => "built-in favicon",
+            Reason::Reserved => "reserved path: nothing there, or its feature is off",
             Reason::NoListing => "directory without index.html, listings off",
             Reason::AddSlash => "directory: add the slash",
             Reason::Hidden => "hidden file",
