@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
+use mio::event::Event;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
 use signal_hook::consts::{SIGINT, SIGTERM};
@@ -222,11 +223,13 @@ impl Server {
             timers: Timers::default(),
             ready: Vec::new(),
             next_id: 0,
-            listener: Some(listener),
-            accepting: true,
-            accept_retry: None,
-            emfile_logged: false,
-            max_connections: config.max_connections,
+            acceptor: Acceptor {
+                listener: Some(listener),
+                accepting: true,
+                retry_at: None,
+                emfile_logged: false,
+                max_connections: config.max_connections,
+            },
             worker: (config.workers > 1).then_some(config.worker),
             grace_until: None,
             next_sweep: Instant::now(),
@@ -264,25 +267,12 @@ impl Server {
                     WAKER => stop_requested |= stop.load(Ordering::SeqCst),
                     SIGNALS => {
                         let count = signals.as_mut().map_or(0, |s| s.pending().count());
-                        if count > 0 && event_loop.shared.draining {
-                            log::warn!("second signal: exiting now");
-                            return Ok(Exit::Forced);
-                        }
-                        if count > 1 {
-                            log::warn!("two signals at once: exiting now");
-                            return Ok(Exit::Forced);
-                        }
-                        stop_requested |= count > 0;
-                    }
-                    Token(slot) => {
-                        let readable = event.is_readable() || event.is_error();
-                        let writable = event.is_writable() || event.is_write_closed();
-                        if let Some(conn) = event_loop.conns.get_mut(slot) {
-                            let read_closed = event.is_read_closed() || event.is_error();
-                            conn.on_event(readable, writable, read_closed);
-                            event_loop.drive(slot, poll.registry(), now);
+                        match event_loop.on_signals(count) {
+                            Some(exit) => return Ok(exit),
+                            None => stop_requested |= count > 0,
                         }
                     }
+                    Token(slot) => event_loop.on_event(slot, event, poll.registry(), now),
                 }
             }
             if stop_requested && !event_loop.shared.draining {
@@ -295,20 +285,7 @@ impl Server {
             event_loop.resume_accepting(poll.registry(), now);
             event_loop.shared.log.tick(now);
             event_loop.sweep_files(now);
-            if event_loop.shared.draining
-                && (event_loop.conns.is_empty() || event_loop.grace_until.is_some_and(|t| now >= t))
-            {
-                if !event_loop.conns.is_empty() {
-                    log::warn!(
-                        "grace period over: closing {} unfinished connections",
-                        event_loop.conns.len()
-                    );
-                    for (_, conn) in event_loop.conns.iter_mut() {
-                        conn.ending(CloseReason::Shutdown);
-                        event_loop.shared.ended(conn, now);
-                    }
-                }
-                event_loop.shared.log.flush();
+            if event_loop.shutdown_finished(now) {
                 return Ok(Exit::Graceful);
             }
         }
@@ -323,15 +300,7 @@ struct Loop<'a> {
     ready: Vec<usize>,
     /// Id for the next accepted connection.
     next_id: u64,
-    /// The listening socket; dropped (closed) when shutdown begins.
-    listener: Option<TcpListener>,
-    /// The listener is in the poll set.
-    accepting: bool,
-    /// Accepting paused for lack of file descriptors with no connection to wait for: retry then.
-    accept_retry: Option<Instant>,
-    /// The pause for lack of file descriptors has been logged (once per pause, not per attempt).
-    emfile_logged: bool,
-    max_connections: usize,
+    acceptor: Acceptor,
     /// This loop's number when there are several, so their messages can be told apart.
     worker: Option<usize>,
     /// When shutdown stops waiting for in-flight responses.
@@ -385,13 +354,124 @@ impl Shared<'_> {
     }
 }
 
+/// The listening side of the loop: the listener, and whether it is in the poll set.
+struct Acceptor {
+    /// The listening socket; dropped (closed) when shutdown begins.
+    listener: Option<TcpListener>,
+    /// The listener is in the poll set.
+    accepting: bool,
+    /// Accepting paused for lack of file descriptors with no connection to wait for: retry then.
+    retry_at: Option<Instant>,
+    /// The pause for lack of file descriptors has been logged (once per pause, not per attempt).
+    emfile_logged: bool,
+    max_connections: usize,
+}
+
+impl Acceptor {
+    /// The next waiting connection, while accepting and below the cap with `open` connections
+    /// open. At the cap, or out of file descriptors, accepting pauses (counted in `stats`) and
+    /// this answers `None`, as it does when no connection is waiting.
+    fn next(
+        &mut self,
+        registry: &Registry,
+        open: usize,
+        now: Instant,
+        stats: &Stats,
+    ) -> Option<(TcpStream, SocketAddr)> {
+        loop {
+            if !self.accepting {
+                return None;
+            }
+            if open >= self.max_connections {
+                log::warn!(
+                    "connection limit ({}) reached: new connections wait until one closes",
+                    self.max_connections
+                );
+                self.pause(registry);
+                stats.accept_paused();
+                return None;
+            }
+            match self.listener.as_mut()?.accept() {
+                Ok(accepted) => {
+                    self.emfile_logged = false;
+                    return Some(accepted);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
+                    ) => {}
+                Err(e) if matches!(e.raw_os_error(), Some(code) if is_fd_exhaustion(code)) => {
+                    if !self.emfile_logged {
+                        log::warn!(
+                            "out of file descriptors ({e}): pausing accept until a connection closes"
+                        );
+                        self.emfile_logged = true;
+                    }
+                    self.pause(registry);
+                    stats.accept_paused();
+                    if open == 0 {
+                        self.retry_at = Some(now + ACCEPT_RETRY);
+                    }
+                    return None;
+                }
+                Err(e) => {
+                    log::warn!("accept failed: {e}");
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// Takes the listener out of the poll set (no busy loop while accepting cannot proceed).
+    fn pause(&mut self, registry: &Registry) {
+        if let Some(listener) = self.listener.as_mut()
+            && self.accepting
+        {
+            let _ = registry.deregister(listener);
+            self.accepting = false;
+        }
+    }
+
+    /// Puts the listener back in the poll set if accepting was paused and there is room again
+    /// with `open` connections open; returns whether it did.
+    fn resume(&mut self, registry: &Registry, open: usize, now: Instant) -> bool {
+        if self.accepting || open >= self.max_connections {
+            return false;
+        }
+        if self.retry_at.is_some_and(|t| now < t) && open == 0 {
+            return false;
+        }
+        let Some(listener) = self.listener.as_mut() else {
+            return false;
+        };
+        if registry
+            .register(listener, LISTENER, Interest::READABLE)
+            .is_err()
+        {
+            return false;
+        }
+        self.accepting = true;
+        self.retry_at = None;
+        true
+    }
+
+    /// Stops accepting for good. Closing the listening socket makes new connection attempts fail
+    /// fast instead of waiting in a backlog nobody will accept from.
+    fn close(&mut self, registry: &Registry) {
+        self.pause(registry);
+        self.listener = None;
+    }
+}
+
 impl Loop<'_> {
     /// How long the poll may sleep: until the earliest deadline, accept retry, log flush or end of
     /// the grace period.
     fn timeout(&self, now: Instant) -> Option<Duration> {
         let sweep = (!self.shared.worker.open_files.is_empty()).then_some(self.next_sweep);
         let wakeups = [
-            self.accept_retry,
+            self.acceptor.retry_at,
             self.shared.log.next_flush(),
             self.grace_until,
             sweep,
@@ -419,49 +499,11 @@ impl Loop<'_> {
     /// Accepts until the listener would block, the connection cap is reached, or descriptors run
     /// out.
     fn accept(&mut self, registry: &Registry, now: Instant) {
-        while self.accepting {
-            if self.conns.len() >= self.max_connections {
-                log::warn!(
-                    "connection limit ({}) reached: new connections wait until one closes",
-                    self.max_connections
-                );
-                self.pause_accepting(registry);
-                self.shared.stats.accept_paused();
-                return;
-            }
-            let Some(listener) = self.listener.as_mut() else {
-                return;
-            };
-            match listener.accept() {
-                Ok((socket, peer)) => {
-                    self.emfile_logged = false;
-                    self.add(socket, peer, registry, now);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
-                    ) => {}
-                Err(e) if matches!(e.raw_os_error(), Some(code) if is_fd_exhaustion(code)) => {
-                    if !self.emfile_logged {
-                        log::warn!(
-                            "out of file descriptors ({e}): pausing accept until a connection closes"
-                        );
-                        self.emfile_logged = true;
-                    }
-                    self.pause_accepting(registry);
-                    self.shared.stats.accept_paused();
-                    if self.conns.is_empty() {
-                        self.accept_retry = Some(now + ACCEPT_RETRY);
-                    }
-                    return;
-                }
-                Err(e) => {
-                    log::warn!("accept failed: {e}");
-                    return;
-                }
-            }
+        while let Some((socket, peer)) =
+            self.acceptor
+                .next(registry, self.conns.len(), now, self.shared.stats)
+        {
+            self.add(socket, peer, registry, now);
         }
     }
 
@@ -481,32 +523,9 @@ impl Loop<'_> {
         self.queue_deadline(slot);
     }
 
-    fn pause_accepting(&mut self, registry: &Registry) {
-        if let Some(listener) = self.listener.as_mut()
-            && self.accepting
-        {
-            let _ = registry.deregister(listener);
-            self.accepting = false;
-        }
-    }
-
-    /// Puts the listener back in the poll set if accepting was paused and there is room again.
+    /// Accepts what queued while accepting was paused, once there is room again.
     fn resume_accepting(&mut self, registry: &Registry, now: Instant) {
-        if self.accepting || self.conns.len() >= self.max_connections {
-            return;
-        }
-        if self.accept_retry.is_some_and(|t| now < t) && self.conns.is_empty() {
-            return;
-        }
-        let Some(listener) = self.listener.as_mut() else {
-            return;
-        };
-        if registry
-            .register(listener, LISTENER, Interest::READABLE)
-            .is_ok()
-        {
-            self.accepting = true;
-            self.accept_retry = None;
+        if self.acceptor.resume(registry, self.conns.len(), now) {
             // Connections that queued while paused raise no new edge: accept them now.
             self.accept(registry, now);
         }
@@ -523,10 +542,7 @@ impl Loop<'_> {
         );
         self.shared.draining = true;
         self.grace_until = Some(now + grace);
-        self.pause_accepting(registry);
-        // Closing the listening socket makes new connection attempts fail fast instead of waiting
-        // in a backlog nobody will accept from.
-        self.listener = None;
+        self.acceptor.close(registry);
         let idle: Vec<usize> = self
             .conns
             .iter()
@@ -537,6 +553,53 @@ impl Loop<'_> {
             self.conns[slot].ending(CloseReason::Shutdown);
             self.close(slot);
         }
+    }
+
+    /// What `count` signals arriving at once mean: a stop (`None`: begin shutting down), or an
+    /// exit now when shutdown has already begun or two came together.
+    fn on_signals(&self, count: usize) -> Option<Exit> {
+        if count > 0 && self.shared.draining {
+            log::warn!("second signal: exiting now");
+            return Some(Exit::Forced);
+        }
+        if count > 1 {
+            log::warn!("two signals at once: exiting now");
+            return Some(Exit::Forced);
+        }
+        None
+    }
+
+    /// Records what `event` reported on the connection in `slot` and runs it.
+    fn on_event(&mut self, slot: usize, event: &Event, registry: &Registry, now: Instant) {
+        let readable = event.is_readable() || event.is_error();
+        let writable = event.is_writable() || event.is_write_closed();
+        if let Some(conn) = self.conns.get_mut(slot) {
+            let read_closed = event.is_read_closed() || event.is_error();
+            conn.on_event(readable, writable, read_closed);
+            self.drive(slot, registry, now);
+        }
+    }
+
+    /// Whether a shutdown is complete: every connection finished, or the grace period is over
+    /// (then the rest are closed). The access log is flushed then.
+    fn shutdown_finished(&mut self, now: Instant) -> bool {
+        if !self.shared.draining
+            || !(self.conns.is_empty() || self.grace_until.is_some_and(|t| now >= t))
+        {
+            return false;
+        }
+        if !self.conns.is_empty() {
+            log::warn!(
+                "grace period over: closing {} unfinished connections",
+                self.conns.len()
+            );
+            for (_, conn) in self.conns.iter_mut() {
+                conn.ending(CloseReason::Shutdown);
+                self.shared.ended(conn, now);
+            }
+        }
+        self.shared.log.flush();
+        true
     }
 
     /// Runs a connection and carries out what it asks.
