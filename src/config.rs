@@ -13,6 +13,7 @@ use crate::http::auth::Credentials;
 use crate::http::parse::Limits;
 use crate::response::extra_headers;
 use crate::timer::{Deadline, DeadlineKind};
+use crate::tls::TlsContext;
 
 /// The default total cap of a worker's compressed-variant cache (`--compress-cache`): enough for
 /// the coded assets of a large site, small next to a server's memory. Arbitrary.
@@ -148,6 +149,25 @@ pub struct Cli {
     #[arg(long, value_enum, default_value_t = LogFormat::Combined, value_name = "FORMAT")]
     pub(crate) access_log: LogFormat,
 
+    /// Serve HTTPS with this certificate chain (PEM, the server's certificate first, then its
+    /// intermediates); needs --tls-key. SIGHUP reloads both files
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_key",
+        conflicts_with = "tls_self_signed"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1)
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Serve HTTPS with a certificate made at start (ECDSA P-256, for localhost, 127.0.0.1, ::1,
+    /// the bind address and the host name); its PEM file and fingerprint are printed on stderr
+    #[arg(long)]
+    pub tls_self_signed: bool,
+
     /// Print one line per request on stderr saying which rule produced the answer
     #[arg(long)]
     pub explain: bool,
@@ -282,6 +302,8 @@ pub struct Config {
     pub cors: bool,
     /// Basic authentication on every request.
     pub auth: Option<Credentials>,
+    /// Serve HTTPS (every connection speaks TLS; plain HTTP gets a redirect to `https://`).
+    pub tls: Option<TlsContext>,
     pub conn: ConnConfig,
     /// Most open client connections; the listener pauses at the cap.
     pub max_connections: usize,
@@ -315,6 +337,7 @@ impl Config {
             headers: Vec::new(),
             cors: false,
             auth: None,
+            tls: None,
             conn: ConnConfig::default(),
             max_connections: 10_000,
             grace_period: Duration::from_secs(5),

@@ -40,7 +40,7 @@ use crate::pool::{BufferPool, ReadBuf};
 use crate::response::writer::{BodyWriter, Budget, Flow, Outbox, Turn};
 use crate::stats::{Answered, CloseReason};
 use crate::timer::{Deadline, DeadlineKind, TimerSlot};
-use crate::transport::Transport;
+use crate::transport::{Security, Transport};
 
 /// Requests answered per [`Conn::drive`] before yielding to other connections. Arbitrary: large
 /// enough to batch a deep pipeline into a few `send`s, small enough that one client cannot starve
@@ -207,10 +207,11 @@ struct Account {
 
 impl Account {
     /// The connection as an exchange names and counts it.
-    fn client(&mut self) -> Client<'_> {
+    fn client(&mut self, security: Security) -> Client<'_> {
         Client {
             peer: self.peer,
             id: self.id,
+            security,
             answered: &mut self.answered,
         }
     }
@@ -332,6 +333,10 @@ impl<T: Transport> Conn<T> {
     pub fn drive(&mut self, cx: &mut Cx<'_>) -> Next {
         let mut requests = 0;
         let mut budget = Budget::default();
+        if self.flush_transport().is_err() {
+            self.release(cx.pool);
+            return Next::Close;
+        }
         loop {
             let step = match self.phase {
                 Phase::Head => self.on_head(cx, &mut requests),
@@ -343,6 +348,15 @@ impl<T: Transport> Conn<T> {
                 Step::Continue => {}
                 Step::Wait(interest) => {
                     self.return_idle_buffers(cx.pool);
+                    if self.flush_transport().is_err() {
+                        self.release(cx.pool);
+                        return Next::Close;
+                    }
+                    // What the transport still holds goes out when the socket takes it,
+                    // whatever the phase waits for.
+                    if self.socket.holds_output() {
+                        return Next::Wait(interest | Interest::WRITABLE);
+                    }
                     return Next::Wait(interest);
                 }
                 Step::Yield => return Next::Yield,
@@ -389,6 +403,25 @@ impl<T: Transport> Conn<T> {
 }
 
 impl<T: Transport> Conn<T> {
+    /// Writes what the transport holds of its own (a TLS handshake's flight, records the socket
+    /// did not take) while the socket takes it. An error ends the connection.
+    fn flush_transport(&mut self) -> io::Result<()> {
+        if !self.socket.holds_output() || !self.ready.writable {
+            return Ok(());
+        }
+        match self.socket.flush() {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.ready.writable = false;
+                Ok(())
+            }
+            Err(e) => {
+                self.ending(io_reason(&e));
+                Err(e)
+            }
+            Ok(()) => Ok(()),
+        }
+    }
+
     /// Request bytes are buffered that no request has consumed yet.
     fn has_buffered(&self) -> bool {
         self.read.as_ref().is_some_and(|r| !r.is_empty())
@@ -512,7 +545,7 @@ impl<T: Transport> Conn<T> {
         let client_keeps_alive = head.keep_alive;
         let out = self.out.buf(cx.pool);
         let mark = out.len();
-        let client = self.account.client();
+        let client = self.account.client(self.socket.security());
         let Queued {
             framing,
             mut body,
@@ -596,7 +629,7 @@ impl<T: Transport> Conn<T> {
             Phase::Body(discarding) => (discarding.head_request, Some(&discarding.request_line)),
             _ => (false, None),
         };
-        let client = self.account.client();
+        let client = self.account.client(self.socket.security());
         let line = replaced.map_or_else(|| pending_line(self.read.as_ref()), |line| &line[..]);
         let out = self.out.buf(cx.pool);
         let Queued { body, .. } = exchange::refuse(cx, refusal, head_request, line, client, out);
@@ -907,7 +940,7 @@ mod tests {
     /// their instants in 8 bytes.
     #[test]
     fn an_idle_connection_is_small() {
-        let size = std::mem::size_of::<Conn<mio::net::TcpStream>>();
+        let size = std::mem::size_of::<Conn<crate::tls::Socket>>();
         assert!(size <= 224, "Conn is {size} bytes");
     }
 

@@ -46,6 +46,7 @@ pub mod stats;
 pub mod sys;
 pub mod terminal;
 pub(crate) mod timer;
+pub mod tls;
 pub mod transport;
 
 pub use config::{Cli, Config};

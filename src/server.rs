@@ -8,6 +8,9 @@
 //! cap and when the process runs out of file descriptors; it resumes when a connection closes, or
 //! after `ACCEPT_RETRY` (100 ms) if none is open to close.
 //!
+//! Under HTTPS every accepted socket is wrapped in TLS ([`crate::tls::Socket`]); SIGHUP reloads
+//! the certificate files (the first worker does it for all: they share the certificate).
+//!
 //! Shutdown (a signal, or `Handle::stop`) runs in phases: stop accepting, close idle
 //! connections, let in-flight responses finish with `Connection: close` until the grace period
 //! ends, flush the access log, return. A second signal returns at once.
@@ -26,7 +29,7 @@ use std::time::{Duration, Instant, SystemTime};
 use mio::event::Event;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
 
@@ -41,6 +44,8 @@ use crate::response::extra_headers::ExtraHeaders;
 use crate::stats::{CloseReason, Stats};
 use crate::sys;
 use crate::timer::{Timers, Verdict};
+use crate::tls::{Outcome, Socket, TlsContext};
+use crate::transport::Transport;
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
@@ -148,7 +153,16 @@ impl Server {
             .map_err(StartupError::Poll)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(StartupError::Poll)?);
         let signals = if config.handle_signals {
-            let mut signals = Signals::new([SIGINT, SIGTERM]).map_err(StartupError::Poll)?;
+            // SIGHUP reloads certificate files; without them it keeps its default (the end of
+            // the process, as when the terminal closes). One worker reloads for all.
+            let reloads =
+                config.worker == 0 && config.tls.as_ref().is_some_and(|t| t.files().is_some());
+            let wanted: &[i32] = if reloads {
+                &[SIGINT, SIGTERM, SIGHUP]
+            } else {
+                &[SIGINT, SIGTERM]
+            };
+            let mut signals = Signals::new(wanted).map_err(StartupError::Poll)?;
             poll.registry()
                 .register(&mut signals, SIGNALS, Interest::READABLE)
                 .map_err(StartupError::Poll)?;
@@ -231,6 +245,7 @@ impl Server {
                 max_connections: config.max_connections,
             },
             worker: (config.workers > 1).then_some(config.worker),
+            tls: config.tls.as_ref(),
             grace_until: None,
             next_sweep: Instant::now(),
             shared: Shared {
@@ -266,7 +281,17 @@ impl Server {
                     LISTENER => event_loop.accept(poll.registry(), now),
                     WAKER => stop_requested |= stop.load(Ordering::SeqCst),
                     SIGNALS => {
-                        let count = signals.as_mut().map_or(0, |s| s.pending().count());
+                        let (mut count, mut hangups) = (0, 0);
+                        for signal in signals.iter_mut().flat_map(|s| s.pending()) {
+                            if signal == SIGHUP {
+                                hangups += 1;
+                            } else {
+                                count += 1;
+                            }
+                        }
+                        if hangups > 0 {
+                            reload_certificate(config.tls.as_ref());
+                        }
                         match event_loop.on_signals(count) {
                             Some(exit) => return Ok(exit),
                             None => stop_requested |= count > 0,
@@ -294,7 +319,7 @@ impl Server {
 
 /// The loop's state, apart from the poll.
 struct Loop<'a> {
-    conns: Slab<Conn<TcpStream>>,
+    conns: Slab<Conn<Socket>>,
     timers: Timers,
     /// Connections that yielded with work left; run again before the next sleep.
     ready: Vec<usize>,
@@ -303,6 +328,8 @@ struct Loop<'a> {
     acceptor: Acceptor,
     /// This loop's number when there are several, so their messages can be told apart.
     worker: Option<usize>,
+    /// Under HTTPS, what every accepted socket's TLS is set up from.
+    tls: Option<&'a TlsContext>,
     /// When shutdown stops waiting for in-flight responses.
     grace_until: Option<Instant>,
     /// When the open-file cache is next swept of unused entries.
@@ -325,10 +352,21 @@ struct Shared<'a> {
 
 impl Shared<'_> {
     /// Counts a connection's end and logs it (extended access log).
-    fn ended(&mut self, conn: &mut Conn<TcpStream>, now: Instant) {
+    fn ended(&mut self, conn: &mut Conn<Socket>, now: Instant) {
         conn.log_unfinished(&mut self.log, self.date.clf(), now);
         let reason = conn.close_reason();
         self.stats.closed(reason);
+        let timed_out = reason == CloseReason::HeaderTimeout;
+        if let Some(outcome) = conn.socket().tls_outcome(timed_out) {
+            self.stats.tls(outcome);
+            if let Outcome::Failed(failure) = outcome {
+                log::debug!(
+                    "TLS handshake with {} failed: {}",
+                    conn.peer(),
+                    failure.name()
+                );
+            }
+        }
         self.log.record_close(
             conn.peer(),
             conn.id(),
@@ -509,7 +547,17 @@ impl Loop<'_> {
 
     /// Registers an accepted connection. It has `TCP_NODELAY` already: Linux copies it from the
     /// listener (see `sys::listen`), which saves a `setsockopt` per connection.
-    fn add(&mut self, mut socket: TcpStream, peer: SocketAddr, registry: &Registry, now: Instant) {
+    fn add(&mut self, tcp: TcpStream, peer: SocketAddr, registry: &Registry, now: Instant) {
+        let mut socket = match self.tls {
+            None => Socket::Plain(tcp),
+            Some(tls) => match crate::tls::stream::TlsStream::new(tcp, tls.config()) {
+                Ok(stream) => Socket::Tls(Box::new(stream)),
+                Err(e) => {
+                    log::warn!("TLS for {peer}: {e}");
+                    return;
+                }
+            },
+        };
         let entry = self.conns.vacant_entry();
         let slot = entry.key();
         if let Err(e) = registry.register(&mut socket, Token(slot), Interest::READABLE) {
@@ -647,6 +695,7 @@ impl Loop<'_> {
     fn close(&mut self, slot: usize) {
         let mut conn = self.conns.remove(slot);
         conn.release(&mut self.shared.pool);
+        conn.socket().close();
         self.shared.ended(&mut conn, Instant::now());
     }
 
@@ -664,6 +713,20 @@ impl Loop<'_> {
                 self.apply(slot, next, registry);
             }
         }
+    }
+}
+
+/// SIGHUP: reads the certificate files again. New handshakes get the new certificate; a reload
+/// that fails keeps the old one and says why.
+fn reload_certificate(tls: Option<&TlsContext>) {
+    let Some(tls) = tls else { return };
+    match tls.reload() {
+        Ok(cert) => log::warn!(
+            "SIGHUP: certificate reloaded (SHA-256 {}, valid until {}); new connections use it",
+            cert.fingerprint,
+            cert.expires()
+        ),
+        Err(e) => log::error!("SIGHUP: certificate not reloaded, the current one stays: {e}"),
     }
 }
 

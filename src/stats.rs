@@ -10,6 +10,8 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::tls::{Failure, Outcome};
+
 /// Adds `n` to a counter that only this thread writes.
 fn bump(counter: &AtomicU64, n: u64) {
     counter.store(
@@ -180,6 +182,19 @@ pub struct Stats {
     rejected: [AtomicU64; REJECT_STATUSES.len()],
     /// Microseconds from a complete request head to its response fully written.
     service: Histogram,
+    tls: TlsCounters,
+}
+
+/// How TLS connections went (HTTPS only): counted when each ends.
+#[derive(Default)]
+struct TlsCounters {
+    completed: AtomicU64,
+    /// Of the completed, those resumed by a ticket or a session id.
+    resumed: AtomicU64,
+    /// Failed handshakes by [`Failure`], in [`Failure::ALL`]'s order.
+    failed: [AtomicU64; Failure::ALL.len()],
+    /// Connections that spoke plain HTTP to the HTTPS port (each answered with a 308).
+    plain_http: AtomicU64,
 }
 
 impl Default for Stats {
@@ -194,6 +209,7 @@ impl Default for Stats {
             closes: Default::default(),
             rejected: Default::default(),
             service: Histogram::default(),
+            tls: TlsCounters::default(),
         }
     }
 }
@@ -241,6 +257,23 @@ impl Stats {
         }
     }
 
+    /// A TLS connection ended, its handshake having gone as `outcome` says.
+    pub(crate) fn tls(&self, outcome: Outcome) {
+        let t = &self.tls;
+        match outcome {
+            Outcome::Completed { resumed } => {
+                bump(&t.completed, 1);
+                bump(&t.resumed, u64::from(resumed));
+            }
+            Outcome::PlainHttp => bump(&t.plain_http, 1),
+            Outcome::Failed(failure) => {
+                let i = Failure::ALL.iter().position(|&f| f == failure).unwrap_or(0);
+                bump(&t.failed[i], 1);
+            }
+            Outcome::Nothing => {}
+        }
+    }
+
     /// A point-in-time copy.
     pub fn snapshot(&self) -> Snapshot {
         Snapshot {
@@ -253,6 +286,12 @@ impl Stats {
             closes: self.closes.each_ref().map(read),
             rejected: self.rejected.each_ref().map(read),
             service: self.service.snapshot(),
+            tls: TlsSnapshot {
+                completed: read(&self.tls.completed),
+                resumed: read(&self.tls.resumed),
+                failed: self.tls.failed.each_ref().map(read),
+                plain_http: read(&self.tls.plain_http),
+            },
         }
     }
 }
@@ -269,6 +308,16 @@ pub struct Snapshot {
     pub(crate) closes: [u64; CLOSE_KINDS],
     pub(crate) rejected: [u64; REJECT_STATUSES.len()],
     pub(crate) service: Vec<u64>,
+    pub(crate) tls: TlsSnapshot,
+}
+
+/// The TLS counters at one moment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsSnapshot {
+    pub(crate) completed: u64,
+    pub(crate) resumed: u64,
+    pub(crate) failed: [u64; Failure::ALL.len()],
+    pub(crate) plain_http: u64,
 }
 
 impl Snapshot {
@@ -287,6 +336,10 @@ impl Snapshot {
             add(&mut total.classes, &s.classes);
             add(&mut total.closes, &s.closes);
             add(&mut total.rejected, &s.rejected);
+            total.tls.completed += s.tls.completed;
+            total.tls.resumed += s.tls.resumed;
+            total.tls.plain_http += s.tls.plain_http;
+            add(&mut total.tls.failed, &s.tls.failed);
             total
                 .service
                 .iter_mut()
@@ -377,6 +430,23 @@ impl Snapshot {
             c(CloseReason::Shutdown),
             self.accept_pauses,
         );
+        let t = &self.tls;
+        if t.completed + t.plain_http + t.failed.iter().sum::<u64>() > 0 {
+            let failed: Vec<String> = Failure::ALL
+                .iter()
+                .zip(t.failed)
+                .map(|(f, n)| format!("{} {n}", f.name()))
+                .collect();
+            let _ = writeln!(
+                out,
+                "TLS: handshakes completed {} (resumed {}), failed {} ({}); plain HTTP on the HTTPS port {} (answered 308)",
+                t.completed,
+                t.resumed,
+                t.failed.iter().sum::<u64>(),
+                failed.join(", "),
+                t.plain_http,
+            );
+        }
         out
     }
 }

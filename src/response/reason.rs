@@ -135,6 +135,8 @@ pub(crate) enum Reason {
     SpaFallback,
     /// A folder as a download; `zip`, else tar.
     Archive { zip: bool },
+    /// Plain HTTP sent to the HTTPS port: a redirect to `https://` (308).
+    PlainHttpOnHttps,
 }
 
 impl Reason {
@@ -169,6 +171,7 @@ impl Reason {
             Reason::SpaFallback => "no such file; single-page app index.html",
             Reason::Archive { zip: false } => "folder as tar archive",
             Reason::Archive { zip: true } => "folder as zip archive",
+            Reason::PlainHttpOnHttps => "redirect to https://",
             Reason::Range { .. }
             | Reason::Multipart { .. }
             | Reason::NotModified(_)

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use rustix::process::Signal;
 
-use crate::util::*;
+use super::util::*;
 
 /// Files of the fixture folder `share/`, by path below it.
 fn share_files() -> Vec<(String, Vec<u8>)> {

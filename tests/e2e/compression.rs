@@ -1,7 +1,7 @@
 use std::io::Read;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::util::*;
+use super::util::*;
 
 /// Script-like text that compresses as real code does, `len` bytes.
 fn script(len: usize) -> Vec<u8> {

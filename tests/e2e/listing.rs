@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::util::*;
+use super::util::*;
 
 // ---------------------------------------------------------------------------------------------
 // Helpers

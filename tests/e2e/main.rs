@@ -65,3 +65,7 @@ mod archive;
 
 /// For front-end work: --spa, -H, --cors, --auth.
 mod frontend;
+
+/// Framing, keep-alive, pipelining, ranges, conditionals, compression, listings and archives,
+/// the same tests again over TLS.
+mod over_tls;
