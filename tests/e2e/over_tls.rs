@@ -1,5 +1,5 @@
-//! The framing, keep-alive, pipelining, range, conditional, compression, listing and archive
-//! tests again, over TLS: the same files, compiled a second time against a `util` whose servers
+//! The framing, keep-alive, pipelining, range, conditional, compression, listing, archive and
+//! storm tests again, over TLS: the same files, compiled a second time against a `util` whose servers
 //! speak HTTPS (with the test certificate) and whose clients connect with TLS (rustls), so every
 //! request, response and close they check crosses a TLS session.
 
@@ -8,7 +8,7 @@
 
 /// The plain helpers, but servers that speak HTTPS.
 mod util {
-    pub use crate::util::https::{ChildServer, TestServer};
+    pub use crate::util::https::{ChildServer, OVER_TLS, TestServer};
     pub use crate::util::*;
 }
 
@@ -28,3 +28,5 @@ mod listing;
 mod pipelining;
 #[path = "range.rs"]
 mod range;
+#[path = "storm.rs"]
+mod storm;

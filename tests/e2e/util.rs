@@ -15,6 +15,9 @@ use mioserve::{Config, Running, Server};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
 
+/// Whether the tests using these helpers run over TLS (see `over_tls.rs`, whose `util` says true).
+pub const OVER_TLS: bool = false;
+
 /// Held by the tests that time other clients' requests while generating a large body, and by the
 /// other tests that generate one, so none of them competes for the CPU with a latency bound.
 pub static LATENCY_TEST: Mutex<()> = Mutex::new(());
@@ -885,6 +888,9 @@ impl Drop for ChildServer {
 /// plain namesake and derefs to it.
 pub mod https {
     use std::ops::{Deref, DerefMut};
+
+    /// The tests using these helpers run over TLS.
+    pub const OVER_TLS: bool = true;
     use std::path::Path;
     use std::process::Command;
 
