@@ -375,11 +375,10 @@ fn a_huge_archive_does_not_stall_other_clients() {
                 .copied()
                 .unwrap_or_default()
         );
-        // Generous: a debug build on a busy two-core machine.
-        assert!(
-            worst < Duration::from_millis(250),
-            "{format}: a small GET took {worst:?}"
-        );
+        // Generous: a debug build on a busy two-core machine; over TLS the test's own client,
+        // in the same debug process, also decrypts every byte of the 200 MiB.
+        let bound = Duration::from_millis(if OVER_TLS { 500 } else { 250 });
+        assert!(worst < bound, "{format}: a small GET took {worst:?}");
     }
 }
 
