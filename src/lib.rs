@@ -47,6 +47,7 @@ pub mod sys;
 pub mod terminal;
 pub(crate) mod timer;
 pub mod transport;
+pub mod watch;
 
 pub use config::{Cli, Config};
 pub use error::StartupError;

@@ -63,6 +63,9 @@ pub(crate) enum Turn {
     Blocked { progressed: bool },
     /// The turn's budget is spent with work left: run again after other connections.
     Yield,
+    /// Everything so far went out and the body waits for news (a generated body that said
+    /// [`Piece::Pending`]): run again when there may be some.
+    Pending,
 }
 
 /// Work done in one turn of a connection (one drive by the loop), checked against the per-turn
@@ -205,6 +208,9 @@ pub(crate) struct BodyWriter {
     /// Content bytes of the generated body put in the buffer or queued as file pieces so far
     /// (framing excluded): the body's length once it is done, for the access log.
     generated: u64,
+    /// The body has waited for news ([`Turn::Pending`]): a subscription, not a response whose
+    /// time to complete means anything.
+    waited: bool,
 }
 
 impl BodyWriter {
@@ -244,6 +250,12 @@ impl BodyWriter {
     /// with the next pipelined one).
     pub(crate) fn is_buffered(&self) -> bool {
         self.bulk.is_none() && self.stream.is_none()
+    }
+
+    /// Whether the body has waited for news: an event stream, which ends only when the server or
+    /// the client does.
+    pub(crate) fn has_waited(&self) -> bool {
+        self.waited
     }
 
     /// Content bytes of a generated body produced so far (see the field); all of them are sent
@@ -328,15 +340,24 @@ impl BodyWriter {
             if budget.stream >= STREAM_BYTES_PER_TURN {
                 return Ok(Turn::Yield);
             }
-            match next_framed_piece(stream, out, &mut self.generated) {
+            let piece = next_framed_piece(stream, out, &mut self.generated);
+            let buffered = out.len() as u64;
+            match piece {
                 Ok(Some(Piece::File(file))) => {
                     stream.crlf_after_file = stream.chunked;
                     self.bulk = Some(Bulk::File(file));
                 }
                 Ok(Some(Piece::End)) => self.stream = None,
+                // Nothing now: what was buffered goes out first (the source is asked again, and
+                // says the same, once the buffer is empty).
+                Ok(Some(Piece::Pending)) if outbox.has_unsent() => {}
+                Ok(Some(Piece::Pending)) => {
+                    self.waited = true;
+                    return Ok(Turn::Pending);
+                }
                 // A piece costs at least a full one: a source may work without output (reading a
                 // directory) and must still yield.
-                Ok(_) => budget.stream += (out.len() as u64).max(STREAM_PIECE as u64),
+                Ok(_) => budget.stream += buffered.max(STREAM_PIECE as u64),
                 Err(e) => {
                     log::debug!("body source failed: {e}");
                     self.stream = None;

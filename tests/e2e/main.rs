@@ -65,3 +65,6 @@ mod archive;
 
 /// For front-end work: --spa, -H, --cors, --auth.
 mod frontend;
+
+/// Live reload: the event stream, the watcher, the injected script.
+mod live;

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use mioserve::stats::Stats;
 use mioserve::{Config, Running, Server};
 
 /// Held by the tests that time other clients' requests while generating a large body, and by the
@@ -59,6 +60,8 @@ impl Drop for TempDir {
 pub struct TestServer {
     pub addr: SocketAddr,
     pub dir: TempDir,
+    /// The server's counters.
+    pub stats: Arc<Stats>,
     _running: Running,
 }
 
@@ -77,10 +80,12 @@ impl TestServer {
         let mut config = Config::new(&root, "127.0.0.1:0".parse().unwrap());
         configure(&mut config);
         let server = Server::bind(&config).expect("bind test server");
+        let stats = server.stats();
         let running = server.spawn().expect("spawn test server");
         TestServer {
             addr: running.local_addr(),
             dir,
+            stats,
             _running: running,
         }
     }
