@@ -437,3 +437,70 @@ fn off_by_default() {
     }
     assert!(!server.get("/nope").text().contains("live.js"));
 }
+
+/// The binary says at start what it watches and what it ignores; `--explain` says why a page was
+/// injected or not; the exit report counts the streams and the events sent.
+#[test]
+fn the_binary_says_what_it_watches_and_why_it_injects() {
+    let mut server = ChildServer::spawn(
+        |root| {
+            write_file(root, "index.html", PAGE);
+            write_file(root, "sub/deeper/a.txt", "a");
+            write_file(root, "node_modules/x/y.js", "y");
+        },
+        &[
+            "--live-reload",
+            "--watch-ignore",
+            "*.log",
+            "--explain",
+            "--no-stats",
+            "--access-log",
+            "off",
+        ],
+    );
+    let mut client = server.connect();
+    client.response_to_get("/");
+    client.send(b"GET / HTTP/1.1\r\nHost: t\r\nOrigin: http://t\r\n\r\n");
+    client.response();
+    let mut subscriber = TcpStream::connect(server.addr).unwrap();
+    subscriber
+        .write_all(b"GET /__mioserve/live HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    subscriber.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    let mut buf = [0u8; 1024];
+    assert!(subscriber.read(&mut buf).unwrap() > 0);
+    server.signal(rustix::process::Signal::TERM);
+    let (status, stderr) = server.wait(Duration::from_secs(10));
+    assert!(status.success(), "{stderr}");
+    // The root, sub and sub/deeper; not node_modules.
+    assert!(
+        stderr.contains("live reload: watching 3 folders under ")
+            && stderr.contains("ignoring names starting with '.', node_modules")
+            && stderr.contains(", *.log"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("GET / → 200 text/html (index.html, live reload script injected"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("live reload script not injected: fetch/XHR (Origin)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("live reload: 1 event streams opened, 0 events sent"),
+        "{stderr}"
+    );
+}
+
+/// A glob the watcher cannot read stops the start with one line naming it.
+#[test]
+fn a_malformed_watch_ignore_glob_stops_the_start() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_mioserve"))
+        .args([".", "-p", "0", "--live-reload", "--watch-ignore", "a[b"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--watch-ignore \"a[b\""), "{stderr}");
+}
