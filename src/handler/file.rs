@@ -53,8 +53,10 @@ pub(super) fn serve_file(
         path: &site.root,
         cache: &site.cache_control,
     };
-    let mut injection = match cached.content_type.0.mime {
-        "text/html" => live::wants_injection(req, state.live.as_ref()),
+    let mut injection = match state.live {
+        Some(_) if cached.content_type.0.mime == "text/html" => {
+            live::wants_injection(req, state.live.as_ref())
+        }
         _ => None,
     };
     let page = match injection {
@@ -67,15 +69,12 @@ pub(super) fn serve_file(
         Some(page) => coded::select_injected(req, site.coding, page),
         None => coded::select(req, site.coding, root, cached, state),
     };
-    let plan = plan_representation(req, cached, selected, &state.coding.variants, state.wall);
-    let plan = match injection {
-        Some(injection) => plan.injected(injection),
-        None => plan,
-    };
-    match plan.reason {
-        Some(Reason::File(_)) if index => plan.because(Reason::Index),
-        _ => plan,
+    let mut plan = plan_representation(req, cached, selected, &state.coding.variants, state.wall);
+    plan.live = injection;
+    if index && matches!(plan.reason, Some(Reason::File(_))) {
+        plan.reason = Some(Reason::Index);
     }
+    plan
 }
 
 /// What a representation's content is.

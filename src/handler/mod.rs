@@ -64,20 +64,23 @@ pub use site::{Site, SiteOptions};
 /// Decides the response to `req`, using and updating the worker's open-file cache and path
 /// buffer in `state`.
 pub(crate) fn handle(req: &RequestHead<'_>, site: &Site, state: &mut WorkerState) -> ResponsePlan {
-    let plan = match admit::admit(req, site.cors, site.auth.as_ref()) {
+    let mut plan = match admit::admit(req, site.cors, site.auth.as_ref()) {
         None => route(req, site, state),
         Some(stop) => stop.plan(),
     };
     // Error pages are pages too: under live reload, a 404 follows the files like any page.
-    let error_page = plan.status.code() >= 400
+    if state.live.is_some()
+        && plan.status.code() >= 400
         && plan
             .content_type
-            .is_some_and(|t| t.mime == ContentType::HTML.mime);
-    let plan = match live::wants_injection(req, state.live.as_ref()) {
-        Some(Injection::Injected) if error_page => live::inject_error_page(plan),
-        Some(why) if error_page => plan.injected(why),
-        _ => plan,
-    };
+            .is_some_and(|t| t.mime == ContentType::HTML.mime)
+    {
+        plan = match live::wants_injection(req, state.live.as_ref()) {
+            Some(Injection::Injected) => live::inject_error_page(plan),
+            Some(why) => plan.injected(why),
+            None => plan,
+        };
+    }
     if req.method == Method::Head {
         plan.without_body()
     } else {

@@ -283,7 +283,10 @@ impl BodyWriter {
     ) -> io::Result<Turn> {
         loop {
             if outbox.has_unsent() {
-                let more = !self.is_buffered();
+                // `MSG_MORE` only when a file or memory slice follows in this same call: the
+                // kernel holds bytes sent with it for up to 200 ms, which a generated body that
+                // waits (an event stream) or yields would pay.
+                let more = self.bulk.is_some();
                 let upto = outbox.len();
                 let before = budget.written;
                 if outbox.flush(transport, upto, more, &mut budget.written)? == Flow::Blocked {
@@ -571,6 +574,97 @@ mod tests {
             }
         }
         panic!("the body never finished");
+    }
+
+    /// A transport that keeps every send with its `more` flag.
+    #[derive(Debug, Default)]
+    struct Recorder {
+        sends: Vec<(Vec<u8>, bool)>,
+    }
+
+    impl Transport for Recorder {
+        fn recv(&mut self, _buf: &mut [u8]) -> io::Result<usize> {
+            Err(io::ErrorKind::WouldBlock.into())
+        }
+        fn send(&mut self, buf: &[u8], more: bool) -> io::Result<usize> {
+            self.sends.push((buf.to_vec(), more));
+            Ok(buf.len())
+        }
+        fn send_file(&mut self, _file: &File, offset: &mut u64, count: usize) -> io::Result<usize> {
+            *offset += count as u64;
+            Ok(count)
+        }
+        fn shutdown_write(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// An event stream's bytes leave at once when it waits: sent with `MSG_MORE`, the kernel
+    /// would hold them for up to 200 ms (it did: every live reload event came 200 ms late).
+    #[test]
+    fn a_waiting_body_sends_what_it_has_without_more() {
+        #[derive(Debug)]
+        struct Waits(bool);
+        impl BodySource for Waits {
+            fn next_piece(&mut self, out: &mut Vec<u8>, _max: usize) -> io::Result<Piece> {
+                if std::mem::replace(&mut self.0, true) {
+                    return Ok(Piece::Pending);
+                }
+                out.extend_from_slice(b"retry: 1000\n\n");
+                Ok(Piece::Bytes)
+            }
+        }
+        let mut pool = BufferPool::new(1024);
+        let mut outbox = Outbox::default();
+        outbox.buf(&mut pool).extend_from_slice(b"HEAD\r\n\r\n");
+        let mut writer = BodyWriter::start(
+            Body::Stream(Box::new(Waits(false))),
+            Delimiter::Chunked,
+            outbox.buf(&mut pool),
+        );
+        let mut transport = Recorder::default();
+        let turn = writer.send(
+            &mut transport,
+            &mut outbox,
+            &mut pool,
+            true,
+            &mut Budget::default(),
+        );
+        assert_eq!(turn.unwrap(), Turn::Pending);
+        assert!(writer.has_waited());
+        let sent: Vec<u8> = transport
+            .sends
+            .iter()
+            .flat_map(|(b, _)| b.clone())
+            .collect();
+        assert_eq!(sent, b"HEAD\r\n\r\nd\r\nretry: 1000\n\n\r\n");
+        assert!(
+            transport.sends.iter().all(|(_, more)| !more),
+            "{:?}",
+            transport.sends
+        );
+        // A file body still shares its head's packet.
+        let path = std::env::temp_dir().join(format!("mioserve-more-{}", std::process::id()));
+        std::fs::write(&path, vec![b'x'; 100_000]).unwrap();
+        let file = FileBody {
+            file: Rc::new(File::open(&path).unwrap()),
+            offset: 0,
+            remaining: 100_000,
+        };
+        let _ = std::fs::remove_file(&path);
+        outbox.buf(&mut pool).extend_from_slice(b"HEAD\r\n\r\n");
+        let mut writer =
+            BodyWriter::start(Body::File(file), Delimiter::Length, outbox.buf(&mut pool));
+        let mut transport = Recorder::default();
+        let turn = writer.send(
+            &mut transport,
+            &mut outbox,
+            &mut pool,
+            true,
+            &mut Budget::default(),
+        );
+        assert_eq!(turn.unwrap(), Turn::Done);
+        assert_eq!(transport.sends, [(b"HEAD\r\n\r\n".to_vec(), true)]);
     }
 
     #[test]
