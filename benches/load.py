@@ -328,7 +328,15 @@ def ceiling():
     return Server("ceiling", argv, port)
 
 
-SERVER_FACTORIES = {"ceiling": ceiling, "mioserve": mioserve, "nginx": nginx, "lighttpd": lighttpd}
+SERVER_FACTORIES = {
+    "ceiling": ceiling,
+    "mioserve": mioserve,
+    # The same binary under --live-reload (not in the default set): with SCENARIOS=keepalive it
+    # shows what watching costs a request of a file that is no page.
+    "mioserve-live": lambda: mioserve("mioserve-live", extra=["--live-reload"]),
+    "nginx": nginx,
+    "lighttpd": lighttpd,
+}
 if BASELINE:
     SERVER_FACTORIES["mioserve-base"] = mioserve_base
 
@@ -681,6 +689,7 @@ SCENARIO_NAMES = [
     "https-close",
     "https-big",
     "https-idle",
+    "live",
 ]
 
 
@@ -942,6 +951,150 @@ def run_idle(names: list[str], n: int, tls: bool = False) -> str:
                 else " n/a |"
             )
         )
+    return "\n".join(lines) + "\n"
+
+
+# --- live reload ---------------------------------------------------------------------------------
+
+LIVE_SUBSCRIBERS = env_int("LIVE_SUBSCRIBERS", 1000)
+LIVE_CHANGES = 3
+# The watcher's quiet time before it publishes a burst (the server's default).
+LIVE_COALESCE = 0.100
+
+
+def live_client(port: int, n: int) -> None:
+    """Child process (pinned to the client cores): opens n event streams and reports; then for each
+    change time it reads from stdin (CLOCK_MONOTONIC, shared by every process) reports when each
+    stream's event arrived after it, and at the end the bytes read per stream."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, NOFILE)), hard))
+    request = b"GET /__mioserve/live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        gate = asyncio.Semaphore(256)
+        readers = []
+        errors = 0
+
+        async def subscribe():
+            nonlocal errors
+            async with gate:
+                try:
+                    reader, writer = await asyncio.wait_for(
+                        asyncio.open_connection("127.0.0.1", port, limit=4096), 10
+                    )
+                    writer.write(request)
+                    await asyncio.wait_for(reader.readuntil(b"retry: 1000\n\n"), 10)
+                    readers.append((reader, writer))
+                except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError,
+                        asyncio.LimitOverrunError):
+                    errors += 1
+
+        await asyncio.gather(*(subscribe() for _ in range(n)))
+        print(json.dumps({"open": len(readers), "errors": errors}), flush=True)
+        while True:
+            line = await loop.run_in_executor(None, sys.stdin.readline)
+            if not line.strip():
+                break
+            wrote = float(line)
+
+            async def arrival(reader):
+                try:
+                    await asyncio.wait_for(reader.readuntil(b"event: reload\n"), 5)
+                    return time.monotonic() - wrote
+                except (asyncio.TimeoutError, asyncio.IncompleteReadError,
+                        asyncio.LimitOverrunError):
+                    return None
+
+            times = await asyncio.gather(*(arrival(r) for r, _ in readers))
+            print(json.dumps({"after_write": times}), flush=True)
+        for _, writer in readers:
+            writer.close()
+
+    asyncio.run(main())
+
+
+def rss_with(server: Server, client_args: list[str]) -> tuple[float | None, subprocess.Popen]:
+    """Starts a client child (pinned to the client cores) that opens connections; returns its
+    first report and the child, still holding them."""
+    child = subprocess.Popen(
+        ["taskset", "-c", CLIENT_CPUS, sys.executable, __file__, *client_args],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    line = child.stdout.readline()
+    if not line:
+        child.kill()
+        raise RuntimeError(f"client {client_args[0]} failed")
+    return json.loads(line), child
+
+
+def run_live() -> str:
+    """Live reload: how soon LIVE_SUBSCRIBERS streams on one worker each get a change once the
+    watcher's quiet time has passed, and what an idle subscriber costs next to an idle keep-alive
+    connection (fresh server per measure, RSS per connection)."""
+    n = LIVE_SUBSCRIBERS
+    touched = FIXTURE / "live-touch.txt"
+    rows = []
+    memory = {"keep-alive": [], "subscriber": []}
+    for rnd in range(ROUNDS):
+        log(f"  live round {rnd + 1}/{ROUNDS}: {n} subscribers")
+        # Memory: the same server, idle, then holding n idle keep-alive connections or n streams.
+        for kind, args in (("keep-alive", ["--idle-client"]), ("subscriber", ["--live-client"])):
+            server = mioserve("mioserve-live", extra=["--live-reload"])
+            server.start()
+            try:
+                wrk(server.port, SMALL, 64, 1)
+                time.sleep(0.5)
+                base = rss_kib(server.pid)
+                opened, child = rss_with(server, [*args, str(server.port), str(n)])
+                time.sleep(1.0)
+                after = rss_kib(server.pid)
+                if kind == "subscriber":
+                    latencies = []
+                    for _ in range(LIVE_CHANGES):
+                        wrote = time.monotonic()
+                        touched.write_text(str(wrote))
+                        child.stdin.write(f"{wrote}\n")
+                        child.stdin.flush()
+                        got = json.loads(child.stdout.readline())["after_write"]
+                        latencies.append(got)
+                        time.sleep(0.5)
+                    rows.append({"open": opened["open"], "errors": opened["errors"],
+                                 "latencies": latencies})
+                child.stdin.write("\n")
+                child.stdin.flush()
+                child.wait(timeout=60)
+                memory[kind].append((after - base) / max(opened["open"], 1))
+            finally:
+                server.stop()
+    lines = [
+        f"### Live reload: {n:,} subscribers on one worker, {LIVE_CHANGES} changes per round "
+        f"— fresh server per round",
+        "",
+        "Time from the file's write to each stream's `event: reload`, less the watcher's 100 ms "
+        "quiet time (the moment the coalescing window closes), over every change of every round.",
+        "",
+        "| subscribers open | errors | events received | after window close: p50 | p99 | max |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    every = [t for r in rows for change in r["latencies"] for t in change]
+    received = [t - LIVE_COALESCE for t in every if t is not None]
+    received.sort()
+    pick = lambda q: received[min(len(received) - 1, int(q * len(received)))] if received else None
+    lines.append(
+        f"| {median([r['open'] for r in rows]) or 0:,.0f} | {sum(r['errors'] for r in rows)} "
+        f"| {len(received):,} of {len(every):,} | {fmt_time(pick(0.5))} | {fmt_time(pick(0.99))} "
+        f"| {fmt_time(received[-1] if received else None)} |"
+    )
+    lines += [
+        "",
+        "| idle connection (same server, --live-reload) | KiB per connection |",
+        "|---|---:|",
+    ]
+    for kind, per in memory.items():
+        value = median(per)
+        lines.append(f"| {kind} | {f'{value:.2f}' if value is not None else 'n/a'} |")
+    touched.unlink(missing_ok=True)
     return "\n".join(lines) + "\n"
 
 
@@ -1284,6 +1437,11 @@ def main() -> int:
     if any(name.startswith("https") for name in wanted):
         log("scenarios https")
         out.extend(run_https(wanted))
+    if "live" in wanted:
+        log("scenario live")
+        text = run_live()
+        print(text, flush=True)
+        out.append(text)
     if "gzip" in wanted and "nginx" in wanted_servers:
         log("scenario gzip")
         text = run_gzip()
@@ -1302,6 +1460,9 @@ def main() -> int:
 if __name__ == "__main__":
     if len(sys.argv) in (4, 5) and sys.argv[1] == "--idle-client":
         idle_client(int(sys.argv[2]), int(sys.argv[3]), tls=sys.argv[4:] == ["tls"])
+        sys.exit(0)
+    if len(sys.argv) == 4 and sys.argv[1] == "--live-client":
+        live_client(int(sys.argv[2]), int(sys.argv[3]))
         sys.exit(0)
     try:
         sys.exit(main())

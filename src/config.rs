@@ -4,6 +4,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -14,6 +15,7 @@ use crate::http::parse::Limits;
 use crate::response::extra_headers;
 use crate::timer::{Deadline, DeadlineKind};
 use crate::tls::TlsContext;
+use crate::watch::{Hub, IgnoreRules};
 
 /// The default total cap of a worker's compressed-variant cache (`--compress-cache`): enough for
 /// the coded assets of a large site, small next to a server's memory. Arbitrary.
@@ -95,6 +97,17 @@ pub struct Cli {
     /// (204 with the allowed methods and the requested headers)
     #[arg(long)]
     pub cors: bool,
+
+    /// Reload pages in the browser when files under ROOT change (only stylesheets changed: swap
+    /// them without a reload); HTML pages get a script that follows /__mioserve/live
+    #[arg(long)]
+    pub live_reload: bool,
+
+    /// With --live-reload, do not reload for paths matching GLOB (below ROOT, e.g. 'dist/**' or
+    /// '*.log'; repeatable). Names starting with '.', node_modules and editor temporaries are
+    /// always ignored
+    #[arg(long, value_name = "GLOB", requires = "live_reload", value_parser = parse_glob)]
+    pub watch_ignore: Vec<String>,
 
     /// Ask for HTTP Basic authentication on every path: USER:PASSWORD, or USER:sha256:HEX with the
     /// SHA-256 of the password in hex (so the password need not sit in the shell history)
@@ -191,6 +204,43 @@ pub struct Cli {
     pub quiet: bool,
 }
 
+/// A `--watch-ignore` glob, checked as the watcher will read it.
+fn parse_glob(value: &str) -> Result<String, String> {
+    IgnoreRules::new(&[value.to_string()])?;
+    Ok(value.to_string())
+}
+
+/// How often a quiet live reload event stream sends a heartbeat: often enough that a proxy or a
+/// NAT keeps the connection (most drop idle ones after a minute or more) and a subscriber that
+/// went away is found within half a minute, rarely enough to cost nothing.
+pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(20);
+
+/// Live reload's settings (`--live-reload`), and the watcher the workers serving with them share.
+#[derive(Debug, Clone)]
+pub struct LiveReload {
+    /// `--watch-ignore` globs, beside the built-in rules.
+    pub ignore: Vec<String>,
+    /// Quiet time that ends a burst of changes: one reload for a build that writes 200 files.
+    pub coalesce: Duration,
+    /// Event streams one worker takes; more get 503 with `Retry-After`. Each is a connection
+    /// that stays open; the cap keeps tabs left open from taking every descriptor.
+    pub max_subscribers: usize,
+    /// The latest change, shared by every worker (cloning the configuration shares it); the
+    /// first `Server::bind` starts watching.
+    pub(crate) hub: Arc<Hub>,
+}
+
+impl Default for LiveReload {
+    fn default() -> LiveReload {
+        LiveReload {
+            ignore: Vec::new(),
+            coalesce: Duration::from_millis(100),
+            max_subscribers: 1024,
+            hub: Arc::default(),
+        }
+    }
+}
+
 /// Where the served directory came from, for the start line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RootSource {
@@ -235,6 +285,9 @@ pub struct ConnConfig {
     pub body_timeout: Duration,
     /// Time to drain a connection after its write side was shut, before closing it.
     pub linger_timeout: Duration,
+    /// Quiet time after which a live reload event stream sends a heartbeat comment, so a
+    /// subscriber that went away is found.
+    pub heartbeat: Duration,
     /// Print an `--explain` line per request on stderr.
     pub explain: bool,
 }
@@ -250,6 +303,7 @@ impl Default for ConnConfig {
             send_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(30),
             linger_timeout: Duration::from_secs(2),
+            heartbeat: DEFAULT_HEARTBEAT,
             explain: false,
         }
     }
@@ -264,6 +318,7 @@ impl ConnConfig {
             DeadlineKind::Send => self.send_timeout,
             DeadlineKind::Body => self.body_timeout,
             DeadlineKind::Linger => self.linger_timeout,
+            DeadlineKind::Heartbeat => self.heartbeat,
         };
         Deadline {
             kind,
@@ -304,6 +359,8 @@ pub struct Config {
     pub auth: Option<Credentials>,
     /// Serve HTTPS (every connection speaks TLS; plain HTTP gets a redirect to `https://`).
     pub tls: Option<TlsContext>,
+    /// Reload pages when files change (`--live-reload`).
+    pub live_reload: Option<LiveReload>,
     pub conn: ConnConfig,
     /// Most open client connections; the listener pauses at the cap.
     pub max_connections: usize,
@@ -338,6 +395,7 @@ impl Config {
             cors: false,
             auth: None,
             tls: None,
+            live_reload: None,
             conn: ConnConfig::default(),
             max_connections: 10_000,
             grace_period: Duration::from_secs(5),
@@ -362,6 +420,10 @@ impl Config {
         config.headers = cli.headers.clone();
         config.cors = cli.cors;
         config.auth = cli.auth.clone();
+        config.live_reload = cli.live_reload.then(|| LiveReload {
+            ignore: cli.watch_ignore.clone(),
+            ..LiveReload::default()
+        });
         let conn = &mut config.conn;
         conn.sendfile = !cli.no_sendfile;
         conn.limits.max_head_bytes = cli.max_header_bytes as usize;

@@ -371,13 +371,16 @@ impl<T: Transport> Conn<T> {
     /// The deadline of `kind` has passed. What that means depends on the phase.
     pub(crate) fn on_deadline(&mut self, kind: DeadlineKind, cx: &mut Cx<'_>) -> Next {
         self.timer.set(None);
-        self.ending(match kind {
+        let reason = match kind {
             DeadlineKind::Header => CloseReason::HeaderTimeout,
             DeadlineKind::Idle => CloseReason::IdleTimeout,
             DeadlineKind::Send => CloseReason::SendTimeout,
             DeadlineKind::Body => CloseReason::BodyTimeout,
             DeadlineKind::Linger => CloseReason::ConnectionClose,
-        });
+            // A quiet event stream: it says something (or finds its client gone) when run.
+            DeadlineKind::Heartbeat => return self.drive(cx),
+        };
+        self.ending(reason);
         let request_started = self.has_buffered();
         match (kind, &self.phase) {
             // A request was started but its head did not arrive in time: 408, then close.
@@ -731,6 +734,7 @@ impl<T: Transport> Conn<T> {
             Ok(Turn::Done) => {}
             Ok(Turn::Blocked { progressed }) => return self.blocked(cx, progressed),
             Ok(Turn::Yield) => return Step::Yield,
+            Ok(Turn::Pending) => return self.await_news(cx),
             Err(e) => {
                 self.ending(io_reason(&e));
                 return Step::Close;
@@ -741,7 +745,9 @@ impl<T: Transport> Conn<T> {
             let entry = deferred.entry(self.account.peer, sending.body.generated());
             cx.log.record(&entry, cx.date.clf(), cx.now);
         }
-        self.account.answered.written(cx.stats);
+        if !sending.body.has_waited() {
+            self.account.answered.written(cx.stats);
+        }
         match sending.after {
             After::KeepAlive if cx.draining => {
                 self.ending(CloseReason::Shutdown);
@@ -782,6 +788,40 @@ impl<T: Transport> Conn<T> {
         self.timer
             .set(Some(cx.config.deadline(DeadlineKind::Linger, cx.now)));
         Step::Continue
+    }
+
+    /// The response is an event stream with nothing to say now: wait for news (the loop runs the
+    /// connection when there is some) or for the heartbeat deadline. The only input expected is
+    /// the client's end of stream, which ends the subscription; anything else it sends is
+    /// discarded, as no request behind an endless response can ever be answered.
+    fn await_news(&mut self, cx: &mut Cx<'_>) -> Step {
+        if self.ready.readable {
+            if self.fill(cx).is_err() {
+                return Step::Close;
+            }
+            if let Some(read) = &mut self.read {
+                let len = read.data().len();
+                read.consume(len);
+            }
+        }
+        if self.ready.peer_closed {
+            self.ending(CloseReason::ClientClosed);
+            return Step::Close;
+        }
+        if self.ready.readable {
+            // More input waits: read it after other connections had their turn.
+            return Step::Yield;
+        }
+        if self.timer.kind() != Some(DeadlineKind::Heartbeat) {
+            self.timer
+                .set(Some(cx.config.deadline(DeadlineKind::Heartbeat, cx.now)));
+        }
+        Step::Wait(Interest::READABLE)
+    }
+
+    /// Whether the connection is a live reload subscriber waiting for news.
+    pub(crate) fn awaits_news(&self) -> bool {
+        matches!(&self.phase, Phase::Send(sending) if sending.body.has_waited())
     }
 
     /// A write hit `WouldBlock`: wait for writability under the send deadline, which moves only

@@ -10,7 +10,7 @@ use crate::http::parse::RequestHead;
 use crate::response::body::Body;
 use crate::response::framing::Delimiter;
 use crate::response::plan::{RareField, ResponsePlan};
-use crate::response::reason::{Condition, Reason};
+use crate::response::reason::{Condition, Injection, Reason};
 use crate::response::writer::INLINE_FILE_MAX;
 use crate::transport::Security;
 
@@ -135,6 +135,7 @@ pub(crate) fn line(head: &RequestHead<'_>, plan: &ResponsePlan, delivery: Delive
         .map(|r| r.phrase(plan.content_type.map_or("", |ct| ct.mime)));
     let notes: Vec<&str> = [
         reason.and_then(Reason::phrase),
+        plan.live.map(Injection::phrase),
         representation.as_deref(),
         delivery.name(),
     ]

@@ -48,6 +48,7 @@ pub mod terminal;
 pub(crate) mod timer;
 pub mod tls;
 pub mod transport;
+pub mod watch;
 
 pub use config::{Cli, Config};
 pub use error::StartupError;

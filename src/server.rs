@@ -21,6 +21,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -34,9 +35,10 @@ use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
 
 use crate::access_log::AccessLog;
-use crate::config::{Config, ConnConfig};
+use crate::config::{Config, ConnConfig, LiveReload};
 use crate::conn::{Conn, Cx, Next};
 use crate::error::StartupError;
+use crate::handler::live::Feed;
 use crate::handler::{Site, WorkerState, open_files};
 use crate::http::date::DateCache;
 use crate::pool::BufferPool;
@@ -46,6 +48,7 @@ use crate::sys;
 use crate::timer::{Timers, Verdict};
 use crate::tls::{Outcome, Socket, TlsContext};
 use crate::transport::Transport;
+use crate::watch::{Change, IgnoreRules};
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
@@ -152,6 +155,10 @@ impl Server {
             .register(&mut listener, LISTENER, Interest::READABLE)
             .map_err(StartupError::Poll)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(StartupError::Poll)?);
+        if let Some(live) = &config.live_reload {
+            watch_root(live, site.root())?;
+            live.hub.attach(Arc::clone(&waker));
+        }
         let signals = if config.handle_signals {
             // SIGHUP reloads certificate files; without them it keeps its default (the end of
             // the process, as when the terminal closes). One worker reloads for all.
@@ -251,7 +258,7 @@ impl Server {
             shared: Shared {
                 pool: BufferPool::new(config.conn.limits.max_head_bytes),
                 date: DateCache::new(),
-                worker: WorkerState::with_compress_cache(config.compress_cache),
+                worker: worker_state(&config, &stats),
                 log: AccessLog::stdout(config.access_log),
                 stats: &stats,
                 site: &site,
@@ -275,11 +282,18 @@ impl Server {
             }
             let now = Instant::now();
             event_loop.shared.date.refresh(SystemTime::now());
+            if let Some(feed) = &event_loop.shared.worker.live {
+                feed.tick(now);
+            }
             let mut stop_requested = false;
+            let mut woken = false;
             for event in events.iter() {
                 match event.token() {
                     LISTENER => event_loop.accept(poll.registry(), now),
-                    WAKER => stop_requested |= stop.load(Ordering::SeqCst),
+                    WAKER => {
+                        stop_requested |= stop.load(Ordering::SeqCst);
+                        woken = true;
+                    }
                     SIGNALS => {
                         let (mut count, mut hangups) = (0, 0);
                         for signal in signals.iter_mut().flat_map(|s| s.pending()) {
@@ -300,6 +314,9 @@ impl Server {
                     Token(slot) => event_loop.on_event(slot, event, poll.registry(), now),
                 }
             }
+            if let (true, Some(live)) = (woken, &config.live_reload) {
+                event_loop.follow_change(live.hub.latest());
+            }
             if stop_requested && !event_loop.shared.draining {
                 event_loop.begin_shutdown(poll.registry(), now, config.grace_period);
             }
@@ -314,6 +331,20 @@ impl Server {
                 return Ok(Exit::Graceful);
             }
         }
+    }
+}
+
+/// What the handler keeps between requests in this worker: the caches, and live reload's feed
+/// when it is on.
+fn worker_state(config: &Config, stats: &Arc<Stats>) -> WorkerState {
+    let state = WorkerState::with_compress_cache(config.compress_cache);
+    match &config.live_reload {
+        Some(live) => state.with_live_reload(Feed::new(
+            config.conn.heartbeat,
+            live.max_subscribers,
+            Arc::clone(stats),
+        )),
+        None => state,
     }
 }
 
@@ -579,6 +610,26 @@ impl Loop<'_> {
         }
     }
 
+    /// Moves live reload's feed to `latest`; if that is news, runs every subscriber (after the
+    /// events of this wake-up) so each sends it.
+    fn follow_change(&mut self, latest: (u64, Change)) {
+        if self
+            .shared
+            .worker
+            .live
+            .as_ref()
+            .is_some_and(|feed| feed.update(latest))
+        {
+            self.run_subscribers();
+        }
+    }
+
+    /// Queues every live reload subscriber to run before the loop sleeps again.
+    fn run_subscribers(&mut self) {
+        let waiting = self.conns.iter().filter(|(_, conn)| conn.awaits_news());
+        self.ready.extend(waiting.map(|(slot, _)| slot));
+    }
+
     /// Stops accepting, closes idle connections, and lets the rest finish within `grace`.
     fn begin_shutdown(&mut self, registry: &Registry, now: Instant, grace: Duration) {
         log::info!(
@@ -590,6 +641,11 @@ impl Loop<'_> {
         );
         self.shared.draining = true;
         self.grace_until = Some(now + grace);
+        // Live reload's event streams end now, as if their last change had come.
+        if let Some(feed) = &self.shared.worker.live {
+            feed.close();
+            self.run_subscribers();
+        }
         self.acceptor.close(registry);
         let idle: Vec<usize> = self
             .conns
@@ -728,6 +784,26 @@ fn reload_certificate(tls: Option<&TlsContext>) {
         ),
         Err(e) => log::error!("SIGHUP: certificate not reloaded, the current one stays: {e}"),
     }
+}
+
+/// Starts live reload's watcher on `root` (the first worker to bind does; the others share it) and
+/// says on stderr what it watches and what it ignores.
+fn watch_root(live: &LiveReload, root: &Path) -> Result<(), StartupError> {
+    let rules = IgnoreRules::new(&live.ignore).map_err(StartupError::Config)?;
+    let ignored = rules.describe();
+    let watched = live.hub.watch(root, rules, live.coalesce).map_err(|e| {
+        StartupError::Config(format!(
+            "--live-reload: cannot watch {}: {e}",
+            root.display()
+        ))
+    })?;
+    if watched > 0 {
+        log::info!(
+            "live reload: watching {watched} folders under {}; ignoring {ignored}",
+            root.display()
+        );
+    }
+    Ok(())
 }
 
 /// `EMFILE` or `ENFILE`: the process or the system is out of file descriptors.

@@ -182,6 +182,12 @@ pub struct Stats {
     rejected: [AtomicU64; REJECT_STATUSES.len()],
     /// Microseconds from a complete request head to its response fully written.
     service: Histogram,
+    /// Live reload's event streams open now.
+    subscribers: AtomicU64,
+    /// Live reload's event streams opened.
+    subscriptions: AtomicU64,
+    /// Live reload's events sent (one per subscriber per change).
+    events: AtomicU64,
     tls: TlsCounters,
 }
 
@@ -210,6 +216,9 @@ impl Default for Stats {
             rejected: Default::default(),
             service: Histogram::default(),
             tls: TlsCounters::default(),
+            subscribers: AtomicU64::new(0),
+            subscriptions: AtomicU64::new(0),
+            events: AtomicU64::new(0),
         }
     }
 }
@@ -274,6 +283,23 @@ impl Stats {
         }
     }
 
+    /// A live reload event stream opened.
+    pub(crate) fn subscribed(&self) {
+        bump(&self.subscribers, 1);
+        bump(&self.subscriptions, 1);
+    }
+
+    /// A live reload event stream ended.
+    pub(crate) fn unsubscribed(&self) {
+        self.subscribers
+            .store(read(&self.subscribers).saturating_sub(1), Ordering::Relaxed);
+    }
+
+    /// A live reload event went out on one stream.
+    pub(crate) fn event_sent(&self) {
+        bump(&self.events, 1);
+    }
+
     /// A point-in-time copy.
     pub fn snapshot(&self) -> Snapshot {
         Snapshot {
@@ -292,6 +318,9 @@ impl Stats {
                 failed: self.tls.failed.each_ref().map(read),
                 plain_http: read(&self.tls.plain_http),
             },
+            subscribers: read(&self.subscribers),
+            subscriptions: read(&self.subscriptions),
+            events: read(&self.events),
         }
     }
 }
@@ -308,6 +337,10 @@ pub struct Snapshot {
     pub(crate) closes: [u64; CLOSE_KINDS],
     pub(crate) rejected: [u64; REJECT_STATUSES.len()],
     pub(crate) service: Vec<u64>,
+    /// Live reload's event streams open (part of `open`).
+    pub(crate) subscribers: u64,
+    pub(crate) subscriptions: u64,
+    pub(crate) events: u64,
     pub(crate) tls: TlsSnapshot,
 }
 
@@ -333,6 +366,9 @@ impl Snapshot {
             total.accepted += s.accepted;
             total.open += s.open;
             total.accept_pauses += s.accept_pauses;
+            total.subscribers += s.subscribers;
+            total.subscriptions += s.subscriptions;
+            total.events += s.events;
             add(&mut total.classes, &s.classes);
             add(&mut total.closes, &s.closes);
             add(&mut total.rejected, &s.rejected);
@@ -347,6 +383,16 @@ impl Snapshot {
                 .for_each(|(a, b)| *a += b);
         }
         total
+    }
+
+    /// Live reload event streams open.
+    pub fn subscribers(&self) -> u64 {
+        self.subscribers
+    }
+
+    /// Live reload events sent, one per subscriber per change.
+    pub fn events(&self) -> u64 {
+        self.events
     }
 
     /// Connections that ended for `reason` (all rejections together for `Rejected`).
@@ -370,8 +416,14 @@ impl Snapshot {
         .iter()
         .map(|&r| self.closes(r) - before.closes(r))
         .sum();
+        // Live reload's subscribers are connections too, counted apart: they idle for hours.
+        let live = if self.subscriptions > 0 {
+            format!(" ({} live)", self.subscribers)
+        } else {
+            String::new()
+        };
         format!(
-            "{:>8.0} req/s {:>8.2} MB/s {:>6} conns  p50 {:>7} p99 {:>7}  2xx {} 3xx {} 4xx {} 5xx {}  errors {}",
+            "{:>8.0} req/s {:>8.2} MB/s {:>6} conns{live}  p50 {:>7} p99 {:>7}  2xx {} 3xx {} 4xx {} 5xx {}  errors {}",
             per_sec(self.requests, before.requests),
             per_sec(self.bytes_out, before.bytes_out) / 1e6,
             self.open,
@@ -445,6 +497,13 @@ impl Snapshot {
                 t.failed.iter().sum::<u64>(),
                 failed.join(", "),
                 t.plain_http,
+            );
+        }
+        if self.subscriptions > 0 {
+            let _ = writeln!(
+                out,
+                "live reload: {} event streams opened, {} events sent",
+                self.subscriptions, self.events,
             );
         }
         out

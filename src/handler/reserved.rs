@@ -4,12 +4,16 @@
 //! before the file system is consulted, so a file or folder of that name in the root is never
 //! served and can never shadow what the server answers there. Each reserved path names a
 //! responder; one whose feature is off (or that names nothing) is a 404, with the site's not-found
-//! page, like any missing path. Today the prefix holds the built-in favicon, which browsers also
-//! get at `/favicon.ico` when the root has none (see `front`).
+//! page, like any missing path. The prefix holds the built-in favicon, which browsers also get at
+//! `/favicon.ico` when the root has none (see `front`), and live reload's event stream and
+//! scripts (see `live`).
 //!
 //! Cost: one comparison of the first path segment per request.
 
+use std::rc::Rc;
+
 use super::favicon;
+use super::live::{self, Feed};
 use crate::response::plan::ResponsePlan;
 
 /// The first segment of every reserved path.
@@ -27,11 +31,11 @@ pub(super) fn below_prefix(path: &[u8]) -> Option<&[u8]> {
 }
 
 /// The answer for `path`, a path under the reserved prefix; `None` when it names nothing, or a
-/// feature that is off (the front answers 404).
-pub(super) fn serve_reserved(path: &[u8]) -> Option<ResponsePlan> {
+/// feature that is off (the front answers 404). `feed` is live reload's, when it is on.
+pub(super) fn serve_reserved(path: &[u8], feed: Option<&Rc<Feed>>) -> Option<ResponsePlan> {
     match below_prefix(path)? {
         b"favicon.ico" => Some(favicon::plan()),
-        _ => None,
+        rest => live::serve_reserved(rest, feed),
     }
 }
 

@@ -15,7 +15,7 @@ use super::content_type::ContentType;
 use super::cors::Preflight;
 use super::etag::ETag;
 use super::pages::{TLS_ON_PLAIN_PORT, error_page};
-use super::reason::{Reason, Representation};
+use super::reason::{Injection, Reason, Representation};
 use crate::http::Status;
 use crate::http::error::ParseError;
 
@@ -32,6 +32,8 @@ pub(crate) enum RareField {
     Preflight(Preflight),
     /// `Content-Disposition`: a folder sent as an archive is a download with a file name.
     Disposition(Box<str>),
+    /// `Retry-After` in seconds (a 503 that will pass).
+    RetryAfter(u32),
 }
 
 /// A response decided by the handler.
@@ -72,6 +74,9 @@ pub struct ResponsePlan {
     /// The rule that produced this response (set by the handler; `None` only for plans made
     /// outside it, such as the connection's own error answers).
     pub(crate) reason: Option<Reason>,
+    /// Whether live reload's script went into this HTML response (`None`: live reload is off, or
+    /// the response is no page), for `--explain`.
+    pub(crate) live: Option<Injection>,
 }
 
 impl ResponsePlan {
@@ -95,6 +100,7 @@ impl ResponsePlan {
             close: false,
             body: Body::Empty,
             reason: None,
+            live: None,
         }
     }
 
@@ -167,6 +173,12 @@ impl ResponsePlan {
     /// The same plan, recording `reason` as the rule that produced it.
     pub(crate) fn because(mut self, reason: Reason) -> ResponsePlan {
         self.reason = Some(reason);
+        self
+    }
+
+    /// Records what live reload did with this page (see the field).
+    pub(crate) fn injected(mut self, injection: Injection) -> ResponsePlan {
+        self.live = Some(injection);
         self
     }
 

@@ -54,7 +54,7 @@ fn unbrotli(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
-fn decode(response: &Response) -> Vec<u8> {
+pub(crate) fn decode(response: &Response) -> Vec<u8> {
     match response.header("content-encoding") {
         None => response.body.clone(),
         Some("gzip") => gunzip(&response.body),

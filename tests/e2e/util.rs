@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use mioserve::stats::Stats;
 use mioserve::tls::TlsContext;
 use mioserve::{Config, Running, Server};
 use rustls::pki_types::ServerName;
@@ -65,6 +66,8 @@ impl Drop for TempDir {
 pub struct TestServer {
     pub addr: SocketAddr,
     pub dir: TempDir,
+    /// The server's counters.
+    pub stats: Arc<Stats>,
     _running: Running,
 }
 
@@ -99,6 +102,7 @@ impl TestServer {
         configure(&mut config);
         let tls = config.tls.is_some();
         let server = Server::bind(&config).expect("bind test server");
+        let stats = server.stats();
         let running = server.spawn().expect("spawn test server");
         let addr = running.local_addr();
         if tls {
@@ -107,6 +111,7 @@ impl TestServer {
         TestServer {
             addr,
             dir,
+            stats,
             _running: running,
         }
     }
