@@ -350,7 +350,6 @@ fn regression_issue19_the_built_in_favicon_is_revalidated_with_its_etag() {
 fn regression_issue19_concurrent_first_requests_share_one_compression() {
     // A script of 8 MB that does not compress (so its coded body outgrows the socket buffers)
     // but whose worst case fits the variant cache's per-file limit (8 MiB with this cap).
-    let _cpu = LATENCY_TEST.lock().unwrap_or_else(|e| e.into_inner());
     let server = TestServer::with(
         |root| write_file(root, "big.js", pseudo_random_bytes(8_000_000, 19)),
         |c| c.compress_cache = 128 << 20,
