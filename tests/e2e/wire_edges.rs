@@ -344,6 +344,12 @@ fn regression_issue19_the_built_in_favicon_is_revalidated_with_its_etag() {
     }
     // The connection goes on.
     assert_eq!(client.response_to_get("/a.txt").text(), "hello\n");
+    // The icon at its reserved path is the same, with the same validators.
+    let reserved = ("If-None-Match", etag);
+    server
+        .request("GET", "/__mioserve/favicon.ico", &[reserved])
+        .assert_status(304)
+        .assert_header("etag", Some(etag));
 }
 
 #[test]
