@@ -2,11 +2,15 @@
 //!
 //! Cost: startup only; nothing here is on the request path.
 
+use std::ffi::{OsStr, OsString};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
+use clap::builder::{BoolishValueParser, StyledStr, TypedValueParser};
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::parser::ValueSource;
+use clap::{Arg, ArgAction, Command, CommandFactory, FromArgMatches, Parser};
 
 use crate::access_log::LogFormat;
 use crate::http::auth::Credentials;
@@ -18,12 +22,30 @@ use crate::timer::{Deadline, DeadlineKind};
 /// the coded assets of a large site, small next to a server's memory. Arbitrary.
 pub const DEFAULT_COMPRESS_CACHE: usize = 64 * 1024 * 1024;
 
+/// The prefix of every setting's environment variable.
+pub const ENV_PREFIX: &str = "MIOSERVE_";
+
 /// mioserve: a small, fast, correct HTTP/1.1 static-file server.
 ///
 /// Serves ROOT over HTTP/1.1 from one single-threaded event loop: GET and HEAD of files,
 /// keep-alive, pipelining, and safe path resolution that never leaves ROOT.
+///
+/// Every setting can also be given by an environment variable, `MIOSERVE_` and its long flag in
+/// upper case with `_` for `-` (`--max-connections` is `MIOSERVE_MAX_CONNECTIONS`, ROOT is
+/// `MIOSERVE_ROOT`), as miniserve's `MINISERVE_*` and static-web-server's `SERVER_*` are; a
+/// switch takes `true`/`false` (or `1`/`0`, `yes`/`no`, `on`/`off`). One place does it for every
+/// argument, `with_env` through `mut_args` below, so a new flag needs nothing of its own for its
+/// variable. What a new flag does need:
+/// - a row in the README's flag table naming the flag and its variable (a test reads `--help`
+///   and fails on any flag missing there);
+/// - `value_parser = Secret(parse)` if its value is a secret (`--auth`), so that a refused value
+///   is never repeated in the error. No variable's value is ever shown by `--help`.
+///
+/// The command line wins over the environment, conflicts included: [`Cli::from_command_line`]
+/// ignores the variable of a setting that conflicts with one given as a flag (`MIOSERVE_QUIET=1`
+/// with `-v` means `-v`).
 #[derive(Debug, Parser)]
-#[command(name = "mioserve", version, about, long_about = None)]
+#[command(name = "mioserve", version, about, long_about = None, mut_args = with_env)]
 #[command(
     after_help = "Examples:\n  mioserve                    serve ./public (or the current folder) on http://127.0.0.1:8080/\n  \
      mioserve ~/site -p 9000     serve ~/site on port 9000\n  \
@@ -35,7 +57,9 @@ pub const DEFAULT_COMPRESS_CACHE: usize = 64 * 1024 * 1024;
      mioserve . --auth \"ann:sha256:$(printf s3cret | sha256sum | cut -d' ' -f1)\"\n                              \
      the same, without the password in the shell history\n  \
      curl -OJ 'http://127.0.0.1:8080/docs/?download=zip'\n                              \
-     a listed folder as one zip (or ?download=tar); --no-archive turns it off\n\n\
+     a listed folder as one zip (or ?download=tar); --no-archive turns it off\n  \
+     MIOSERVE_PORT=9000 MIOSERVE_AUTH=ann:s3cret mioserve\n                              \
+     every setting also comes from MIOSERVE_<FLAG> (a flag wins)\n\n\
      Logging: RUST_LOG=debug (or -v / -vv) for more detail on stderr; -q for errors only."
 )]
 pub struct Cli {
@@ -85,9 +109,10 @@ pub struct Cli {
     #[arg(long)]
     pub spa: bool,
 
-    /// Add a header field to every response, e.g. -H 'X-Frame-Options: DENY' (repeatable)
+    /// Add a header field to every response, e.g. -H 'X-Frame-Options: DENY' (repeatable; in
+    /// MIOSERVE_HEADER, one field per line)
     #[arg(short = 'H', long = "header", value_name = "NAME: VALUE",
-          value_parser = parse_header_field)]
+          value_parser = parse_header_field, value_delimiter = '\n')]
     pub headers: Vec<String>,
 
     /// Let any origin read responses (Access-Control-Allow-Origin: *) and answer CORS preflights
@@ -96,8 +121,9 @@ pub struct Cli {
     pub cors: bool,
 
     /// Ask for HTTP Basic authentication on every path: USER:PASSWORD, or USER:sha256:HEX with the
-    /// SHA-256 of the password in hex (so the password need not sit in the shell history)
-    #[arg(long, value_name = "USER:PASSWORD", value_parser = Credentials::parse)]
+    /// SHA-256 of the password in hex (so the password need not sit in the shell history, or
+    /// given by MIOSERVE_AUTH so it is in no command line at all)
+    #[arg(long, value_name = "USER:PASSWORD", value_parser = Secret(Credentials::parse))]
     pub auth: Option<Credentials>,
 
     /// Send file bodies with read/write instead of sendfile (for file systems where sendfile
@@ -194,6 +220,155 @@ impl Cli {
             }
             None => (PathBuf::from("."), RootSource::CurrentDir),
         }
+    }
+}
+
+impl Cli {
+    /// The process's command line, each setting it does not give taken from its environment
+    /// variable; prints the error (or `--help`, `--version`) and exits as clap does.
+    pub fn from_command_line() -> Cli {
+        Cli::try_from_args(std::env::args_os()).unwrap_or_else(|e| e.exit())
+    }
+
+    /// `args` (the program name first), each setting they do not give taken from its
+    /// environment variable. A variable is not consulted for a setting that conflicts with one
+    /// the arguments give, so a flag wins over the environment rather than making an error; an
+    /// error about a value that came from a variable says so.
+    pub fn try_from_args<I, T>(args: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+        let given = given_on_command_line(&args);
+        let mut command = Cli::command();
+        // A conflict is declared on one side only (`--verbose` conflicts with `--quiet`).
+        let conflict = |a: &Arg, b: &Arg| {
+            let declared = |x: &Arg, y: &Arg| {
+                command
+                    .get_arg_conflicts_with(x)
+                    .iter()
+                    .any(|c| c.get_id() == y.get_id())
+            };
+            declared(a, b) || declared(b, a)
+        };
+        let conflicting: Vec<clap::Id> = command
+            .get_arguments()
+            .filter(|arg| {
+                command
+                    .get_arguments()
+                    .any(|other| given.contains(other.get_id()) && conflict(arg, other))
+            })
+            .map(|arg| arg.get_id().clone())
+            .collect();
+        command = command.mut_args(|arg| {
+            if conflicting.contains(arg.get_id()) {
+                arg.env(None)
+            } else {
+                arg
+            }
+        });
+        let mut matches = command
+            .try_get_matches_from_mut(&args)
+            .map_err(|e| name_the_variable(e, &command, &given))?;
+        Cli::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut command))
+    }
+}
+
+/// The environment variable of the setting `arg`: [`ENV_PREFIX`] and its long flag in upper case
+/// with `_` for `-`, or its name for ROOT, which has no flag.
+pub fn env_var(arg: &Arg) -> String {
+    let name = arg.get_long().unwrap_or_else(|| arg.get_id().as_str());
+    format!(
+        "{ENV_PREFIX}{}",
+        name.to_ascii_uppercase().replace('-', "_")
+    )
+}
+
+/// Gives `arg` its environment variable ([`env_var`]), with its value never shown by `--help`
+/// (a secret's included). A switch reads the variable as a boolean in any of the usual
+/// spellings, and refuses anything else rather than guess.
+fn with_env(arg: Arg) -> Arg {
+    let var = env_var(&arg);
+    let arg = arg.env(var).hide_env_values(true);
+    match arg.get_action() {
+        ArgAction::SetTrue => arg.value_parser(BoolishValueParser::new()),
+        _ => arg,
+    }
+}
+
+/// The ids of the arguments `args` give (not their variables), or none if they do not parse
+/// (the full parse then reports the error, or prints the help they asked for).
+fn given_on_command_line(args: &[OsString]) -> Vec<clap::Id> {
+    let without_env = Cli::command().mut_args(|arg| arg.env(None));
+    match without_env.try_get_matches_from(args) {
+        Ok(matches) => matches
+            .ids()
+            .filter(|id| matches.value_source(id.as_str()) == Some(ValueSource::CommandLine))
+            .cloned()
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Adds to a refused value's error the variable it came from, when it was not on the command
+/// line: clap's message names only the flag, which the user may never have typed.
+fn name_the_variable(mut error: clap::Error, command: &Command, given: &[clap::Id]) -> clap::Error {
+    let Some(ContextValue::String(invalid)) = error.get(ContextKind::InvalidArg) else {
+        return error;
+    };
+    let from_env = command.get_arguments().find(|arg| {
+        arg.to_string() == *invalid
+            && !given.contains(arg.get_id())
+            && arg
+                .get_env()
+                .is_some_and(|var| std::env::var_os(var).is_some())
+    });
+    if let Some(arg) = from_env {
+        let tip = format!(
+            "the value comes from the environment variable {}",
+            env_var(arg)
+        );
+        error.insert(
+            ContextKind::Suggested,
+            ContextValue::StyledStrs(vec![StyledStr::from(tip)]),
+        );
+    }
+    error
+}
+
+/// The value parser of a secret (`--auth`): `parse` checks it, but unlike clap's own errors, the
+/// error never repeats the refused value, whether it came from the command line or from the
+/// environment, so a password with a typo does not end up on a terminal or in a CI log.
+#[derive(Clone)]
+struct Secret<T>(fn(&str) -> Result<T, String>);
+
+impl<T: Clone + Send + Sync + 'static> TypedValueParser for Secret<T> {
+    type Value = T;
+
+    fn parse_ref(
+        &self,
+        command: &Command,
+        arg: Option<&Arg>,
+        value: &OsStr,
+    ) -> Result<T, clap::Error> {
+        let why = match value.to_str() {
+            Some(text) => match (self.0)(text) {
+                Ok(parsed) => return Ok(parsed),
+                Err(why) => why,
+            },
+            None => "not valid UTF-8".to_string(),
+        };
+        let name = arg.map_or_else(|| "a secret".to_string(), |arg| format!("'{arg}'"));
+        let source = arg
+            .and_then(Arg::get_env)
+            .filter(|var| std::env::var_os(var).as_deref() == Some(value))
+            .map_or_else(String::new, |var| {
+                format!(" from {}", var.to_string_lossy())
+            });
+        let message =
+            format!("invalid value{source} for {name} (not shown: it is a secret): {why}");
+        Err(command.clone().error(ErrorKind::ValueValidation, message))
     }
 }
 
@@ -422,6 +597,42 @@ mod tests {
         ] {
             assert!(Cli::try_parse_from(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn every_setting_has_its_variable() {
+        let command = Cli::command();
+        let mut seen = 0;
+        for arg in command.get_arguments() {
+            let name = arg.get_long().unwrap_or("root");
+            let want = format!("MIOSERVE_{}", name.to_uppercase().replace('-', "_"));
+            assert_eq!(arg.get_env(), Some(OsStr::new(&want)), "{arg}");
+            assert!(arg.is_hide_env_values_set(), "{arg}: its value would show");
+            seen += 1;
+        }
+        assert!(seen > 25, "{seen} arguments");
+        assert_eq!(
+            env_var(
+                command
+                    .get_arguments()
+                    .find(|a| a.get_id() == "max_connections")
+                    .unwrap()
+            ),
+            "MIOSERVE_MAX_CONNECTIONS"
+        );
+    }
+
+    #[test]
+    fn a_refused_secret_is_not_repeated() {
+        for bad in ["s3cr3t-no-colon", "ann:sha256:s3cr3t", "ann:"] {
+            let error = Cli::try_from_args(["mioserve", "--auth", bad]).unwrap_err();
+            let text = error.to_string();
+            assert!(text.contains("(not shown: it is a secret)"), "{text}");
+            assert!(!text.contains("s3cr3t"), "{text}");
+            assert_eq!(error.kind(), ErrorKind::ValueValidation);
+        }
+        let cli = Cli::try_from_args(["mioserve", "--auth", "ann:s3cr3t"]).unwrap();
+        assert_eq!(cli.auth, Some(Credentials::parse("ann:s3cr3t").unwrap()));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clap::{Parser, ValueEnum};
+use clap::ValueEnum;
 use mioserve::config::RootSource;
 use mioserve::server::Exit;
 use mioserve::stats::{Snapshot, Stats};
@@ -21,7 +21,7 @@ use mioserve::terminal::{self, Terminal};
 use mioserve::{Cli, Config, Server, sys};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::from_command_line();
     let live = live_line_mode(&cli);
     init_logging(&cli);
     let config = Config::from_cli(&cli);

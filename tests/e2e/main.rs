@@ -18,6 +18,10 @@ mod framing;
 /// Persistence: keep-alive, Connection: close, HTTP/1.0, HEAD, OPTIONS.
 mod keepalive;
 
+/// Settings from the environment, `--help` against the README's flag table, secrets kept out of
+/// every output.
+mod settings;
+
 /// Deadlines, limits, request bodies, faults: nothing a client does harms another.
 mod robustness;
 
