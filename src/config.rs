@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use clap::builder::{BoolishValueParser, StyledStr, TypedValueParser};
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::parser::ValueSource;
-use clap::{Arg, ArgAction, Command, CommandFactory, FromArgMatches, Parser};
+use clap::{Arg, ArgAction, Command, CommandFactory, FromArgMatches, Parser, ValueHint};
+use clap_complete::Shell;
 
 use crate::access_log::LogFormat;
 use crate::http::auth::Credentials;
@@ -25,6 +26,11 @@ pub const DEFAULT_COMPRESS_CACHE: usize = 64 * 1024 * 1024;
 /// The prefix of every setting's environment variable.
 pub const ENV_PREFIX: &str = "MIOSERVE_";
 
+/// Arguments that are commands rather than settings, so they have no environment variable: a
+/// `MIOSERVE_PRINT_MANPAGE` left in a container's environment would turn every start into a
+/// man page.
+const NOT_SETTINGS: [&str; 2] = ["print_completions", "print_manpage"];
+
 /// mioserve: a small, fast, correct HTTP/1.1 static-file server.
 ///
 /// Serves ROOT over HTTP/1.1 from one single-threaded event loop: GET and HEAD of files,
@@ -38,6 +44,7 @@ pub const ENV_PREFIX: &str = "MIOSERVE_";
 /// variable. What a new flag does need:
 /// - a row in the README's flag table naming the flag and its variable (a test reads `--help`
 ///   and fails on any flag missing there);
+/// - its name in `NOT_SETTINGS` if it is a command rather than a setting (`--print-manpage`);
 /// - `value_parser = Secret(parse)` if its value is a secret (`--auth`), so that a refused value
 ///   is never repeated in the error. No variable's value is ever shown by `--help`.
 ///
@@ -64,6 +71,7 @@ pub const ENV_PREFIX: &str = "MIOSERVE_";
 )]
 pub struct Cli {
     /// Directory to serve [default: ./public if it exists, else the current directory]
+    #[arg(value_hint = ValueHint::DirPath)]
     pub root: Option<PathBuf>,
 
     /// Port to listen on (0 picks any free port)
@@ -195,6 +203,15 @@ pub struct Cli {
     /// Only errors on stderr, and no access log
     #[arg(short, long)]
     pub quiet: bool,
+
+    /// Print the completion script for SHELL on stdout and exit, e.g.
+    /// `mioserve --print-completions bash > ~/.local/share/bash-completion/completions/mioserve`
+    #[arg(long, value_name = "SHELL")]
+    pub print_completions: Option<Shell>,
+
+    /// Print the manual page (roff) on stdout and exit, e.g. `mioserve --print-manpage | man -l -`
+    #[arg(long)]
+    pub print_manpage: bool,
 }
 
 /// Where the served directory came from, for the start line.
@@ -275,6 +292,26 @@ impl Cli {
     }
 }
 
+impl Cli {
+    /// Writes the completion script for `shell`, generated from the same definition as the
+    /// parser, so it offers every flag and every value an enumerated flag takes.
+    pub fn write_completions(shell: Shell, out: &mut dyn std::io::Write) {
+        clap_complete::generate(shell, &mut Cli::command(), "mioserve", out);
+    }
+
+    /// Writes the manual page, generated from the same definition as `--help` (each setting's
+    /// variable included).
+    pub fn write_manpage(out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        let mut command = Cli::command();
+        // NAME reads `mioserve \- …`: the name is not repeated in what follows it.
+        if let Some(about) = command.get_about().map(ToString::to_string) {
+            let about = about.trim_start_matches("mioserve: ").to_string();
+            command = command.about(about);
+        }
+        clap_mangen::Man::new(command).render(out)
+    }
+}
+
 /// The environment variable of the setting `arg`: [`ENV_PREFIX`] and its long flag in upper case
 /// with `_` for `-`, or its name for ROOT, which has no flag.
 pub fn env_var(arg: &Arg) -> String {
@@ -289,6 +326,9 @@ pub fn env_var(arg: &Arg) -> String {
 /// (a secret's included). A switch reads the variable as a boolean in any of the usual
 /// spellings, and refuses anything else rather than guess.
 fn with_env(arg: Arg) -> Arg {
+    if NOT_SETTINGS.contains(&arg.get_id().as_str()) {
+        return arg;
+    }
     let var = env_var(&arg);
     let arg = arg.env(var).hide_env_values(true);
     match arg.get_action() {
@@ -604,6 +644,10 @@ mod tests {
         let command = Cli::command();
         let mut seen = 0;
         for arg in command.get_arguments() {
+            if NOT_SETTINGS.contains(&arg.get_id().as_str()) {
+                assert_eq!(arg.get_env(), None, "{arg}: a command, not a setting");
+                continue;
+            }
             let name = arg.get_long().unwrap_or("root");
             let want = format!("MIOSERVE_{}", name.to_uppercase().replace('-', "_"));
             assert_eq!(arg.get_env(), Some(OsStr::new(&want)), "{arg}");

@@ -22,6 +22,19 @@ use mioserve::{Cli, Config, Server, sys};
 
 fn main() -> ExitCode {
     let cli = Cli::from_command_line();
+    if let Some(shell) = cli.print_completions {
+        Cli::write_completions(shell, &mut std::io::stdout());
+        return ExitCode::SUCCESS;
+    }
+    if cli.print_manpage {
+        return match Cli::write_manpage(&mut std::io::stdout()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("mioserve: cannot write the manual page: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let live = live_line_mode(&cli);
     init_logging(&cli);
     let config = Config::from_cli(&cli);

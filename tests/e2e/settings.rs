@@ -83,9 +83,9 @@ fn variable(long: &str) -> String {
     format!("MIOSERVE_{}", long.to_ascii_uppercase().replace('-', "_"))
 }
 
-/// `--help` and `--version` are the only arguments that are not settings.
+/// `--help`, `--version` and the `--print-*` commands are the arguments that are not settings.
 fn is_setting(entry: &HelpEntry) -> bool {
-    !["help", "version"].contains(&entry.long.as_str())
+    !["help", "version", "print-completions", "print-manpage"].contains(&entry.long.as_str())
 }
 
 #[test]
@@ -135,7 +135,7 @@ fn every_flag_in_help_is_in_the_readme_table_with_its_variable() {
     let help = long_help();
     let entries = help_entries(&help);
     let table = readme_flag_table();
-    for entry in entries.iter().filter(|e| is_setting(e)) {
+    for entry in &entries {
         let flag = if entry.long == "ROOT" {
             "ROOT".to_string()
         } else {
@@ -151,11 +151,18 @@ fn every_flag_in_help_is_in_the_readme_table_with_its_variable() {
                 "README row {row:?} lacks {short}"
             );
         }
-        assert!(
-            row.1.contains(&format!("`{}`", variable(&entry.long))),
-            "README row {row:?} does not name {}",
-            variable(&entry.long)
-        );
+        if is_setting(entry) {
+            assert!(
+                row.1.contains(&format!("`{}`", variable(&entry.long))),
+                "README row {row:?} does not name {}",
+                variable(&entry.long)
+            );
+        } else {
+            assert!(
+                !row.1.contains("MIOSERVE_"),
+                "{row:?}: a command has no variable"
+            );
+        }
     }
     // And the table names no flag that no longer exists.
     for (flags, _) in &table {
@@ -370,4 +377,188 @@ fn a_secret_from_the_environment_never_shows() {
     assert!(stdout.contains("\"GET /a.txt HTTP/1.1\" 200"), "{stdout}");
     assert!(stderr.contains("basic auth on"), "{stderr}");
     assert_hidden("the logs", &format!("{stdout}{stderr}"));
+}
+
+/// What a shell or tool printed, run with `args` and `stdin` within the I/O timeout; `None` when
+/// it is not installed (`.ci/run` installs every one of them).
+fn run_tool(program: &str, args: &[&str], stdin: &[u8]) -> Option<(bool, String, String)> {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = match Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!("{program} is not installed: its check is skipped (.ci/run installs it)");
+            return None;
+        }
+        Err(e) => panic!("run {program}: {e}"),
+    };
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    let mut status = None;
+    wait_until(IO_TIMEOUT, || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    let Some(status) = status else {
+        let _ = child.kill();
+        panic!("{program} {args:?} did not finish in time");
+    };
+    let output = child.wait_with_output().unwrap();
+    Some((
+        status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    ))
+}
+
+/// What the binary prints for `args` (which must succeed and print nothing on stderr).
+fn printed(args: &[&str]) -> String {
+    let dir = TempDir::new();
+    let (status, stdout, stderr) = start_with_env(dir.path(), &[], &os(args)).finish();
+    assert!(status.success(), "{args:?}: {status}: {stderr}");
+    assert_eq!(stderr, "", "{args:?}");
+    assert!(!stdout.trim().is_empty(), "{args:?} printed nothing");
+    stdout
+}
+
+/// Every long flag `--help` lists, without its dashes.
+fn long_flags() -> Vec<String> {
+    help_entries(&long_help())
+        .into_iter()
+        .filter(|e| e.long != "ROOT")
+        .map(|e| e.long)
+        .collect()
+}
+
+/// Asserts the candidates a shell offered for `mioserve --` hold every flag.
+#[track_caller]
+fn offers_every_flag(shell: &str, candidates: &str, flags: &[String]) {
+    let offered: Vec<&str> = candidates
+        .lines()
+        .map(|l| l.split(['\t', ' ']).next().unwrap_or(""))
+        .collect();
+    for flag in flags {
+        assert!(
+            offered.contains(&format!("--{flag}").as_str()),
+            "{shell} does not complete --{flag}; it offered {offered:?}"
+        );
+    }
+}
+
+#[test]
+fn completions_offer_every_flag_in_every_shell() {
+    let flags = long_flags();
+    assert!(flags.len() > 25, "{flags:?}");
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let script = printed(&["--print-completions", shell]);
+        for flag in &flags {
+            let named = if shell == "fish" {
+                format!("-l {flag} ")
+            } else {
+                format!("--{flag}")
+            };
+            assert!(script.contains(&named), "{shell} script lacks {named:?}");
+        }
+        let dir = TempDir::new();
+        let path = dir.path().join(format!("mioserve.{shell}"));
+        std::fs::write(&path, &script).unwrap();
+        let path = path.to_str().unwrap();
+        match shell {
+            // Completes `mioserve --`, and the values of --access-log.
+            "bash" => {
+                let complete = |words: &str, cword: usize| {
+                    let program = format!(
+                        "source {path}; COMP_WORDS=({words}); COMP_CWORD={cword}; \
+                         _mioserve mioserve \"${{COMP_WORDS[COMP_CWORD]}}\" \
+                         \"${{COMP_WORDS[COMP_CWORD-1]}}\"; printf '%s\\n' \"${{COMPREPLY[@]}}\""
+                    );
+                    run_tool("bash", &["-c", &program], b"")
+                };
+                if let Some((ok, out, err)) = complete("mioserve --", 1) {
+                    assert!(ok && err.is_empty(), "bash: {err}");
+                    offers_every_flag(shell, &out, &flags);
+                    let (_, out, _) = complete("mioserve --access-log ''", 2).unwrap();
+                    assert_eq!(out, "combined\ncommon\nextended\noff\n");
+                }
+            }
+            "zsh" => {
+                if let Some((ok, _, err)) = run_tool("zsh", &["-n", path], b"") {
+                    assert!(ok && err.is_empty(), "zsh -n: {err}");
+                }
+            }
+            "fish" => {
+                let program = format!("source {path}; complete -C'mioserve --'");
+                if let Some((ok, out, err)) = run_tool("fish", &["-c", &program], b"") {
+                    assert!(ok && err.is_empty(), "fish: {err}");
+                    offers_every_flag(shell, &out, &flags);
+                }
+            }
+            // The completer runs outside an interactive shell with `edit:` stood in for.
+            "elvish" => {
+                let program = format!(
+                    "var completers = [&]\nfn complex-candidate {{|text &display=''| echo $text }}\n{}\n$completers[mioserve] mioserve --\n",
+                    script
+                        .replace("edit:completion:arg-completer", "completers")
+                        .replace("edit:complex-candidate", "complex-candidate")
+                );
+                let file = dir.path().join("drive.elv");
+                std::fs::write(&file, program).unwrap();
+                if let Some((ok, out, err)) = run_tool("elvish", &[file.to_str().unwrap()], b"") {
+                    assert!(ok && err.is_empty(), "elvish: {err}");
+                    offers_every_flag(shell, &out, &flags);
+                }
+            }
+            // No PowerShell on Debian: the registration, and brackets that balance.
+            _ => {
+                assert!(
+                    script.contains("Register-ArgumentCompleter -Native -CommandName 'mioserve'"),
+                    "{script}"
+                );
+                for (open, close) in [('{', '}'), ('(', ')'), ('[', ']')] {
+                    assert_eq!(
+                        script.matches(open).count(),
+                        script.matches(close).count(),
+                        "unbalanced {open}{close}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_man_page_is_well_formed_and_names_every_flag_and_variable() {
+    let page = printed(&["--print-manpage"]);
+    assert!(page.contains(".TH mioserve 1"), "{page}");
+    assert!(
+        page.contains("mioserve \\- a small, fast, correct HTTP/1.1 static\\-file server"),
+        "{page}"
+    );
+    let text = page.replace("\\-", "-");
+    for entry in help_entries(&long_help()) {
+        if entry.long != "ROOT" {
+            let flag = format!("\\fB--{}\\fR", entry.long);
+            assert!(text.contains(&flag), "the man page lacks {flag}");
+        }
+        if is_setting(&entry) {
+            let var = format!("\\fB{}\\fR environment variable", variable(&entry.long));
+            assert!(text.contains(&var), "the man page lacks {var}");
+        }
+    }
+    // mandoc's linter: no error; groff: no warning at all.
+    if let Some((ok, out, err)) =
+        run_tool("mandoc", &["-T", "lint", "-W", "error"], page.as_bytes())
+    {
+        assert!(ok && out.is_empty() && err.is_empty(), "mandoc: {out}{err}");
+    }
+    if let Some((ok, out, err)) =
+        run_tool("groff", &["-man", "-Tutf8", "-ww", "-z"], page.as_bytes())
+    {
+        assert!(ok && out.is_empty() && err.is_empty(), "groff: {out}{err}");
+    }
 }
