@@ -117,6 +117,11 @@ pub struct Cli {
     #[arg(long)]
     pub spa: bool,
 
+    /// The page for 404 answers (404.html in ROOT by default): a file anywhere, compressed and
+    /// with validators like any file; while it is missing or unreadable, the built-in page
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub page404: Option<PathBuf>,
+
     /// Add a header field to every response, e.g. -H 'X-Frame-Options: DENY' (repeatable; in
     /// MIOSERVE_HEADER, one field per line)
     #[arg(short = 'H', long = "header", value_name = "NAME: VALUE",
@@ -490,6 +495,8 @@ pub struct Config {
     pub archives: bool,
     /// Serve the root's `index.html` for missing extension-less paths.
     pub spa: bool,
+    /// The page of 404 answers, instead of the root's `404.html`.
+    pub page404: Option<PathBuf>,
     /// `Name: value` fields added to every response (checked by the command line; a library
     /// caller's bad field makes `Server::bind` fail with `StartupError::Config`).
     pub headers: Vec<String>,
@@ -527,6 +534,7 @@ impl Config {
             compress_cache: DEFAULT_COMPRESS_CACHE,
             archives: true,
             spa: false,
+            page404: None,
             headers: Vec::new(),
             cors: false,
             auth: None,
@@ -551,6 +559,7 @@ impl Config {
         config.compress_cache = cli.compress_cache;
         config.archives = !cli.no_archive;
         config.spa = cli.spa;
+        config.page404 = cli.page404.as_deref().map(absolute);
         config.headers = cli.headers.clone();
         config.cors = cli.cors;
         config.auth = cli.auth.clone();
@@ -577,6 +586,12 @@ impl Config {
         };
         config
     }
+}
+
+/// `path` made absolute against the current directory at start, so what it names does not
+/// depend on anything later (a path that cannot be made absolute is kept as given).
+fn absolute(path: &std::path::Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 /// A `-H 'Name: value'` argument, checked as [`crate::response::extra_headers`] checks it.

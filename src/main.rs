@@ -230,6 +230,14 @@ fn preflight(config: &Config, server: &Server, addr: SocketAddr, limits: NofileL
             config.max_connections
         );
     }
+    if let Some(page) = &config.page404
+        && let Err(e) = mioserve::handler::check_page404(page)
+    {
+        log::warn!(
+            "--page404 {}: {e}; 404 answers get the built-in page until it can be read",
+            page.display()
+        );
+    }
     for secret in [".git", ".env"] {
         if server.root().join(secret).exists() {
             if config.hidden {

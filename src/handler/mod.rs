@@ -118,6 +118,12 @@ fn serve(req: &RequestHead<'_>, site: &Site, state: &mut WorkerState) -> Respons
     answered.unwrap_or_else(|miss| front::serve_front(req, site, miss, state))
 }
 
+/// Whether `path` can be the not-found page (`--page404`): a regular file, opened as a 404 will
+/// open it. For the warning at start; a page that cannot be read leaves the built-in one.
+pub fn check_page404(path: &std::path::Path) -> std::io::Result<()> {
+    front::open_file(path).map(|_| ())
+}
+
 /// What a target names.
 enum Found<'t> {
     /// A regular file (from the open-file cache, or just resolved and now in it); `index` when

@@ -86,6 +86,8 @@ pub struct Site {
     pub(super) archives: bool,
     /// The SPA fallback, with the `Cache-Control` of the index it serves.
     pub(super) spa: Option<Arc<str>>,
+    /// The not-found page when not the root's `404.html` (`--page404`).
+    pub(super) page404: Option<PathBuf>,
     /// Answer CORS preflights.
     pub(super) cors: bool,
     /// Basic authentication on every request.
@@ -103,6 +105,7 @@ impl Site {
         let mut site = Site::open(&config.root, SiteOptions::from(config))?;
         site.cache_control = CachePolicy::new(config.cache_control.as_deref());
         site.auth = config.auth.clone();
+        site.page404 = config.page404.clone();
         site.extra = extra;
         Ok(site)
     }
@@ -129,6 +132,7 @@ impl Site {
             },
             archives: options.archives,
             spa: options.spa.then(|| Arc::from(cache_control::NO_CACHE)),
+            page404: None,
             cors: options.cors,
             auth: None,
             extra: ExtraHeaders::default(),

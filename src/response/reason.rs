@@ -109,7 +109,8 @@ pub(crate) enum Reason {
     AddSlash,
     /// A name starting with `.` while hidden files are off (404).
     Hidden,
-    /// Nothing at this path (404); `custom_page` when the root's `404.html` is the body.
+    /// Nothing at this path (404); `custom_page` when the not-found page (the root's `404.html`
+    /// or `--page404`'s file) is the body.
     NotFound { custom_page: bool },
     /// `..` would climb above the root (400).
     LeavesRoot,
@@ -151,7 +152,7 @@ impl Reason {
             Reason::NoListing => "directory without index.html, listings off",
             Reason::AddSlash => "directory: add the slash",
             Reason::Hidden => "hidden file",
-            Reason::NotFound { custom_page: true } => "no such file; 404.html",
+            Reason::NotFound { custom_page: true } => "no such file; custom 404 page",
             Reason::NotFound { custom_page: false } => "no such file",
             Reason::LeavesRoot => "path leaves root",
             Reason::BadTarget => "bad request target",

@@ -69,3 +69,7 @@ mod archive;
 
 /// For front-end work: --spa, -H, --cors, --auth.
 mod frontend;
+
+/// Pages the front answers with: the not-found page (404.html, --page404) coded and validated
+/// but always a 404, its fallback; the SPA index's own sidecar.
+mod front_pages;
