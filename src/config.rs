@@ -5,6 +5,7 @@
 use std::ffi::{OsStr, OsString};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::builder::{BoolishValueParser, StyledStr, TypedValueParser};
@@ -17,6 +18,7 @@ use crate::access_log::LogFormat;
 use crate::http::auth::Credentials;
 use crate::http::parse::Limits;
 use crate::response::extra_headers;
+use crate::stats::Registry;
 use crate::timer::{Deadline, DeadlineKind};
 
 /// The default total cap of a worker's compressed-variant cache (`--compress-cache`): enough for
@@ -190,6 +192,21 @@ pub struct Cli {
     /// Print one line per request on stderr saying which rule produced the answer
     #[arg(long)]
     pub explain: bool,
+
+    /// Serve Prometheus metrics at /__mioserve/metrics (the sum over every worker: requests by
+    /// method and status class, bytes, connections and why they ended, compressed responses, the
+    /// service-time histogram); --auth applies
+    #[arg(long)]
+    pub metrics: bool,
+
+    /// Answer GET /__mioserve/health with 200 `ok` for container probes, without --auth's
+    /// credentials, and keep those probes out of the access log (see --log-health)
+    #[arg(long)]
+    pub health: bool,
+
+    /// Put --health's probes in the access log too
+    #[arg(long)]
+    pub log_health: bool,
 
     /// Print a stats line every second on stderr even when it is not a terminal (one line per
     /// second, for logs)
@@ -437,6 +454,8 @@ pub struct ConnConfig {
     pub linger_timeout: Duration,
     /// Print an `--explain` line per request on stderr.
     pub explain: bool,
+    /// Put health probes (`--health`) in the access log.
+    pub log_health: bool,
 }
 
 impl Default for ConnConfig {
@@ -451,6 +470,7 @@ impl Default for ConnConfig {
             body_timeout: Duration::from_secs(30),
             linger_timeout: Duration::from_secs(2),
             explain: false,
+            log_health: false,
         }
     }
 }
@@ -504,6 +524,13 @@ pub struct Config {
     pub cors: bool,
     /// Basic authentication on every request.
     pub auth: Option<Credentials>,
+    /// Serve the metrics page.
+    pub metrics: bool,
+    /// Answer health probes.
+    pub health: bool,
+    /// Every worker's counters: each server bound with this configuration (or a clone of it)
+    /// registers its own, and the metrics page sums them.
+    pub(crate) registry: Arc<Registry>,
     pub conn: ConnConfig,
     /// Most open client connections; the listener pauses at the cap.
     pub max_connections: usize,
@@ -538,6 +565,9 @@ impl Config {
             headers: Vec::new(),
             cors: false,
             auth: None,
+            metrics: false,
+            health: false,
+            registry: Arc::default(),
             conn: ConnConfig::default(),
             max_connections: 10_000,
             grace_period: Duration::from_secs(5),
@@ -563,6 +593,8 @@ impl Config {
         config.headers = cli.headers.clone();
         config.cors = cli.cors;
         config.auth = cli.auth.clone();
+        config.metrics = cli.metrics;
+        config.health = cli.health;
         let conn = &mut config.conn;
         conn.sendfile = !cli.no_sendfile;
         conn.limits.max_head_bytes = cli.max_header_bytes as usize;
@@ -572,6 +604,7 @@ impl Config {
         conn.keepalive_timeout = Duration::from_secs(cli.keepalive_timeout);
         conn.send_timeout = Duration::from_secs(cli.send_timeout);
         conn.explain = cli.explain;
+        conn.log_health = cli.log_health;
         config.max_connections = cli.max_connections as usize;
         config.grace_period = Duration::from_secs(cli.grace_period);
         config.access_log = if cli.quiet {

@@ -39,6 +39,7 @@ pub(crate) mod exchange;
 pub(crate) mod explain;
 pub mod handler;
 pub mod http;
+pub(crate) mod metrics;
 pub mod pool;
 pub mod response;
 pub mod server;

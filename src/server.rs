@@ -156,6 +156,8 @@ impl Server {
         } else {
             None
         };
+        let stats = Arc::new(Stats::default());
+        config.registry.register(Arc::clone(&stats));
         Ok(Server {
             poll,
             listener,
@@ -164,7 +166,7 @@ impl Server {
             stop: Arc::new(AtomicBool::new(false)),
             site,
             config: config.clone(),
-            stats: Arc::new(Stats::default()),
+            stats,
             signals,
         })
     }

@@ -63,6 +63,10 @@ pub use site::{Site, SiteOptions};
 pub(crate) fn handle(req: &RequestHead<'_>, site: &Site, state: &mut WorkerState) -> ResponsePlan {
     let plan = match admit::admit(req, site.cors, site.auth.as_ref()) {
         None => route(req, site, state),
+        // A container's health probe carries no credentials (see `reserved::is_health`).
+        Some(admit::Stop::Unauthorized(_)) if site.health && reserved::is_health(req.target) => {
+            route(req, site, state)
+        }
         Some(stop) => stop.plan(),
     };
     if req.method == Method::Head {
@@ -106,7 +110,7 @@ fn serve(req: &RequestHead<'_>, site: &Site, state: &mut WorkerState) -> Respons
             Ok(folder::serve_folder(req, site, dir, &state.path, query))
         }
         Ok(Found::Reserved(decoded)) => {
-            reserved::serve_reserved(decoded.named(&state.path)).ok_or(Miss::Reserved)
+            reserved::serve_reserved(decoded.named(&state.path), site).ok_or(Miss::Reserved)
         }
         Ok(Found::AddSlash(location)) => Ok(ResponsePlan {
             rare: Some(RareField::Location(location.into_boxed_str())),

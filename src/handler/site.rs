@@ -13,6 +13,7 @@ use super::coded;
 use crate::config::Config;
 use crate::http::auth::Credentials;
 use crate::response::extra_headers::ExtraHeaders;
+use crate::stats::Registry;
 
 /// The policies a [`Site`] applies, from the configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +93,10 @@ pub struct Site {
     pub(super) cors: bool,
     /// Basic authentication on every request.
     pub(super) auth: Option<Credentials>,
+    /// Every worker's counters, when the metrics page is on.
+    pub(super) metrics: Option<Arc<Registry>>,
+    /// Answer health probes.
+    pub(super) health: bool,
     /// The operator's fields on every response (empty when there are none).
     pub(super) extra: ExtraHeaders,
     /// Say on stderr what an archive leaves out.
@@ -106,6 +111,8 @@ impl Site {
         site.cache_control = CachePolicy::new(config.cache_control.as_deref());
         site.auth = config.auth.clone();
         site.page404 = config.page404.clone();
+        site.metrics = config.metrics.then(|| Arc::clone(&config.registry));
+        site.health = config.health;
         site.extra = extra;
         Ok(site)
     }
@@ -135,6 +142,8 @@ impl Site {
             page404: None,
             cors: options.cors,
             auth: None,
+            metrics: None,
+            health: false,
             extra: ExtraHeaders::default(),
             explain: options.explain,
         })

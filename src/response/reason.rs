@@ -103,6 +103,10 @@ pub(crate) enum Reason {
     Favicon,
     /// A path under the reserved prefix that names nothing, or a feature that is off (404).
     Reserved,
+    /// `--metrics`: the metrics page.
+    Metrics,
+    /// `--health`: the health probe's answer.
+    Health,
     /// A directory without `index.html` while listings are off (403).
     NoListing,
     /// A directory named without its trailing slash (301).
@@ -149,6 +153,8 @@ impl Reason {
             Reason::Listing => "directory listing",
             Reason::Favicon => "built-in favicon",
             Reason::Reserved => "reserved path: nothing there, or its feature is off",
+            Reason::Metrics => "metrics",
+            Reason::Health => "health",
             Reason::NoListing => "directory without index.html, listings off",
             Reason::AddSlash => "directory: add the slash",
             Reason::Hidden => "hidden file",

@@ -70,6 +70,13 @@ mod archive;
 /// For front-end work: --spa, -H, --cors, --auth.
 mod frontend;
 
+/// `--metrics` against a known request mix, through a strict reader of the Prometheus text
+/// format; `--health` and its access-log rule; both 404 when off, metrics behind `--auth`.
+mod metrics;
+
+/// The strict Prometheus text-format reader the metrics tests use (and its own tests).
+mod exposition;
+
 /// Pages the front answers with: the not-found page (404.html, --page404) coded and validated
 /// but always a 404, its fallback; the SPA index's own sidecar.
 mod front_pages;
