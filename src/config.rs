@@ -84,6 +84,16 @@ pub struct Cli {
     #[arg(short, long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
     pub(crate) bind: IpAddr,
 
+    /// Open the served URL in the default browser once the server is listening (with no
+    /// display, a message on stderr instead)
+    #[arg(long)]
+    pub open: bool,
+
+    /// Print a QR code of the URL on stderr for a phone: one per network address when bound to
+    /// 0.0.0.0 or ::
+    #[arg(long)]
+    pub qr: bool,
+
     /// Serve and list files and folders whose names start with a dot
     #[arg(long)]
     pub(crate) hidden: bool,

@@ -43,6 +43,7 @@ pub(crate) mod metrics;
 pub mod pool;
 pub mod response;
 pub mod server;
+pub mod share;
 pub mod stats;
 pub mod sys;
 pub mod terminal;

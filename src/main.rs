@@ -18,7 +18,7 @@ use mioserve::server::Exit;
 use mioserve::stats::{Snapshot, Stats};
 use mioserve::sys::NofileLimits;
 use mioserve::terminal::{self, Terminal};
-use mioserve::{Cli, Config, Server, sys};
+use mioserve::{Cli, Config, Server, share, sys};
 
 fn main() -> ExitCode {
     let cli = Cli::from_command_line();
@@ -53,6 +53,14 @@ fn main() -> ExitCode {
     if let Err(e) = Terminal::global().write_stdout(line.as_bytes()) {
         eprintln!("mioserve: cannot write to stdout: {e}");
         return ExitCode::FAILURE;
+    }
+    if cli.qr {
+        let colors = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        let report = share::qr_report(addr, &share::interface_addresses(), colors);
+        let _ = Terminal::global().write_stderr(report.as_bytes());
+    }
+    if cli.open {
+        share::open_in_browser(share::local_url(addr));
     }
     let stats: Vec<Arc<Stats>> = servers.iter().map(Server::stats).collect();
     if let Some(rewrite) = live {

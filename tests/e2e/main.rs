@@ -74,6 +74,9 @@ mod frontend;
 /// format; `--health` and its access-log rule; both 404 when off, metrics behind `--auth`.
 mod metrics;
 
+/// `--open` with a stand-in launcher (and without a display), `--qr` read back by a decoder.
+mod share;
+
 /// The strict Prometheus text-format reader the metrics tests use (and its own tests).
 mod exposition;
 
