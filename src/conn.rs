@@ -40,7 +40,7 @@ use crate::pool::{BufferPool, ReadBuf};
 use crate::response::writer::{BodyWriter, Budget, Flow, Outbox, Turn};
 use crate::stats::{Answered, CloseReason, Tally};
 use crate::timer::{Deadline, DeadlineKind, TimerSlot};
-use crate::transport::Transport;
+use crate::transport::{Security, Transport};
 
 /// Requests answered per [`Conn::drive`] before yielding to other connections. Arbitrary: large
 /// enough to batch a deep pipeline into a few `send`s, small enough that one client cannot starve
@@ -208,10 +208,11 @@ struct Account {
 
 impl Account {
     /// The connection as an exchange names and counts it.
-    fn client(&mut self) -> Client<'_> {
+    fn client(&mut self, security: Security) -> Client<'_> {
         Client {
             peer: self.peer,
             id: self.id,
+            security,
             answered: &mut self.answered,
         }
     }
@@ -333,6 +334,10 @@ impl<T: Transport> Conn<T> {
     pub fn drive(&mut self, cx: &mut Cx<'_>) -> Next {
         let mut requests = 0;
         let mut budget = Budget::default();
+        if self.flush_transport().is_err() {
+            self.release(cx.pool);
+            return Next::Close;
+        }
         loop {
             let step = match self.phase {
                 Phase::Head => self.on_head(cx, &mut requests),
@@ -344,6 +349,15 @@ impl<T: Transport> Conn<T> {
                 Step::Continue => {}
                 Step::Wait(interest) => {
                     self.return_idle_buffers(cx.pool);
+                    if self.flush_transport().is_err() {
+                        self.release(cx.pool);
+                        return Next::Close;
+                    }
+                    // What the transport still holds goes out when the socket takes it,
+                    // whatever the phase waits for.
+                    if self.socket.holds_output() {
+                        return Next::Wait(interest | Interest::WRITABLE);
+                    }
                     return Next::Wait(interest);
                 }
                 Step::Yield => return Next::Yield,
@@ -358,13 +372,16 @@ impl<T: Transport> Conn<T> {
     /// The deadline of `kind` has passed. What that means depends on the phase.
     pub(crate) fn on_deadline(&mut self, kind: DeadlineKind, cx: &mut Cx<'_>) -> Next {
         self.timer.set(None);
-        self.ending(match kind {
+        let reason = match kind {
             DeadlineKind::Header => CloseReason::HeaderTimeout,
             DeadlineKind::Idle => CloseReason::IdleTimeout,
             DeadlineKind::Send => CloseReason::SendTimeout,
             DeadlineKind::Body => CloseReason::BodyTimeout,
             DeadlineKind::Linger => CloseReason::ConnectionClose,
-        });
+            // A quiet event stream: it says something (or finds its client gone) when run.
+            DeadlineKind::Heartbeat => return self.drive(cx),
+        };
+        self.ending(reason);
         let request_started = self.has_buffered();
         match (kind, &self.phase) {
             // A request was started but its head did not arrive in time: 408, then close.
@@ -390,6 +407,25 @@ impl<T: Transport> Conn<T> {
 }
 
 impl<T: Transport> Conn<T> {
+    /// Writes what the transport holds of its own (a TLS handshake's flight, records the socket
+    /// did not take) while the socket takes it. An error ends the connection.
+    fn flush_transport(&mut self) -> io::Result<()> {
+        if !self.socket.holds_output() || !self.ready.writable {
+            return Ok(());
+        }
+        match self.socket.flush() {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.ready.writable = false;
+                Ok(())
+            }
+            Err(e) => {
+                self.ending(io_reason(&e));
+                Err(e)
+            }
+            Ok(()) => Ok(()),
+        }
+    }
+
     /// Request bytes are buffered that no request has consumed yet.
     fn has_buffered(&self) -> bool {
         self.read.as_ref().is_some_and(|r| !r.is_empty())
@@ -513,7 +549,7 @@ impl<T: Transport> Conn<T> {
         let client_keeps_alive = head.keep_alive;
         let out = self.out.buf(cx.pool);
         let mark = out.len();
-        let client = self.account.client();
+        let client = self.account.client(self.socket.security());
         let Queued {
             framing,
             mut body,
@@ -597,7 +633,7 @@ impl<T: Transport> Conn<T> {
             Phase::Body(discarding) => (discarding.head_request, Some(&discarding.request_line)),
             _ => (false, None),
         };
-        let client = self.account.client();
+        let client = self.account.client(self.socket.security());
         let line = replaced.map_or_else(|| pending_line(self.read.as_ref()), |line| &line[..]);
         let out = self.out.buf(cx.pool);
         let Queued { body, .. } = exchange::refuse(cx, refusal, head_request, line, client, out);
@@ -699,6 +735,7 @@ impl<T: Transport> Conn<T> {
             Ok(Turn::Done) => {}
             Ok(Turn::Blocked { progressed }) => return self.blocked(cx, progressed),
             Ok(Turn::Yield) => return Step::Yield,
+            Ok(Turn::Pending) => return self.await_news(cx),
             Err(e) => {
                 self.ending(io_reason(&e));
                 return Step::Close;
@@ -709,7 +746,9 @@ impl<T: Transport> Conn<T> {
             let entry = deferred.entry(self.account.peer, sending.body.generated());
             cx.log.record(&entry, cx.date.clf(), cx.now);
         }
-        self.account.answered.written(cx.stats);
+        if !sending.body.has_waited() {
+            self.account.answered.written(cx.stats);
+        }
         match sending.after {
             After::KeepAlive if cx.draining => {
                 self.ending(CloseReason::Shutdown);
@@ -750,6 +789,40 @@ impl<T: Transport> Conn<T> {
         self.timer
             .set(Some(cx.config.deadline(DeadlineKind::Linger, cx.now)));
         Step::Continue
+    }
+
+    /// The response is an event stream with nothing to say now: wait for news (the loop runs the
+    /// connection when there is some) or for the heartbeat deadline. The only input expected is
+    /// the client's end of stream, which ends the subscription; anything else it sends is
+    /// discarded, as no request behind an endless response can ever be answered.
+    fn await_news(&mut self, cx: &mut Cx<'_>) -> Step {
+        if self.ready.readable {
+            if self.fill(cx).is_err() {
+                return Step::Close;
+            }
+            if let Some(read) = &mut self.read {
+                let len = read.data().len();
+                read.consume(len);
+            }
+        }
+        if self.ready.peer_closed {
+            self.ending(CloseReason::ClientClosed);
+            return Step::Close;
+        }
+        if self.ready.readable {
+            // More input waits: read it after other connections had their turn.
+            return Step::Yield;
+        }
+        if self.timer.kind() != Some(DeadlineKind::Heartbeat) {
+            self.timer
+                .set(Some(cx.config.deadline(DeadlineKind::Heartbeat, cx.now)));
+        }
+        Step::Wait(Interest::READABLE)
+    }
+
+    /// Whether the connection is a live reload subscriber waiting for news.
+    pub(crate) fn awaits_news(&self) -> bool {
+        matches!(&self.phase, Phase::Send(sending) if sending.body.has_waited())
     }
 
     /// A write hit `WouldBlock`: wait for writability under the send deadline, which moves only
@@ -908,7 +981,7 @@ mod tests {
     /// their instants in 8 bytes.
     #[test]
     fn an_idle_connection_is_small() {
-        let size = std::mem::size_of::<Conn<mio::net::TcpStream>>();
+        let size = std::mem::size_of::<Conn<crate::tls::Socket>>();
         assert!(size <= 224, "Conn is {size} bytes");
     }
 

@@ -3,8 +3,9 @@
 //!
 //! The figures are those of the exit report and the live line, from the same [`Snapshot`]:
 //! responses by method and status class, bytes written, connections accepted, open and ended (by
-//! reason, and refusals by status), accept pauses, compressed responses by coding and source, and
-//! the service-time histogram the live line takes its percentiles from. No label carries a path
+//! reason, and refusals by status), accept pauses, compressed responses by coding and source, the
+//! service-time histogram the live line takes its percentiles from, TLS handshakes (completed,
+//! resumed, failed by reason, plain HTTP on the HTTPS port) and live reload's streams and events. No label carries a path
 //! or anything else a client chooses, so the page has a fixed set of series whatever the traffic.
 //!
 //! Each family has its `# HELP` and `# TYPE` lines before its samples, every series of a family
@@ -22,6 +23,7 @@ use crate::stats::{
     CLOSE_REASONS, CODED_FROM, CODINGS, EXPORTED_BOUNDS, Histogram, METHODS, REJECT_STATUSES,
     Snapshot,
 };
+use crate::tls::Failure;
 
 /// The page's `Content-Type`.
 pub(crate) const CONTENT_TYPE: &str = "text/plain; version=0.0.4";
@@ -135,6 +137,8 @@ pub(crate) fn render(s: &Snapshot, workers: usize) -> String {
         }
     }
     histogram(&mut out, s);
+    tls(&mut out, s);
+    live_reload(&mut out, s);
     family(
         &mut out,
         "mioserve_workers",
@@ -143,6 +147,83 @@ pub(crate) fn render(s: &Snapshot, workers: usize) -> String {
     );
     sample(&mut out, "mioserve_workers", &[], workers as u64);
     out
+}
+
+/// How TLS handshakes went (zero without HTTPS): completed, of which resumed, failed by reason
+/// (the exit report's, in kebab case), and plain HTTP sent to the HTTPS port.
+fn tls(out: &mut String, s: &Snapshot) {
+    let t = &s.tls;
+    family(
+        out,
+        "mioserve_tls_handshakes_completed_total",
+        "counter",
+        "TLS handshakes completed (HTTPS only).",
+    );
+    sample(
+        out,
+        "mioserve_tls_handshakes_completed_total",
+        &[],
+        t.completed,
+    );
+    family(
+        out,
+        "mioserve_tls_handshakes_resumed_total",
+        "counter",
+        "Of the TLS handshakes completed, those that resumed a session (a ticket or a session id).",
+    );
+    sample(out, "mioserve_tls_handshakes_resumed_total", &[], t.resumed);
+    family(
+        out,
+        "mioserve_tls_handshakes_failed_total",
+        "counter",
+        "TLS handshakes that failed, by why.",
+    );
+    for (failure, n) in Failure::ALL.iter().zip(&t.failed) {
+        let reason = failure.name().replace(' ', "-");
+        sample(
+            out,
+            "mioserve_tls_handshakes_failed_total",
+            &[("reason", &reason)],
+            *n,
+        );
+    }
+    family(
+        out,
+        "mioserve_tls_plain_http_total",
+        "counter",
+        "Connections that spoke plain HTTP to the HTTPS port (each answered with a 308).",
+    );
+    sample(out, "mioserve_tls_plain_http_total", &[], t.plain_http);
+}
+
+/// Live reload's event streams (zero without `--live-reload`).
+fn live_reload(out: &mut String, s: &Snapshot) {
+    family(
+        out,
+        "mioserve_live_reload_streams_open",
+        "gauge",
+        "Live reload event streams open now (connections too, counted in connections_open).",
+    );
+    sample(out, "mioserve_live_reload_streams_open", &[], s.subscribers);
+    family(
+        out,
+        "mioserve_live_reload_streams_total",
+        "counter",
+        "Live reload event streams opened.",
+    );
+    sample(
+        out,
+        "mioserve_live_reload_streams_total",
+        &[],
+        s.subscriptions,
+    );
+    family(
+        out,
+        "mioserve_live_reload_events_total",
+        "counter",
+        "Live reload events sent, one per stream per change.",
+    );
+    sample(out, "mioserve_live_reload_events_total", &[], s.events);
 }
 
 /// The service-time histogram: cumulative buckets, `+Inf`, `_sum` and `_count`.
@@ -274,12 +355,17 @@ mod tests {
             ("mioserve_service_seconds_sum", "0.002020"),
             ("mioserve_service_seconds_count", "6"),
             ("mioserve_workers", "2"),
+            (
+                r#"mioserve_tls_handshakes_failed_total{reason="no-shared-cipher"}"#,
+                "0",
+            ),
+            ("mioserve_live_reload_events_total", "0"),
         ] {
             assert_eq!(value(&page, series), want, "{series}");
         }
         assert!(page.ends_with('\n'));
         let series = page.lines().filter(|l| !l.starts_with('#')).count();
-        assert_eq!(series, 112, "the README's count");
+        assert_eq!(series, 125, "the README's count");
     }
 
     #[test]

@@ -8,6 +8,9 @@
 //! cap and when the process runs out of file descriptors; it resumes when a connection closes, or
 //! after `ACCEPT_RETRY` (100 ms) if none is open to close.
 //!
+//! Under HTTPS every accepted socket is wrapped in TLS ([`crate::tls::Socket`]); SIGHUP reloads
+//! the certificate files (the first worker does it for all: they share the certificate).
+//!
 //! Shutdown (a signal, or `Handle::stop`) runs in phases: stop accepting, close idle
 //! connections, let in-flight responses finish with `Connection: close` until the grace period
 //! ends, flush the access log, return. A second signal returns at once.
@@ -18,6 +21,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -26,14 +30,15 @@ use std::time::{Duration, Instant, SystemTime};
 use mio::event::Event;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
 
 use crate::access_log::AccessLog;
-use crate::config::{Config, ConnConfig};
+use crate::config::{Config, ConnConfig, LiveReload};
 use crate::conn::{Conn, Cx, Next};
 use crate::error::StartupError;
+use crate::handler::live::Feed;
 use crate::handler::{Site, WorkerState, open_files};
 use crate::http::date::DateCache;
 use crate::pool::BufferPool;
@@ -41,6 +46,9 @@ use crate::response::extra_headers::ExtraHeaders;
 use crate::stats::{CloseReason, Stats};
 use crate::sys;
 use crate::timer::{Timers, Verdict};
+use crate::tls::{Outcome, Socket, TlsContext};
+use crate::transport::Transport;
+use crate::watch::{Change, IgnoreRules};
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
@@ -147,8 +155,21 @@ impl Server {
             .register(&mut listener, LISTENER, Interest::READABLE)
             .map_err(StartupError::Poll)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(StartupError::Poll)?);
+        if let Some(live) = &config.live_reload {
+            watch_root(live, site.root())?;
+            live.hub.attach(Arc::clone(&waker));
+        }
         let signals = if config.handle_signals {
-            let mut signals = Signals::new([SIGINT, SIGTERM]).map_err(StartupError::Poll)?;
+            // SIGHUP reloads certificate files; without them it keeps its default (the end of
+            // the process, as when the terminal closes). One worker reloads for all.
+            let reloads =
+                config.worker == 0 && config.tls.as_ref().is_some_and(|t| t.files().is_some());
+            let wanted: &[i32] = if reloads {
+                &[SIGINT, SIGTERM, SIGHUP]
+            } else {
+                &[SIGINT, SIGTERM]
+            };
+            let mut signals = Signals::new(wanted).map_err(StartupError::Poll)?;
             poll.registry()
                 .register(&mut signals, SIGNALS, Interest::READABLE)
                 .map_err(StartupError::Poll)?;
@@ -233,12 +254,13 @@ impl Server {
                 max_connections: config.max_connections,
             },
             worker: (config.workers > 1).then_some(config.worker),
+            tls: config.tls.as_ref(),
             grace_until: None,
             next_sweep: Instant::now(),
             shared: Shared {
                 pool: BufferPool::new(config.conn.limits.max_head_bytes),
                 date: DateCache::new(),
-                worker: WorkerState::with_compress_cache(config.compress_cache),
+                worker: worker_state(&config, &stats),
                 log: AccessLog::stdout(config.access_log),
                 stats: &stats,
                 site: &site,
@@ -262,13 +284,30 @@ impl Server {
             }
             let now = Instant::now();
             event_loop.shared.date.refresh(SystemTime::now());
+            if let Some(feed) = &event_loop.shared.worker.live {
+                feed.tick(now);
+            }
             let mut stop_requested = false;
+            let mut woken = false;
             for event in events.iter() {
                 match event.token() {
                     LISTENER => event_loop.accept(poll.registry(), now),
-                    WAKER => stop_requested |= stop.load(Ordering::SeqCst),
+                    WAKER => {
+                        stop_requested |= stop.load(Ordering::SeqCst);
+                        woken = true;
+                    }
                     SIGNALS => {
-                        let count = signals.as_mut().map_or(0, |s| s.pending().count());
+                        let (mut count, mut hangups) = (0, 0);
+                        for signal in signals.iter_mut().flat_map(|s| s.pending()) {
+                            if signal == SIGHUP {
+                                hangups += 1;
+                            } else {
+                                count += 1;
+                            }
+                        }
+                        if hangups > 0 {
+                            reload_certificate(config.tls.as_ref());
+                        }
                         match event_loop.on_signals(count) {
                             Some(exit) => return Ok(exit),
                             None => stop_requested |= count > 0,
@@ -276,6 +315,9 @@ impl Server {
                     }
                     Token(slot) => event_loop.on_event(slot, event, poll.registry(), now),
                 }
+            }
+            if let (true, Some(live)) = (woken, &config.live_reload) {
+                event_loop.follow_change(live.hub.latest());
             }
             if stop_requested && !event_loop.shared.draining {
                 event_loop.begin_shutdown(poll.registry(), now, config.grace_period);
@@ -294,9 +336,23 @@ impl Server {
     }
 }
 
+/// What the handler keeps between requests in this worker: the caches, and live reload's feed
+/// when it is on.
+fn worker_state(config: &Config, stats: &Arc<Stats>) -> WorkerState {
+    let state = WorkerState::with_compress_cache(config.compress_cache);
+    match &config.live_reload {
+        Some(live) => state.with_live_reload(Feed::new(
+            config.conn.heartbeat,
+            live.max_subscribers,
+            Arc::clone(stats),
+        )),
+        None => state,
+    }
+}
+
 /// The loop's state, apart from the poll.
 struct Loop<'a> {
-    conns: Slab<Conn<TcpStream>>,
+    conns: Slab<Conn<Socket>>,
     timers: Timers,
     /// Connections that yielded with work left; run again before the next sleep.
     ready: Vec<usize>,
@@ -305,6 +361,8 @@ struct Loop<'a> {
     acceptor: Acceptor,
     /// This loop's number when there are several, so their messages can be told apart.
     worker: Option<usize>,
+    /// Under HTTPS, what every accepted socket's TLS is set up from.
+    tls: Option<&'a TlsContext>,
     /// When shutdown stops waiting for in-flight responses.
     grace_until: Option<Instant>,
     /// When the open-file cache is next swept of unused entries.
@@ -327,10 +385,21 @@ struct Shared<'a> {
 
 impl Shared<'_> {
     /// Counts a connection's end and logs it (extended access log).
-    fn ended(&mut self, conn: &mut Conn<TcpStream>, now: Instant) {
+    fn ended(&mut self, conn: &mut Conn<Socket>, now: Instant) {
         conn.log_unfinished(&mut self.log, self.date.clf(), now);
         let reason = conn.close_reason();
         self.stats.closed(reason);
+        let timed_out = reason == CloseReason::HeaderTimeout;
+        if let Some(outcome) = conn.socket().tls_outcome(timed_out) {
+            self.stats.tls(outcome);
+            if let Outcome::Failed(failure) = outcome {
+                log::debug!(
+                    "TLS handshake with {} failed: {}",
+                    conn.peer(),
+                    failure.name()
+                );
+            }
+        }
         self.log.record_close(
             conn.peer(),
             conn.id(),
@@ -511,7 +580,17 @@ impl Loop<'_> {
 
     /// Registers an accepted connection. It has `TCP_NODELAY` already: Linux copies it from the
     /// listener (see `sys::listen`), which saves a `setsockopt` per connection.
-    fn add(&mut self, mut socket: TcpStream, peer: SocketAddr, registry: &Registry, now: Instant) {
+    fn add(&mut self, tcp: TcpStream, peer: SocketAddr, registry: &Registry, now: Instant) {
+        let mut socket = match self.tls {
+            None => Socket::Plain(tcp),
+            Some(tls) => match crate::tls::stream::TlsStream::new(tcp, tls.config()) {
+                Ok(stream) => Socket::Tls(Box::new(stream)),
+                Err(e) => {
+                    log::warn!("TLS for {peer}: {e}");
+                    return;
+                }
+            },
+        };
         let entry = self.conns.vacant_entry();
         let slot = entry.key();
         if let Err(e) = registry.register(&mut socket, Token(slot), Interest::READABLE) {
@@ -533,6 +612,26 @@ impl Loop<'_> {
         }
     }
 
+    /// Moves live reload's feed to `latest`; if that is news, runs every subscriber (after the
+    /// events of this wake-up) so each sends it.
+    fn follow_change(&mut self, latest: (u64, Change)) {
+        if self
+            .shared
+            .worker
+            .live
+            .as_ref()
+            .is_some_and(|feed| feed.update(latest))
+        {
+            self.run_subscribers();
+        }
+    }
+
+    /// Queues every live reload subscriber to run before the loop sleeps again.
+    fn run_subscribers(&mut self) {
+        let waiting = self.conns.iter().filter(|(_, conn)| conn.awaits_news());
+        self.ready.extend(waiting.map(|(slot, _)| slot));
+    }
+
     /// Stops accepting, closes idle connections, and lets the rest finish within `grace`.
     fn begin_shutdown(&mut self, registry: &Registry, now: Instant, grace: Duration) {
         log::info!(
@@ -544,6 +643,11 @@ impl Loop<'_> {
         );
         self.shared.draining = true;
         self.grace_until = Some(now + grace);
+        // Live reload's event streams end now, as if their last change had come.
+        if let Some(feed) = &self.shared.worker.live {
+            feed.close();
+            self.run_subscribers();
+        }
         self.acceptor.close(registry);
         let idle: Vec<usize> = self
             .conns
@@ -649,6 +753,7 @@ impl Loop<'_> {
     fn close(&mut self, slot: usize) {
         let mut conn = self.conns.remove(slot);
         conn.release(&mut self.shared.pool);
+        conn.socket().close();
         self.shared.ended(&mut conn, Instant::now());
     }
 
@@ -667,6 +772,40 @@ impl Loop<'_> {
             }
         }
     }
+}
+
+/// SIGHUP: reads the certificate files again. New handshakes get the new certificate; a reload
+/// that fails keeps the old one and says why.
+fn reload_certificate(tls: Option<&TlsContext>) {
+    let Some(tls) = tls else { return };
+    match tls.reload() {
+        Ok(cert) => log::warn!(
+            "SIGHUP: certificate reloaded (SHA-256 {}, valid until {}); new connections use it",
+            cert.fingerprint,
+            cert.expires()
+        ),
+        Err(e) => log::error!("SIGHUP: certificate not reloaded, the current one stays: {e}"),
+    }
+}
+
+/// Starts live reload's watcher on `root` (the first worker to bind does; the others share it) and
+/// says on stderr what it watches and what it ignores.
+fn watch_root(live: &LiveReload, root: &Path) -> Result<(), StartupError> {
+    let rules = IgnoreRules::new(&live.ignore).map_err(StartupError::Config)?;
+    let ignored = rules.describe();
+    let watched = live.hub.watch(root, rules, live.coalesce).map_err(|e| {
+        StartupError::Config(format!(
+            "--live-reload: cannot watch {}: {e}",
+            root.display()
+        ))
+    })?;
+    if watched > 0 {
+        log::info!(
+            "live reload: watching {watched} folders under {}; ignoring {ignored}",
+            root.display()
+        );
+    }
+    Ok(())
 }
 
 /// `EMFILE` or `ENFILE`: the process or the system is out of file descriptors.

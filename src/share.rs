@@ -16,29 +16,30 @@ use qrcode::render::unicode::Dense1x2;
 
 use crate::sys;
 
-/// The URL to open in a browser on this machine: the bound address, or loopback of the same
-/// family when bound to every interface (`0.0.0.0` is no address to connect to everywhere).
-pub fn local_url(bound: SocketAddr) -> String {
+/// The URL (`scheme` is `http` or `https`) to open in a browser on this machine: the bound
+/// address, or loopback of the same family when bound to every interface (`0.0.0.0` is no
+/// address to connect to everywhere).
+pub fn local_url(scheme: &str, bound: SocketAddr) -> String {
     let ip = match bound.ip() {
         IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
         IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
         ip => ip,
     };
-    url(SocketAddr::new(ip, bound.port()))
+    url(scheme, SocketAddr::new(ip, bound.port()))
 }
 
-/// `http://ADDR:PORT/`, an IPv6 address in brackets.
-fn url(addr: SocketAddr) -> String {
-    format!("http://{addr}/")
+/// `SCHEME://ADDR:PORT/`, an IPv6 address in brackets.
+fn url(scheme: &str, addr: SocketAddr) -> String {
+    format!("{scheme}://{addr}/")
 }
 
 /// The URLs other machines can reach the server at: when bound to every interface, one per
 /// address of `interfaces` of the same family that is neither loopback nor link-local (a phone
 /// cannot use an IPv6 link-local address without its zone), in order and without repeats;
 /// otherwise the bound address alone.
-pub fn lan_urls(bound: SocketAddr, interfaces: &[IpAddr]) -> Vec<String> {
+pub fn lan_urls(scheme: &str, bound: SocketAddr, interfaces: &[IpAddr]) -> Vec<String> {
     if !bound.ip().is_unspecified() {
-        return vec![url(bound)];
+        return vec![url(scheme, bound)];
     }
     let mut urls: Vec<String> = Vec::new();
     for &ip in interfaces {
@@ -49,7 +50,7 @@ pub fn lan_urls(bound: SocketAddr, interfaces: &[IpAddr]) -> Vec<String> {
             }
             _ => false,
         };
-        let url = url(SocketAddr::new(ip, bound.port()));
+        let url = url(scheme, SocketAddr::new(ip, bound.port()));
         if usable && !urls.contains(&url) {
             urls.push(url);
         }
@@ -97,10 +98,10 @@ pub fn qr_text(text: &str, colors: bool) -> Result<String, String> {
     Ok(out)
 }
 
-/// The `--qr` text for a server bound to `bound`: each URL a phone can use with its QR code, or
-/// why there is none.
-pub fn qr_report(bound: SocketAddr, interfaces: &[IpAddr], colors: bool) -> String {
-    let urls = lan_urls(bound, interfaces);
+/// The `--qr` text for a server bound to `bound`, speaking `scheme`: each URL a phone can use with
+/// its QR code, or why there is none.
+pub fn qr_report(scheme: &str, bound: SocketAddr, interfaces: &[IpAddr], colors: bool) -> String {
+    let urls = lan_urls(scheme, bound, interfaces);
     if urls.is_empty() {
         return format!(
             "--qr: this machine has no address but loopback for {}: a phone cannot reach it\n",
@@ -161,7 +162,7 @@ mod tests {
             ("192.168.1.4:8080", "http://192.168.1.4:8080/"),
             ("[::1]:8080", "http://[::1]:8080/"),
         ] {
-            assert_eq!(local_url(bound.parse().unwrap()), want, "{bound}");
+            assert_eq!(local_url("http", bound.parse().unwrap()), want, "{bound}");
         }
     }
 
@@ -180,7 +181,7 @@ mod tests {
         .iter()
         .map(|a| a.parse().unwrap())
         .collect();
-        let urls = |bound: &str| lan_urls(bound.parse().unwrap(), &interfaces);
+        let urls = |bound: &str| lan_urls("http", bound.parse().unwrap(), &interfaces);
         assert_eq!(
             urls("0.0.0.0:8080"),
             ["http://192.168.1.4:8080/", "http://10.0.0.7:8080/"]
@@ -188,7 +189,11 @@ mod tests {
         assert_eq!(urls("[::]:8080"), ["http://[2001:db8::5]:8080/"]);
         assert_eq!(urls("127.0.0.1:8080"), ["http://127.0.0.1:8080/"]);
         assert_eq!(urls("10.0.0.7:81"), ["http://10.0.0.7:81/"]);
-        assert!(lan_urls("0.0.0.0:1".parse().unwrap(), &[]).is_empty());
+        assert!(lan_urls("http", "0.0.0.0:1".parse().unwrap(), &[]).is_empty());
+        assert_eq!(
+            lan_urls("https", "[::1]:8443".parse().unwrap(), &[]),
+            ["https://[::1]:8443/"]
+        );
     }
 
     /// The modules of a QR code printed by [`qr_text`] without colors: light where a half block
@@ -248,12 +253,13 @@ mod tests {
     #[test]
     fn the_report_says_when_no_phone_can_reach_the_server() {
         let none = qr_report(
+            "http",
             "0.0.0.0:80".parse().unwrap(),
             &["127.0.0.1".parse().unwrap()],
             false,
         );
         assert!(none.contains("no address but loopback"), "{none}");
-        let lo = qr_report("127.0.0.1:80".parse().unwrap(), &[], false);
+        let lo = qr_report("http", "127.0.0.1:80".parse().unwrap(), &[], false);
         assert!(lo.contains("reachable from this machine only"), "{lo}");
         assert!(lo.contains("http://127.0.0.1:80/\n"), "{lo}");
     }

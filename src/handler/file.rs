@@ -23,7 +23,7 @@ use super::multipart::MultipartBody;
 use super::open_files::CachedFile;
 use super::range::{self, Decision};
 use super::variants::{self, Variants, store_when_complete};
-use super::{Site, WorkerState};
+use super::{Site, WorkerState, live};
 use crate::http::parse::{Fields, RequestHead};
 use crate::http::{Method, Status};
 use crate::response::body::{Body, FileBody, MemoryBody};
@@ -33,7 +33,11 @@ use crate::response::compress::{CompressedBody, Encoder, Input};
 use crate::response::content_range::{ByteRange, ContentRange};
 use crate::response::content_type::ContentType;
 use crate::response::plan::ResponsePlan;
-use crate::response::reason::Reason;
+use crate::response::reason::{Injection, Reason};
+
+/// What a page with live reload's script adds inside its ETag's quotes, so it never validates the
+/// page without it (or the other way round).
+const INJECTED_SUFFIX: &[u8] = b"-lr";
 
 /// The answer for `cached`, the file the router resolved; `index` when it stands in for the
 /// directory the target named.
@@ -49,12 +53,28 @@ pub(super) fn serve_file(
         path: &site.root,
         cache: &site.cache_control,
     };
-    let selected = coded::select(req, site.coding, root, cached, state);
-    let plan = plan_representation(req, cached, selected, &state.coding.variants, state.wall);
-    match plan.reason {
-        Some(Reason::File(_)) if index => plan.because(Reason::Index),
-        _ => plan,
+    let mut injection = match state.live {
+        Some(_) if cached.content_type.0.mime == "text/html" => {
+            live::wants_injection(req, state.live.as_ref())
+        }
+        _ => None,
+    };
+    let page = match injection {
+        Some(Injection::Injected) => live::inject_file(cached)
+            .map_err(|why| injection = Some(why))
+            .ok(),
+        _ => None,
+    };
+    let selected = match page {
+        Some(page) => coded::select_injected(req, site.coding, page),
+        None => coded::select(req, site.coding, root, cached, state),
+    };
+    let mut plan = plan_representation(req, cached, selected, &state.coding.variants, state.wall);
+    plan.live = injection;
+    if index && matches!(plan.reason, Some(Reason::File(_))) {
+        plan.reason = Some(Reason::Index);
     }
+    plan
 }
 
 /// `page`, a page the front answers with instead of a file (the not-found page), as the body of
@@ -91,13 +111,30 @@ pub(super) fn serve_page(
         precompressed: site.coding.precompressed && sidecars,
         ..site.coding
     };
-    let selected = coded::select(&req, policy, root, page, state);
+    // Under live reload an HTML page gets the script as a file does, before it is coded.
+    let mut injection = match state.live {
+        Some(_) if page.content_type.0.mime == "text/html" => {
+            live::wants_injection(&req, state.live.as_ref())
+        }
+        _ => None,
+    };
+    let injected = match injection {
+        Some(Injection::Injected) => live::inject_file(page)
+            .map_err(|why| injection = Some(why))
+            .ok(),
+        _ => None,
+    };
+    let selected = match injected {
+        Some(bytes) => coded::select_injected(&req, site.coding, bytes),
+        None => coded::select(&req, policy, root, page, state),
+    };
     let vary =
         (!matches!(selected, Selected::Identity { vary: false, .. })).then_some("Accept-Encoding");
     let described = selected.representation();
     let (content, validators, coding) = representation(page, selected, state.wall);
     let (body, content_length) = whole_body(content, req.method, &state.coding.variants);
     ResponsePlan {
+        live: injection,
         content_type: Some(page.content_type.0),
         content_length,
         content_encoding: coding,
@@ -120,6 +157,8 @@ enum Content {
     Memory(Rc<Vec<u8>>),
     /// The file, compressed as it is sent into the variant stored under the key.
     Stream(FileBody, Coding, variants::VariantKey),
+    /// Bytes in memory compressed as they are sent (a page with live reload's script).
+    Coded(Rc<Vec<u8>>, Coding),
 }
 
 impl Content {
@@ -128,7 +167,7 @@ impl Content {
         match self {
             Content::File(_, len, _) => Some(*len),
             Content::Memory(bytes) => Some(bytes.len() as u64),
-            Content::Stream(..) => None,
+            Content::Stream(..) | Content::Coded(..) => None,
         }
     }
 }
@@ -173,6 +212,19 @@ fn representation(
                 Content::Stream(whole, coding, key),
                 Validators::with_etag(etag.with_suffix(coding.etag_suffix()), meta, now),
                 Some(coding),
+            )
+        }
+        Selected::Injected { coding, page, .. } => {
+            let etag = etag.with_suffix(INJECTED_SUFFIX);
+            let (content, coding) = match coding {
+                Coding::Identity => (Content::Memory(page), None),
+                coding => (Content::Coded(page, coding), Some(coding)),
+            };
+            let suffix = coding.map_or(&b""[..], Coding::etag_suffix);
+            (
+                content,
+                Validators::with_etag(etag.with_suffix(suffix), meta, now),
+                coding,
             )
         }
     }
@@ -347,7 +399,7 @@ fn slice(content: Content, start: u64, len: u64) -> Body {
             remaining: len,
         }),
         // Never chosen for a range request (see `coded::select`).
-        Content::Stream(..) => Body::Empty,
+        Content::Stream(..) | Content::Coded(..) => Body::Empty,
     }
 }
 
@@ -376,7 +428,15 @@ fn whole_body(
         }
         // HEAD gets the headers GET would (chunked framing, no length) without the cost of
         // setting up an encoder.
-        Content::Stream(..) if method == Method::Head => (Body::Empty, None),
+        Content::Stream(..) | Content::Coded(..) if method == Method::Head => (Body::Empty, None),
+        Content::Coded(page, coding) => {
+            let len = page.len() as u64;
+            let body = Encoder::new(coding).map_or(Body::Empty, |encoder| {
+                let input = Input::Memory(MemoryBody::new(page, 0, len));
+                Body::Stream(Box::new(CompressedBody::new(input, encoder)))
+            });
+            (body, None)
+        }
         Content::Stream(whole, coding, key) => (coded_stream(whole, coding, key, variants), None),
     }
 }

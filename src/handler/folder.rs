@@ -11,8 +11,10 @@
 //! the folder as it is sent, one `openat2` per entry (see `archive`).
 
 use std::fs::File;
+use std::rc::Rc;
 
 use super::listing::{self, Listing};
+use super::live::{self, Feed};
 use super::{Site, archive, encoding};
 use crate::http::parse::RequestHead;
 use crate::http::{Method, Status};
@@ -20,16 +22,18 @@ use crate::response::body::{Body, BodySource};
 use crate::response::coding::Coding;
 use crate::response::compress::{CompressedBody, Encoder, Input};
 use crate::response::plan::{RareField, ResponsePlan};
-use crate::response::reason::{CodingWhy, Reason, Representation};
+use crate::response::reason::{CodingWhy, Injection, Reason, Representation};
 
 /// The answer for `dir`, an open directory at `path` (relative to the root) that the target
-/// named with its trailing slash and that holds no index; `query` is the target's query.
+/// named with its trailing slash and that holds no index; `query` is the target's query, `feed`
+/// live reload's when it is on.
 pub(super) fn serve_folder(
     req: &RequestHead<'_>,
     site: &Site,
     dir: File,
     path: &[u8],
     query: Option<&str>,
+    feed: Option<&Rc<Feed>>,
 ) -> ResponsePlan {
     if !site.listing {
         return ResponsePlan::error(Status::FORBIDDEN).because(Reason::NoListing);
@@ -40,20 +44,27 @@ pub(super) fn serve_folder(
         .flatten();
     match archive {
         Some(format) => archive_plan(req, site, dir, path, format),
-        None => listing_plan(req, site, dir, path, query),
+        None => listing_plan(req, site, dir, path, query, feed),
     }
 }
 
-/// The folder listed, as HTML, JSON or plain text (the query and `Accept` say which).
+/// The folder listed, as HTML, JSON or plain text (the query and `Accept` say which); an HTML
+/// page loads live reload's script when `feed` says it is on.
 fn listing_plan(
     req: &RequestHead<'_>,
     site: &Site,
     dir: File,
     path: &[u8],
     query: Option<&str>,
+    feed: Option<&Rc<Feed>>,
 ) -> ResponsePlan {
     let mut options = listing::Options::from_request(query, req.fields.accept);
     options.archives = site.archives;
+    let injection = match options.format {
+        listing::Format::Html => live::wants_injection(req, feed),
+        _ => None,
+    };
+    options.live_reload = injection == Some(Injection::Injected);
     let listing = Listing::new(dir, path, &site.root, site.hidden, options);
     // A listing is text: coded on the fly when the client accepts it.
     let coding = if site.coding.compress {
@@ -89,6 +100,7 @@ fn listing_plan(
         cache_control: Some(site.cache_control.for_listing()),
         body: Body::Stream(body),
         reason: Some(Reason::Listing),
+        live: injection,
         ..ResponsePlan::empty(Status::OK)
     }
 }

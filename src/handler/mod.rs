@@ -34,6 +34,7 @@ mod file;
 mod folder;
 mod front;
 pub(crate) mod listing;
+pub mod live;
 pub(crate) mod mime;
 pub(crate) mod multipart;
 pub(crate) mod open_files;
@@ -49,11 +50,13 @@ use std::time::{Instant, SystemTime};
 
 use crate::http::parse::RequestHead;
 use crate::http::{Method, Status};
+use crate::response::content_type::ContentType;
 use crate::response::etag::ETag;
 use crate::response::plan::{RareField, ResponsePlan};
-use crate::response::reason::Reason;
+use crate::response::reason::{Injection, Reason};
 use coded::CodingState;
 use front::Miss;
+use live::Feed;
 use open_files::{CachedFile, OpenFiles};
 use resolve::{Decoded, ResolveError, Resolved};
 pub use site::{Site, SiteOptions};
@@ -61,7 +64,7 @@ pub use site::{Site, SiteOptions};
 /// Decides the response to `req`, using and updating the worker's open-file cache and path
 /// buffer in `state`.
 pub(crate) fn handle(req: &RequestHead<'_>, site: &Site, state: &mut WorkerState) -> ResponsePlan {
-    let plan = match admit::admit(req, site.cors, site.auth.as_ref()) {
+    let mut plan = match admit::admit(req, site.cors, site.auth.as_ref()) {
         None => route(req, site, state),
         // A container's health probe carries no credentials (see `reserved::is_health`).
         Some(admit::Stop::Unauthorized(_)) if site.health && reserved::is_health(req.target) => {
@@ -69,6 +72,22 @@ pub(crate) fn handle(req: &RequestHead<'_>, site: &Site, state: &mut WorkerState
         }
         Some(stop) => stop.plan(),
     };
+    // Error pages are pages too: under live reload, a 404 follows the files like any page. The
+    // not-found page has decided its own (`file::serve_page`, which injects before coding).
+    let page_decided = plan.status == Status::NOT_FOUND && plan.live.is_some();
+    if state.live.is_some()
+        && !page_decided
+        && plan.status.code() >= 400
+        && plan
+            .content_type
+            .is_some_and(|t| t.mime == ContentType::HTML.mime)
+    {
+        plan = match live::wants_injection(req, state.live.as_ref()) {
+            Some(Injection::Injected) => live::inject_error_page(plan),
+            Some(why) => plan.injected(why),
+            None => plan,
+        };
+    }
     if req.method == Method::Head {
         plan.without_body()
     } else {
@@ -107,10 +126,19 @@ fn serve(req: &RequestHead<'_>, site: &Site, state: &mut WorkerState) -> Respons
     let answered = match find(req.target, site, state) {
         Ok(Found::File { cached, index }) => Ok(file::serve_file(req, site, &cached, index, state)),
         Ok(Found::Folder { dir, query }) => {
-            Ok(folder::serve_folder(req, site, dir, &state.path, query))
+            let feed = state.live.as_ref();
+            Ok(folder::serve_folder(
+                req,
+                site,
+                dir,
+                &state.path,
+                query,
+                feed,
+            ))
         }
         Ok(Found::Reserved(decoded)) => {
-            reserved::serve_reserved(decoded.named(&state.path), site).ok_or(Miss::Reserved)
+            reserved::serve_reserved(decoded.named(&state.path), site, state.live.as_ref())
+                .ok_or(Miss::Reserved)
         }
         Ok(Found::AddSlash(location)) => Ok(ResponsePlan {
             rare: Some(RareField::Location(location.into_boxed_str())),
@@ -203,6 +231,8 @@ pub struct WorkerState {
     pub(crate) open_files: OpenFiles,
     /// Compressed variants and sidecar probes.
     pub(crate) coding: CodingState,
+    /// Live reload's view of the latest change, when it is on.
+    pub(crate) live: Option<Rc<Feed>>,
 }
 
 impl Default for WorkerState {
@@ -220,7 +250,14 @@ impl WorkerState {
             path: Vec::new(),
             open_files: OpenFiles::default(),
             coding: CodingState::new(cap),
+            live: None,
         }
+    }
+
+    /// The same, following live reload's changes through `feed`.
+    pub fn with_live_reload(mut self, feed: Feed) -> WorkerState {
+        self.live = Some(Rc::new(feed));
+        self
     }
 }
 #[cfg(test)]

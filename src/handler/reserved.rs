@@ -11,6 +11,7 @@
 //! | `favicon.ico` | the built-in icon (also at `/favicon.ico` when the root has none, see `front`) | always |
 //! | `metrics` | every worker's counters in the Prometheus text format (see `crate::metrics`) | `--metrics` |
 //! | `health` | 200 `ok`, for container probes; without credentials under `--auth` (see [`is_health`]) | `--health` |
+//! | `live`, `live.js`, `live-worker.js` | live reload's event stream and scripts (see `live`) | `--live-reload` |
 //!
 //! Cost: one comparison of the first path segment per request; the metrics page, when asked for,
 //! a snapshot of every worker's counters and the page rendered into one allocation.
@@ -18,6 +19,7 @@
 use std::rc::Rc;
 use std::sync::{Arc, LazyLock};
 
+use super::live::{self, Feed};
 use super::{Site, favicon};
 use crate::http::Status;
 use crate::metrics;
@@ -46,13 +48,17 @@ pub(super) fn below_prefix(path: &[u8]) -> Option<&[u8]> {
 }
 
 /// The answer for `path`, a path under the reserved prefix; `None` when it names nothing, or a
-/// feature that is off (the front answers 404).
-pub(super) fn serve_reserved(path: &[u8], site: &Site) -> Option<ResponsePlan> {
+/// feature that is off (the front answers 404). `feed` is live reload's, when it is on.
+pub(super) fn serve_reserved(
+    path: &[u8],
+    site: &Site,
+    feed: Option<&Rc<Feed>>,
+) -> Option<ResponsePlan> {
     match below_prefix(path)? {
         b"favicon.ico" => Some(favicon::plan()),
         b"metrics" => site.metrics.as_deref().map(metrics_page),
         b"health" if site.health => Some(health()),
-        _ => None,
+        rest => live::serve_reserved(rest, feed),
     }
 }
 

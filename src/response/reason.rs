@@ -140,6 +140,37 @@ pub(crate) enum Reason {
     SpaFallback,
     /// A folder as a download; `zip`, else tar.
     Archive { zip: bool },
+    /// Plain HTTP sent to the HTTPS port: a redirect to `https://` (308).
+    PlainHttpOnHttps,
+    /// Live reload's event stream or client script.
+    LiveReload,
+    /// Live reload's event stream refused: the worker has as many subscribers as it takes (503).
+    TooManySubscribers,
+}
+
+/// Whether live reload's script went into an HTML response, and if not, why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Injection {
+    /// It did.
+    Injected,
+    /// A fetch or XHR (the request has `Origin`): the page is data to it, not a page.
+    Origin,
+    /// The page is larger than what is read whole to inject.
+    TooLarge,
+    /// The page could not be read.
+    Unreadable,
+}
+
+impl Injection {
+    /// The phrase for `--explain`.
+    pub fn phrase(self) -> &'static str {
+        match self {
+            Injection::Injected => "live reload script injected",
+            Injection::Origin => "live reload script not injected: fetch/XHR (Origin)",
+            Injection::TooLarge => "live reload script not injected: page over 4 MiB",
+            Injection::Unreadable => "live reload script not injected: unreadable",
+        }
+    }
 }
 
 impl Reason {
@@ -176,6 +207,9 @@ impl Reason {
             Reason::SpaFallback => "no such file; single-page app index.html",
             Reason::Archive { zip: false } => "folder as tar archive",
             Reason::Archive { zip: true } => "folder as zip archive",
+            Reason::PlainHttpOnHttps => "redirect to https://",
+            Reason::LiveReload => "live reload",
+            Reason::TooManySubscribers => "live reload: subscriber cap reached",
             Reason::Range { .. }
             | Reason::Multipart { .. }
             | Reason::NotModified(_)

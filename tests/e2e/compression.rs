@@ -1,7 +1,7 @@
 use std::io::Read;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::util::*;
+use super::util::*;
 
 /// Script-like text that compresses as real code does, `len` bytes.
 fn script(len: usize) -> Vec<u8> {
@@ -54,7 +54,7 @@ fn unbrotli(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
-fn decode(response: &Response) -> Vec<u8> {
+pub(crate) fn decode(response: &Response) -> Vec<u8> {
     match response.header("content-encoding") {
         None => response.body.clone(),
         Some("gzip") => gunzip(&response.body),

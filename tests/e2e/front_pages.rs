@@ -251,3 +251,30 @@ fn an_unreadable_page404_is_a_warning_at_start_not_an_error() {
         "{stderr}"
     );
 }
+
+#[test]
+fn under_live_reload_the_not_found_page_gets_the_script_once_coded_or_not() {
+    const TAG: &str = "<script src=\"/__mioserve/live.js\" defer></script>";
+    let page = format!("{}</body></html>\n", page());
+    let server = TestServer::with(
+        |root| write_file(root, "404.html", &page),
+        |config| config.live_reload = Some(mioserve::config::LiveReload::default()),
+    );
+    let want = page.replace("</body>", &format!("{TAG}</body>"));
+    let plain = get(&server, "/missing", &[]);
+    plain
+        .assert_status(404)
+        .assert_header("content-length", Some(&want.len().to_string()));
+    assert_eq!(plain.text(), want);
+    assert!(plain.header("etag").unwrap().ends_with("-lr\""));
+    let coded = get(&server, "/missing", &[("Accept-Encoding", "gzip")]);
+    coded
+        .assert_status(404)
+        .assert_header("content-encoding", Some("gzip"));
+    assert_eq!(gunzip(&coded.body), want.as_bytes());
+    assert!(coded.header("etag").unwrap().ends_with("-lr-gz\""));
+    // A script's fetch (with Origin) gets the page as it is.
+    let fetched = get(&server, "/missing", &[("Origin", "http://test")]);
+    fetched.assert_status(404);
+    assert_eq!(fetched.text(), page);
+}

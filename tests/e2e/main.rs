@@ -83,3 +83,13 @@ mod exposition;
 /// Pages the front answers with: the not-found page (404.html, --page404) coded and validated
 /// but always a 404, its fallback; the SPA index's own sidecar.
 mod front_pages;
+
+/// HTTPS: resumption, SNI, plain HTTP's 308, close_notify, certificates, SIGHUP, counts, curl.
+mod tls;
+
+/// Live reload: the event stream, the watcher, the injected script.
+mod live;
+
+/// Framing, keep-alive, pipelining, ranges, conditionals, compression, listings and archives,
+/// the same tests again over TLS.
+mod over_tls;

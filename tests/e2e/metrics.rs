@@ -427,3 +427,50 @@ fn log_health_puts_the_probes_in_the_access_log() {
         "{log:?}"
     );
 }
+
+#[test]
+fn tls_handshakes_and_plain_http_on_the_https_port_are_counted() {
+    let server = TestServer::speaking(Scheme::Https, mix_site, |c| c.metrics = true);
+    for _ in 0..3 {
+        server.get("/a.txt").assert_status(200);
+    }
+    // Plain HTTP to the HTTPS port: answered with a 308, counted apart.
+    let mut plain = std::net::TcpStream::connect(server.addr).unwrap();
+    plain.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    std::io::Write::write_all(&mut plain, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    let mut answer = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut plain, &mut answer);
+    assert!(
+        answer.starts_with(b"HTTP/1.1 308"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    // Handshakes are counted as their connections end, a moment after the client's.
+    let mut page = None;
+    let counted = wait_until(Duration::from_secs(5), || {
+        let (_, parsed) = scrape(server.addr, &[]);
+        let done = parsed.value("mioserve_tls_plain_http_total", &[]) == 1.0
+            && parsed.value("mioserve_tls_handshakes_completed_total", &[]) >= 3.0;
+        page = Some(parsed);
+        done
+    });
+    let page = page.unwrap();
+    assert!(
+        counted,
+        "{:?}",
+        page.family("mioserve_tls_handshakes_completed_total")
+    );
+    let failed: f64 = page
+        .family("mioserve_tls_handshakes_failed_total")
+        .samples
+        .iter()
+        .map(|s| s.value)
+        .sum();
+    assert_eq!(failed, 0.0);
+    assert_eq!(
+        page.family("mioserve_tls_handshakes_failed_total")
+            .samples
+            .len(),
+        7
+    );
+}

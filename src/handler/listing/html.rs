@@ -225,7 +225,11 @@ pub(crate) fn bottom(out: &mut Vec<u8>, dirs: u64, files: u64, options: Options)
     );
     out.extend_from_slice(b"</footer></main><script>");
     out.extend_from_slice(FILTER_SCRIPT.as_bytes());
-    out.extend_from_slice(b"</script></body></html>\n");
+    out.extend_from_slice(b"</script>");
+    if options.live_reload {
+        out.extend_from_slice(crate::handler::live::TAG);
+    }
+    out.extend_from_slice(b"</body></html>\n");
 }
 
 /// Shows the filter box and hides the rows whose name does not contain what is typed (any case);

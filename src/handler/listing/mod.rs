@@ -49,7 +49,7 @@ use std::fs::File;
 use std::io;
 use std::path::Path;
 
-use options::Format;
+pub(crate) use options::Format;
 pub(crate) use options::Options;
 use read::{Progress, Reader};
 use sort::Runs;
