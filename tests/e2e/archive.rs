@@ -302,7 +302,7 @@ fn explain_says_what_was_left_out() {
 #[test]
 fn a_huge_archive_does_not_stall_other_clients() {
     const SIZE: u64 = 200 << 20;
-    let _alone = LATENCY_TEST.lock().unwrap_or_else(|e| e.into_inner());
+    let _alone = run_alone();
     for format in ["zip", "tar"] {
         let server = TestServer::with(
             |root| {
@@ -387,7 +387,6 @@ fn a_huge_archive_does_not_stall_other_clients() {
 #[test]
 fn a_file_that_changes_while_archived_ends_with_a_close() {
     const SIZE: u64 = 64 << 20;
-    let _alone = LATENCY_TEST.lock().unwrap_or_else(|e| e.into_inner());
     for format in ["tar", "zip"] {
         let server = TestServer::with(
             |root| {

@@ -85,7 +85,7 @@ fn connect(addr: SocketAddr) -> TcpStream {
 
 #[test]
 fn good_clients_are_served_through_a_storm_and_nothing_leaks() {
-    let _alone = LATENCY_TEST.lock().unwrap_or_else(|e| e.into_inner());
+    let _alone = run_alone();
     let files = Arc::new(files());
     let server = ChildServer::spawn(
         |root| {

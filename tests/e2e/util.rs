@@ -1,13 +1,14 @@
 //! Test harness: a server on 127.0.0.1:0 serving a temp root, raw-socket clients with bounded
 //! waits, and a small response parser that shows what came back when an assertion fails.
 
+use std::cell::Cell;
 use std::fs;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use mioserve::stats::Stats;
@@ -19,9 +20,106 @@ use rustls::{ClientConfig, ClientConnection, StreamOwned};
 /// Whether the tests using these helpers run over TLS (see `over_tls.rs`, whose `util` says true).
 pub const OVER_TLS: bool = false;
 
-/// Held by the tests that time other clients' requests while generating a large body, and by the
-/// other tests that generate one, so none of them competes for the CPU with a latency bound.
-pub static LATENCY_TEST: Mutex<()> = Mutex::new(());
+/// Lets a test that bounds other clients' latency run alone (see [`run_alone`]): on a busy
+/// two-core machine, the work of whatever else runs would be charged to the server it times.
+/// Every other test shares the machine while it has a server ([`Share`]).
+static TIMING: Gate = Gate {
+    state: Mutex::new(GateState {
+        sharing: 0,
+        alone: false,
+        waiting: 0,
+    }),
+    changed: Condvar::new(),
+};
+
+struct Gate {
+    state: Mutex<GateState>,
+    changed: Condvar,
+}
+
+struct GateState {
+    /// Servers of tests that share the machine.
+    sharing: usize,
+    /// A timing test runs.
+    alone: bool,
+    /// Timing tests waiting for the servers to go: no test starts sharing meanwhile.
+    waiting: usize,
+}
+
+thread_local! {
+    /// This thread's servers that share, and whether it runs a timing test (whose own servers
+    /// do not share). A test's second server does not wait for a timing test that waits for its
+    /// first: that would never end.
+    static HELD: Cell<(usize, bool)> = const { Cell::new((0, false)) };
+}
+
+impl Gate {
+    fn state(&self) -> std::sync::MutexGuard<'_, GateState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A server's share of the machine, held while it lives; nothing for a timing test's servers.
+pub struct Share(bool);
+
+impl Share {
+    /// Waits until no timing test runs or waits (unless this thread already shares), then shares.
+    fn take() -> Share {
+        let (servers, alone) = HELD.get();
+        if alone {
+            return Share(false);
+        }
+        let mut state = TIMING.state();
+        while servers == 0 && (state.alone || state.waiting > 0) {
+            state = TIMING
+                .changed
+                .wait(state)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+        state.sharing += 1;
+        HELD.set((servers + 1, false));
+        Share(true)
+    }
+}
+
+impl Drop for Share {
+    fn drop(&mut self) {
+        if self.0 {
+            TIMING.state().sharing -= 1;
+            let (servers, alone) = HELD.get();
+            HELD.set((servers.saturating_sub(1), alone));
+            TIMING.changed.notify_all();
+        }
+    }
+}
+
+/// Held by a test that bounds other clients' latency: it runs once every other test's servers
+/// are gone, and none starts until it ends.
+pub struct Alone(());
+
+/// Runs the calling test alone (see [`Alone`]).
+pub fn run_alone() -> Alone {
+    let mut state = TIMING.state();
+    state.waiting += 1;
+    while state.alone || state.sharing > 0 {
+        state = TIMING
+            .changed
+            .wait(state)
+            .unwrap_or_else(|e| e.into_inner());
+    }
+    state.waiting -= 1;
+    state.alone = true;
+    HELD.set((0, true));
+    Alone(())
+}
+
+impl Drop for Alone {
+    fn drop(&mut self) {
+        TIMING.state().alone = false;
+        HELD.set((0, false));
+        TIMING.changed.notify_all();
+    }
+}
 
 /// Every read and connect in the tests gives up after this long.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
@@ -69,6 +167,8 @@ pub struct TestServer {
     /// The server's counters.
     pub stats: Arc<Stats>,
     _running: Running,
+    /// Dropped after the server has stopped (fields drop in order).
+    _share: Share,
 }
 
 impl TestServer {
@@ -91,6 +191,7 @@ impl TestServer {
         setup: impl FnOnce(&Path),
         configure: impl FnOnce(&mut Config),
     ) -> TestServer {
+        let share = Share::take();
         let dir = TempDir::new();
         let root = dir.path().join("root");
         setup(&root);
@@ -113,6 +214,7 @@ impl TestServer {
             dir,
             stats,
             _running: running,
+            _share: share,
         }
     }
 
@@ -733,6 +835,8 @@ pub struct ChildServer {
     _dir: TempDir,
     /// Lines the child wrote to stdout after the serving line (read by a background thread).
     pub stdout_lines: Arc<Mutex<Vec<String>>>,
+    /// Dropped after the child was killed (fields drop after `Drop::drop`).
+    _share: Share,
 }
 
 impl ChildServer {
@@ -766,6 +870,7 @@ impl ChildServer {
         args: &[&str],
         adjust: impl FnOnce(&mut Command),
     ) -> ChildServer {
+        let share = Share::take();
         let dir = TempDir::new();
         let root = dir.path().join("root");
         setup(&root);
@@ -823,6 +928,7 @@ impl ChildServer {
             addr,
             _dir: dir,
             stdout_lines,
+            _share: share,
         }
     }
 
