@@ -177,6 +177,8 @@ impl Server {
         } else {
             None
         };
+        let stats = Arc::new(Stats::default());
+        config.registry.register(Arc::clone(&stats));
         Ok(Server {
             poll,
             listener,
@@ -185,7 +187,7 @@ impl Server {
             stop: Arc::new(AtomicBool::new(false)),
             site,
             config: config.clone(),
-            stats: Arc::new(Stats::default()),
+            stats,
             signals,
         })
     }
