@@ -1,5 +1,5 @@
-//! The platform seam: the listening socket. Everything here goes through safe APIs of `socket2`;
-//! there is no `unsafe` in mioserve.
+//! The platform seam: the listening socket, and whether there is a display to open a browser on.
+//! Everything here goes through safe APIs of `socket2`; there is no `unsafe` in mioserve.
 //!
 //! Cost: startup only (one socket, its options, `bind`, `listen`; the open-file limit raised once).
 
@@ -66,6 +66,16 @@ pub fn raise_nofile_limit() -> NofileLimits {
         soft,
         hard: old.maximum,
     }
+}
+
+/// Whether a browser can be shown: on macOS always (its `open` needs no variable); elsewhere (X11,
+/// Wayland) when `DISPLAY` or `WAYLAND_DISPLAY` is set, as on a desktop but not over plain SSH
+/// or in a container.
+pub fn has_display() -> bool {
+    cfg!(target_os = "macos")
+        || ["DISPLAY", "WAYLAND_DISPLAY"]
+            .iter()
+            .any(|var| std::env::var_os(var).is_some_and(|v| !v.is_empty()))
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use super::coded;
 use crate::config::Config;
 use crate::http::auth::Credentials;
 use crate::response::extra_headers::ExtraHeaders;
+use crate::stats::Registry;
 
 /// The policies a [`Site`] applies, from the configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,10 +87,16 @@ pub struct Site {
     pub(super) archives: bool,
     /// The SPA fallback, with the `Cache-Control` of the index it serves.
     pub(super) spa: Option<Arc<str>>,
+    /// The not-found page when not the root's `404.html` (`--page404`).
+    pub(super) page404: Option<PathBuf>,
     /// Answer CORS preflights.
     pub(super) cors: bool,
     /// Basic authentication on every request.
     pub(super) auth: Option<Credentials>,
+    /// Every worker's counters, when the metrics page is on.
+    pub(super) metrics: Option<Arc<Registry>>,
+    /// Answer health probes.
+    pub(super) health: bool,
     /// The operator's fields on every response (empty when there are none).
     pub(super) extra: ExtraHeaders,
     /// Say on stderr what an archive leaves out.
@@ -103,6 +110,9 @@ impl Site {
         let mut site = Site::open(&config.root, SiteOptions::from(config))?;
         site.cache_control = CachePolicy::new(config.cache_control.as_deref());
         site.auth = config.auth.clone();
+        site.page404 = config.page404.clone();
+        site.metrics = config.metrics.then(|| Arc::clone(&config.registry));
+        site.health = config.health;
         site.extra = extra;
         Ok(site)
     }
@@ -129,8 +139,11 @@ impl Site {
             },
             archives: options.archives,
             spa: options.spa.then(|| Arc::from(cache_control::NO_CACHE)),
+            page404: None,
             cors: options.cors,
             auth: None,
+            metrics: None,
+            health: false,
             extra: ExtraHeaders::default(),
             explain: options.explain,
         })
