@@ -37,7 +37,8 @@ impl Accepted {
         };
         let mut named: [Option<u16>; 4] = [None; 4];
         let mut star = None;
-        for line in value.lines() {
+        // False for a malformed element, which makes the whole field mean identity.
+        let well_formed = value.all_lines(|line| {
             for element in line.split(|&b| b == b',') {
                 let mut parts = element.split(|&b| b == b';');
                 let token = trim_ows(parts.next().unwrap_or_default());
@@ -48,12 +49,12 @@ impl Accepted {
                 let mut q = 1000;
                 for param in parts {
                     let Some(parsed) = parse_q(trim_ows(param)) else {
-                        return Accepted::IDENTITY;
+                        return false;
                     };
                     q = parsed;
                 }
                 if !token.iter().all(|&b| is_tchar(b)) {
-                    return Accepted::IDENTITY;
+                    return false;
                 }
                 let coding = if token.eq_ignore_ascii_case(b"*") {
                     star = Some(q);
@@ -75,6 +76,10 @@ impl Accepted {
                 let slot = &mut named[coding.index()];
                 *slot = Some(slot.map_or(q, |old: u16| old.max(q)));
             }
+            true
+        });
+        if !well_formed {
+            return Accepted::IDENTITY;
         }
         let mut q = named;
         if let Some(star) = star {
@@ -240,6 +245,31 @@ mod tests {
     /// One line's value, as the parser hands it over.
     fn one(value: &[u8]) -> Option<FieldLines<'_>> {
         Some(FieldLines::one(value))
+    }
+
+    #[test]
+    fn the_lines_of_the_field_are_one_list() {
+        use crate::http::parse::{Limits, find_head_end, parse_head};
+        // (Accept-Encoding lines, choice)
+        let cases: &[(&[&str], Coding)] = &[
+            (&["gzip", "deflate"], Gzip),
+            (&["deflate", "gzip;q=0.5", "br;q=0.7"], Brotli),
+            (&["br;q=0", "*"], Zstd),
+            // a malformed element on any line: the whole field means identity
+            (&["gzip", "br;q=2"], Identity),
+            (&["gz ip", "br"], Identity),
+        ];
+        for (lines, want) in cases {
+            let fields: String = lines
+                .iter()
+                .map(|l| format!("Accept-Encoding: {l}\r\nX: y\r\n"))
+                .collect();
+            let mut head = format!("GET / HTTP/1.1\r\nHost: t\r\n{fields}\r\n").into_bytes();
+            let end = find_head_end(&head, 0).unwrap();
+            let head = parse_head(&mut head[..end], &Limits::default()).unwrap();
+            let accepted = Accepted::parse(head.fields.accept_encoding);
+            assert_eq!(accepted.choose(all), *want, "{lines:?}");
+        }
     }
 
     #[test]
