@@ -405,11 +405,19 @@ fn a_file_that_changes_while_archived_ends_with_a_close() {
             format!("GET /box/?download={format} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
                 .as_bytes(),
         );
-        // Read a little: the head and the first pieces. The rest cannot have been sent yet, since
-        // this client has not read it and the socket buffers hold far less than 64 MiB.
-        let mut first = [0u8; 64 * 1024];
-        let n = client.stream.read(&mut first).unwrap();
-        assert!(find(&first[..n], b"Transfer-Encoding: chunked").is_some());
+        // Read a little: the head and the first pieces, up to some of the file's content, so the
+        // file was opened and its size recorded before it changes (the head alone may come in a
+        // packet of its own, sent before the walk reached the file). The rest cannot have been
+        // sent yet, since this client has not read it and the socket buffers hold far less than
+        // 64 MiB.
+        let mut first = Vec::new();
+        let mut piece = [0u8; 16 * 1024];
+        while find(&first, b"growing.bin").is_none_or(|at| first.len() < at + 16 * 1024) {
+            let n = client.stream.read(&mut piece).unwrap();
+            assert!(n > 0, "{format}: closed after {} bytes", first.len());
+            first.extend_from_slice(&piece[..n]);
+        }
+        assert!(find(&first, b"Transfer-Encoding: chunked").is_some());
         File::options()
             .write(true)
             .open(server.root().join("box/growing.bin"))
