@@ -12,6 +12,7 @@ use crate::access_log::LogFormat;
 use crate::http::auth::Credentials;
 use crate::http::parse::Limits;
 use crate::response::extra_headers;
+use crate::sys;
 use crate::timer::{Deadline, DeadlineKind};
 
 /// The default total cap of a worker's compressed-variant cache (`--compress-cache`): enough for
@@ -295,6 +296,9 @@ pub struct Config {
     /// This server's number among the `workers` (from 0), named in its messages when there are
     /// several.
     pub worker: usize,
+    /// The platform mechanisms: the platform's own, unless `MIOSERVE_STRATEGY` forces the
+    /// portable ones (see [`sys::Strategy`]).
+    pub strategy: sys::Strategy,
 }
 
 impl Config {
@@ -322,6 +326,7 @@ impl Config {
             handle_signals: false,
             workers: 1,
             worker: 0,
+            strategy: sys::Strategy::forced(),
         }
     }
 

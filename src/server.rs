@@ -38,8 +38,9 @@ use crate::http::date::DateCache;
 use crate::pool::BufferPool;
 use crate::response::extra_headers::ExtraHeaders;
 use crate::stats::{CloseReason, Stats};
-use crate::sys;
+use crate::sys::{self, Listening, Sending};
 use crate::timer::{Timers, Verdict};
+use crate::transport::Tcp;
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
@@ -128,15 +129,34 @@ impl Drop for Running {
 
 impl Server {
     /// Opens the root and binds the listener (port 0 picks a free port). With `config.workers > 1`
-    /// the listener sets `SO_REUSEPORT`, so further servers can bind the same address (use the
-    /// first one's [`Server::local_addr`] for them when the port was 0).
+    /// and a listener per worker, the listener lets the kernel spread connections among several
+    /// bound to the same address; [`Server::bind_beside`] binds the others.
     pub fn bind(config: &Config) -> Result<Server, StartupError> {
+        let spread = config.workers > 1 && config.strategy.listening == Listening::PerWorker;
+        let listener =
+            sys::listen(config.addr, spread).map_err(|e| StartupError::Bind(config.addr, e))?;
+        Server::with_listener(config, listener)
+    }
+
+    /// Another worker's server, on `first`'s address: with its own listener where the kernel
+    /// spreads connections among listeners, else accepting from `first`'s.
+    pub fn bind_beside(config: &Config, first: &Server) -> Result<Server, StartupError> {
+        let listener = match config.strategy.listening {
+            Listening::PerWorker => sys::listen(first.local_addr, true),
+            Listening::Shared => sys::share_listener(&first.listener),
+        }
+        .map_err(|e| StartupError::Bind(first.local_addr, e))?;
+        Server::with_listener(config, listener)
+    }
+
+    fn with_listener(
+        config: &Config,
+        std_listener: std::net::TcpListener,
+    ) -> Result<Server, StartupError> {
         let extra = ExtraHeaders::new(&config.headers, config.cors)
             .map_err(|why| StartupError::Config(format!("--header {why}")))?;
         let site = Site::from_config(config, extra)
             .map_err(|e| StartupError::Root(config.root.clone(), e))?;
-        let std_listener = sys::listen(config.addr, config.workers > 1)
-            .map_err(|e| StartupError::Bind(config.addr, e))?;
         let mut listener = TcpListener::from_std(std_listener);
         let local_addr = listener
             .local_addr()
@@ -227,6 +247,7 @@ impl Server {
             accept_retry: None,
             emfile_logged: false,
             max_connections: config.max_connections,
+            sending: config.strategy.sending,
             worker: (config.workers > 1).then_some(config.worker),
             grace_until: None,
             next_sweep: Instant::now(),
@@ -317,7 +338,7 @@ impl Server {
 
 /// The loop's state, apart from the poll.
 struct Loop<'a> {
-    conns: Slab<Conn<TcpStream>>,
+    conns: Slab<Conn<Tcp>>,
     timers: Timers,
     /// Connections that yielded with work left; run again before the next sleep.
     ready: Vec<usize>,
@@ -332,6 +353,8 @@ struct Loop<'a> {
     /// The pause for lack of file descriptors has been logged (once per pause, not per attempt).
     emfile_logged: bool,
     max_connections: usize,
+    /// How connections send.
+    sending: Sending,
     /// This loop's number when there are several, so their messages can be told apart.
     worker: Option<usize>,
     /// When shutdown stops waiting for in-flight responses.
@@ -356,7 +379,7 @@ struct Shared<'a> {
 
 impl Shared<'_> {
     /// Counts a connection's end and logs it (extended access log).
-    fn ended(&mut self, conn: &mut Conn<TcpStream>, now: Instant) {
+    fn ended(&mut self, conn: &mut Conn<Tcp>, now: Instant) {
         conn.log_unfinished(&mut self.log, self.date.clf(), now);
         let reason = conn.close_reason();
         self.stats.closed(reason);
@@ -465,9 +488,16 @@ impl Loop<'_> {
         }
     }
 
-    /// Registers an accepted connection. It has `TCP_NODELAY` already: Linux copies it from the
-    /// listener (see `sys::listen`), which saves a `setsockopt` per connection.
-    fn add(&mut self, mut socket: TcpStream, peer: SocketAddr, registry: &Registry, now: Instant) {
+    /// Registers an accepted connection. It has `TCP_NODELAY` already: the kernel copies it from
+    /// the listener (see `sys::listen`), which saves a `setsockopt` per connection.
+    fn add(&mut self, socket: TcpStream, peer: SocketAddr, registry: &Registry, now: Instant) {
+        let mut socket = match Tcp::new(socket, self.sending) {
+            Ok(socket) => socket,
+            Err(e) => {
+                log::debug!("prepare {peer}: {e}");
+                return;
+            }
+        };
         let entry = self.conns.vacant_entry();
         let slot = entry.key();
         if let Err(e) = registry.register(&mut socket, Token(slot), Interest::READABLE) {

@@ -32,7 +32,7 @@ pub(crate) mod variants;
 use std::cell::RefCell;
 use std::fs::File;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -51,6 +51,7 @@ use crate::response::etag::ETag;
 use crate::response::extra_headers::ExtraHeaders;
 use crate::response::plan::{RareField, ResponsePlan};
 use crate::response::reason::{CodingWhy, Reason, Representation};
+use crate::sys;
 use cache_control::CachePolicy;
 use coded::{CodingState, Selected};
 use conditional::{Precondition, Validators};
@@ -80,6 +81,8 @@ pub struct SiteOptions {
     pub(crate) cors: bool,
     /// Say on stderr what an archive leaves out (`--explain`).
     pub(crate) explain: bool,
+    /// How files are opened beneath the root.
+    pub(crate) opening: sys::Opening,
 }
 
 impl Default for SiteOptions {
@@ -95,6 +98,7 @@ impl Default for SiteOptions {
             spa: false,
             cors: false,
             explain: false,
+            opening: sys::Strategy::forced().opening,
         }
     }
 }
@@ -110,6 +114,7 @@ impl From<&Config> for SiteOptions {
             spa: config.spa,
             cors: config.cors,
             explain: config.conn.explain,
+            opening: config.strategy.opening,
         }
     }
 }
@@ -117,10 +122,9 @@ impl From<&Config> for SiteOptions {
 /// The directory being served and the policies that apply to it.
 #[derive(Debug)]
 pub struct Site {
-    /// Canonical path of the root, for the containment check of symlinks.
-    root: PathBuf,
-    /// The root, opened once: every file is opened relative to it.
-    root_dir: File,
+    /// The root, opened once: every file is opened beneath it. Shared with the listings and
+    /// archives that outlive a request.
+    root: Arc<sys::Root>,
     /// Serve and list names starting with `.`.
     hidden: bool,
     /// The `Cache-Control` value of each file.
@@ -159,17 +163,8 @@ impl Site {
 
     /// Opens `root` (which must be a directory) for serving, with the default cache policy.
     pub fn open(root: &Path, options: SiteOptions) -> io::Result<Site> {
-        let root = root.canonicalize()?;
-        let root_dir = File::open(&root)?;
-        if !root_dir.metadata()?.is_dir() {
-            return Err(io::Error::new(
-                io::ErrorKind::NotADirectory,
-                "not a directory",
-            ));
-        }
         Ok(Site {
-            root,
-            root_dir,
+            root: Arc::new(sys::Root::open(root, options.hidden, options.opening)?),
             hidden: options.hidden,
             listing: options.listing,
             cache_control: CachePolicy::default(),
@@ -188,7 +183,7 @@ impl Site {
 
     /// The canonical root path.
     pub fn root(&self) -> &Path {
-        &self.root
+        self.root.path()
     }
 
     /// The operator's fields, rendered, which every response carries: the exchange has the head
@@ -252,10 +247,10 @@ fn serve(req: &RequestHead<'_>, site: &Site, state: &mut WorkerState) -> Respons
     // open-file cache finds it by the file's own path.
     let dir_len = (trailing_slash || path.is_empty()).then(|| resolve::push_index(path));
     let now = state.now;
-    if let Some(cached) = state.open_files.lookup(&site.root_dir, path, now) {
+    if let Some(cached) = state.open_files.lookup(site.root.dir(), path, now) {
         return file_plan(req, site, &cached, dir_len.is_some(), state);
     }
-    match resolve::resolve(&site.root_dir, &site.root, dir_len, target.query, path) {
+    match resolve::resolve(&site.root, dir_len, target.query, path) {
         Ok(Resolved::File(file, meta)) => {
             let name = path.rsplit(|&b| b == b'/').next().unwrap_or(path);
             let cached = CachedFile {
@@ -266,7 +261,7 @@ fn serve(req: &RequestHead<'_>, site: &Site, state: &mut WorkerState) -> Respons
                 meta,
                 content: None,
             };
-            state.open_files.insert(&site.root_dir, path, &cached, now);
+            state.open_files.insert(site.root.dir(), path, &cached, now);
             file_plan(req, site, &cached, dir_len.is_some(), state)
         }
         Ok(Resolved::Directory(_)) if !site.listing => {
@@ -282,7 +277,7 @@ fn serve(req: &RequestHead<'_>, site: &Site, state: &mut WorkerState) -> Respons
             }
             let mut options = listing::Options::from_request(target.query, req.fields.accept);
             options.archives = site.archives;
-            let listing = Listing::new(dir, path, &site.root, site.hidden, options);
+            let listing = Listing::new(dir, path, Arc::clone(&site.root), options);
             // A listing is text: coded on the fly when the client accepts it.
             let coding = if site.coding.compress {
                 encoding::Accepted::parse(req.fields.accept_encoding).choose(Coding::on_the_fly)
@@ -344,7 +339,7 @@ fn serve(req: &RequestHead<'_>, site: &Site, state: &mut WorkerState) -> Respons
 /// open-file cache, where it would carry the site's Cache-Control.
 fn spa_index(req: &RequestHead<'_>, site: &Site, state: &mut WorkerState) -> ResponsePlan {
     const INDEX: &[u8] = b"index.html";
-    let opened = resolve::open_beneath(&site.root_dir, &site.root, INDEX)
+    let opened = resolve::open_beneath(&site.root, INDEX)
         .and_then(|file| Ok((file.metadata().map_err(|_| ResolveError::Forbidden)?, file)));
     let (meta, file) = match opened {
         Ok((meta, file)) if meta.is_file() => (meta, file),
@@ -379,21 +374,13 @@ fn archive_plan(
     let explain = site
         .explain
         .then(|| format!("{} {}", req.method_token, req.target));
-    match archive::body(
-        format,
-        &site.root_dir,
-        &site.root,
-        dir,
-        path,
-        site.hidden,
-        explain,
-    ) {
+    match archive::body(format, Arc::clone(&site.root), dir, path, explain) {
         // No Content-Length: sent chunked (or close-delimited to HTTP/1.0) as it is generated.
         Ok(body) => ResponsePlan {
             content_type: Some(format.content_type()),
             content_length: None,
             rare: Some(RareField::Disposition(
-                archive::content_disposition(archive::folder_name(path, &site.root), format)
+                archive::content_disposition(archive::folder_name(path, site.root()), format)
                     .into_boxed_str(),
             )),
             body: Body::Stream(body),
@@ -416,8 +403,7 @@ fn file_plan(
     state: &mut WorkerState,
 ) -> ResponsePlan {
     let root = coded::Root {
-        dir: &site.root_dir,
-        path: &site.root,
+        dir: &site.root,
         cache: &site.cache_control,
     };
     let selected = coded::select(req, site.coding, root, cached, state);
@@ -726,7 +712,7 @@ fn error_plan(site: &Site, e: ResolveError) -> ResponsePlan {
 /// 404 with the root's `404.html` as its body if there is one (opened afresh each time, so an
 /// edit shows at once; one more `openat2` and `fstat` per 404), else the built-in page.
 fn not_found(site: &Site) -> ResponsePlan {
-    match resolve::open_beneath(&site.root_dir, &site.root, NOT_FOUND_PAGE) {
+    match resolve::open_beneath(&site.root, NOT_FOUND_PAGE) {
         Ok(file) => match file.metadata() {
             Ok(meta) if meta.is_file() => ResponsePlan {
                 content_type: Some(ContentType::HTML),
@@ -756,6 +742,7 @@ mod tests {
     use multipart::tests::{drain, parse};
     use range::tests::{TestSpec, any_spec};
     use std::os::unix::fs::FileExt;
+    use std::path::PathBuf;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     /// A served directory, removed on drop.
