@@ -13,7 +13,10 @@ Environment (all optional):
   ROUNDS=3          rounds per scenario
   DURATION=5        seconds per run
   QUICK=1           smoke test: ROUNDS=1, DURATION=2 unless set explicitly
-  SCENARIOS=a,b     only these scenarios (names: see SCENARIO_NAMES below)
+  SCENARIOS=a,b     only these scenarios (names: see SCENARIO_NAMES below); `https` runs every
+                    HTTPS one (https-keepalive, https-close, https-big, https-idle): mioserve
+                    --tls-cert against nginx (one worker, TLS 1.3, the same ECDSA P-256
+                    certificate made by openssl, its session cache and tickets)
   SERVERS=a,b       only these servers (ceiling, mioserve, nginx, lighttpd); nginx is the ratio's
                     base, and the ceiling's row adds a ratio to it
   MIOSERVE_BASELINE=/path/to/mioserve
@@ -325,7 +328,15 @@ def ceiling():
     return Server("ceiling", argv, port)
 
 
-SERVER_FACTORIES = {"ceiling": ceiling, "mioserve": mioserve, "nginx": nginx, "lighttpd": lighttpd}
+SERVER_FACTORIES = {
+    "ceiling": ceiling,
+    "mioserve": mioserve,
+    # The same binary under --live-reload (not in the default set): with SCENARIOS=keepalive it
+    # shows what watching costs a request of a file that is no page.
+    "mioserve-live": lambda: mioserve("mioserve-live", extra=["--live-reload"]),
+    "nginx": nginx,
+    "lighttpd": lighttpd,
+}
 if BASELINE:
     SERVER_FACTORIES["mioserve-base"] = mioserve_base
 
@@ -365,9 +376,11 @@ def run_tool(argv: list[str], duration: float) -> tuple[str, str | None]:
     return text, None
 
 
-def wrk(port: int, path: str, conns: int, duration: int, extra=(), threads: int = 1) -> Result:
+def wrk(
+    port: int, path: str, conns: int, duration: int, extra=(), threads: int = 1, scheme="http"
+) -> Result:
     argv = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{duration}s", "--timeout", "2s", "--latency"]
-    argv += [*extra, f"http://127.0.0.1:{port}/{path}"]
+    argv += [*extra, f"{scheme}://127.0.0.1:{port}/{path}"]
     text, failure = run_tool(argv, duration)
     r = Result(failed=failure)
     if failure:
@@ -395,12 +408,14 @@ def wrk(port: int, path: str, conns: int, duration: int, extra=(), threads: int 
     return r
 
 
-def h2load(port: int, path: str, conns: int, depth: int, duration: int) -> Result:
+def h2load(
+    port: int, path: str, conns: int, depth: int, duration: int, scheme="http"
+) -> Result:
     logfile = WORK / "h2load-requests.log"
     argv = ["h2load", "--h1", f"-c{conns}", f"-m{depth}", "-t1", "-D", str(duration)]
     if H2LOAD_LATENCY:
         argv += ["--log-file", str(logfile)]
-    argv.append(f"http://127.0.0.1:{port}/{path}")
+    argv.append(f"{scheme}://127.0.0.1:{port}/{path}")
     text, failure = run_tool(argv, duration)
     r = Result(failed=failure)
     if failure:
@@ -545,6 +560,119 @@ def scenarios() -> list[Scenario]:
     return out
 
 
+# --- HTTPS -----------------------------------------------------------------------------------------
+
+
+def tls_files() -> tuple[Path, Path]:
+    """One ECDSA P-256 certificate for 127.0.0.1 and its key, made once, for every server."""
+    d = WORK / "tls"
+    d.mkdir(parents=True, exist_ok=True)
+    cert, key = d / "cert.pem", d / "key.pem"
+    if not cert.exists():
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+             "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "30",
+             "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+            check=True, capture_output=True,
+        )
+    return cert, key
+
+
+def mioserve_tls():
+    cert, key = tls_files()
+    return mioserve("mioserve-tls", ["--tls-cert", str(cert), "--tls-key", str(key)])
+
+
+def nginx_tls():
+    """nginx as in nginx(), over TLS 1.3 only, with the same certificate, its session cache and
+    tickets."""
+    cert, key = tls_files()
+    server = nginx("nginx-tls")
+    conf = WORK / "nginx-tls" / "nginx.conf"
+    text = conf.read_text().replace(
+        f"listen 127.0.0.1:{server.port} backlog=4096;",
+        f"listen 127.0.0.1:{server.port} ssl backlog=4096;\n"
+        f"        ssl_certificate {cert};\n        ssl_certificate_key {key};\n"
+        "        ssl_protocols TLSv1.3;\n        ssl_session_cache shared:SSL:1m;\n"
+        "        ssl_session_tickets on;",
+    )
+    conf.write_text(text)
+    return server
+
+
+def https_scenarios() -> list[Scenario]:
+    d = DURATION
+    return [
+        Scenario(
+            "https-keepalive",
+            "HTTPS, 1 KiB file, keep-alive",
+            f"h2load --h1 -c64 -D {d} https:///{SMALL}",
+            lambda port: h2load(port, SMALL, 64, 1, d, scheme="https"),
+        ),
+        Scenario(
+            "https-close",
+            "HTTPS, a new TLS connection per request (full handshakes)",
+            f"wrk -t1 -c64 -d{d}s --latency -H 'Connection: close' https:///{SMALL}",
+            lambda port: wrk(port, SMALL, 64, d, extra=("-H", "Connection: close"), scheme="https"),
+        ),
+        Scenario(
+            "https-big",
+            "HTTPS, 10 MiB file, keep-alive",
+            f"wrk -t1 -c8 -d{d}s --latency https:///{BIG}",
+            lambda port: wrk(port, BIG, 8, d, scheme="https"),
+            per_mib=True,
+        ),
+    ]
+
+
+SERVER_FACTORIES["mioserve-tls"] = mioserve_tls
+SERVER_FACTORIES["nginx-tls"] = nginx_tls
+
+
+def run_https(wanted: set[str]) -> list[str]:
+    """The HTTPS scenarios: mioserve and nginx (one worker, TLS 1.3, the same ECDSA P-256
+    certificate, session cache and tickets) in the same interleaved rounds; then the memory of an
+    idle TLS connection."""
+    servers = [mioserve_tls(), nginx_tls()]
+    texts = []
+    try:
+        for server in servers:
+            server.start()
+            log(f"{server.name}: pid {server.pid}, port {server.port}")
+        for server in servers:  # warm-up, not measured
+            wrk(server.port, SMALL, 16, 1, scheme="https")
+        for scenario in https_scenarios():
+            if scenario.name in wanted or "https" in wanted:
+                log(f"scenario {scenario.name}: {scenario.command}")
+                text = table_with_base(scenario, servers, "nginx-tls")
+                print(text, flush=True)
+                texts.append(text)
+    finally:
+        for server in servers:
+            CRASHES.extend(server.crashes)
+            server.stop()
+    if "https-idle" in wanted or "https" in wanted:
+        log("scenario https-idle")
+        text = run_idle(["mioserve-tls", "nginx-tls"], min(IDLE_CONNS, 2000), tls=True)
+        print(text, flush=True)
+        texts.append(text)
+    return texts
+
+
+def table_with_base(scenario: Scenario, servers: list[Server], base: str) -> str:
+    by_server: dict[str, list[Sample]] = {s.name: [] for s in servers}
+    for rnd in range(ROUNDS):
+        order = servers[rnd % len(servers) :] + servers[: rnd % len(servers)]
+        for server in order:
+            log(f"  {scenario.name} round {rnd + 1}/{ROUNDS}: {server.name}")
+            sample = measure(server, scenario)
+            if sample.result.failed:
+                log(f"    run failed: {sample.result.failed}")
+            by_server[server.name].append(sample)
+            time.sleep(0.5)
+    return table(scenario, by_server, base=base)
+
+
 SCENARIO_NAMES = [
     "keepalive",
     "pipeline",
@@ -556,6 +684,12 @@ SCENARIO_NAMES = [
     "workers",
     "refusal",
     "gzip",
+    "https",
+    "https-keepalive",
+    "https-close",
+    "https-big",
+    "https-idle",
+    "live",
 ]
 
 
@@ -670,9 +804,16 @@ def run_scenario(scenario: Scenario, servers: list[Server]) -> str:
 # --- idle keep-alive connections -----------------------------------------------------------------
 
 
-async def open_idle(port: int, n: int, concurrency: int = 256) -> tuple[list, int]:
-    """Opens n connections, each served one GET of the small file; returns ((reader, writer)
-    pairs, errors)."""
+async def open_idle(port: int, n: int, concurrency: int = 256, tls: bool = False) -> tuple[list, int]:
+    """Opens n connections (TLS ones with `tls`, trusting any certificate), each served one GET
+    of the small file; returns ((reader, writer) pairs, errors)."""
+    context = None
+    if tls:
+        import ssl
+
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
     request = f"GET /{SMALL} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
     gate = asyncio.Semaphore(concurrency)
     conns = []
@@ -683,7 +824,7 @@ async def open_idle(port: int, n: int, concurrency: int = 256) -> tuple[list, in
         async with gate:
             try:
                 reader, writer = await asyncio.wait_for(
-                    asyncio.open_connection("127.0.0.1", port, limit=4096), 10
+                    asyncio.open_connection("127.0.0.1", port, limit=4096, ssl=context), 10
                 )
                 writer.write(request)
                 head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
@@ -700,7 +841,7 @@ async def open_idle(port: int, n: int, concurrency: int = 256) -> tuple[list, in
     return conns, errors
 
 
-def idle_client(port: int, n: int) -> None:
+def idle_client(port: int, n: int, tls: bool = False) -> None:
     """Child process (pinned to the client cores): opens the connections, reports, waits for a
     line on stdin, then closes them all and reports how many the server had closed meanwhile."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -708,7 +849,7 @@ def idle_client(port: int, n: int) -> None:
 
     async def main():
         t0 = time.monotonic()
-        conns, errors = await open_idle(port, n)
+        conns, errors = await open_idle(port, n, tls=tls)
         print(json.dumps({"open": len(conns), "errors": errors,
                           "seconds": time.monotonic() - t0}), flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
@@ -721,16 +862,16 @@ def idle_client(port: int, n: int) -> None:
     asyncio.run(main())
 
 
-def idle_round(server: Server, n: int) -> dict:
+def idle_round(server: Server, n: int, tls: bool = False) -> dict:
     server.start()
     try:
         # Warm up (pools, caches, lazily mapped code), then take the idle baseline.
-        wrk(server.port, SMALL, 64, 1)
+        wrk(server.port, SMALL, 64, 1, scheme="https" if tls else "http")
         time.sleep(0.5)
         base = rss_kib(server.pid)
         child = subprocess.Popen(
             ["taskset", "-c", CLIENT_CPUS, sys.executable, __file__, "--idle-client",
-             str(server.port), str(n)],
+             str(server.port), str(n), *(["tls"] if tls else [])],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         )
         try:
@@ -758,7 +899,7 @@ def idle_round(server: Server, n: int) -> dict:
         server.stop()
 
 
-def run_idle(names: list[str], n: int) -> str:
+def run_idle(names: list[str], n: int, tls: bool = False) -> str:
     per: dict[str, list[dict]] = {name: [] for name in names}
     for rnd in range(ROUNDS):
         order = names[rnd % len(names) :] + names[: rnd % len(names)]
@@ -767,14 +908,15 @@ def run_idle(names: list[str], n: int) -> str:
             # A fresh process per round: memory freed by one round would hide the next's cost.
             server = SERVER_FACTORIES[name]()
             try:
-                per[name].append(idle_round(server, n))
+                per[name].append(idle_round(server, n, tls))
             except Exception as e:
                 log(f"    idle round failed: {e}")
                 per[name].append({"failed": str(e)})
             finally:
                 CRASHES.extend(server.crashes)
     lines = [
-        f"### {n:,} idle keep-alive connections (one GET each, then idle) — fresh server per round",
+        f"### {n:,} idle keep-alive {'TLS ' if tls else ''}connections (one GET each, then idle) "
+        "— fresh server per round",
         "",
         "| server | RSS idle baseline KiB | RSS with connections KiB | KiB per connection "
         "| opened | errors | closed by server while idle |"
@@ -809,6 +951,150 @@ def run_idle(names: list[str], n: int) -> str:
                 else " n/a |"
             )
         )
+    return "\n".join(lines) + "\n"
+
+
+# --- live reload ---------------------------------------------------------------------------------
+
+LIVE_SUBSCRIBERS = env_int("LIVE_SUBSCRIBERS", 1000)
+LIVE_CHANGES = 3
+# The watcher's quiet time before it publishes a burst (the server's default).
+LIVE_COALESCE = 0.100
+
+
+def live_client(port: int, n: int) -> None:
+    """Child process (pinned to the client cores): opens n event streams and reports; then for each
+    change time it reads from stdin (CLOCK_MONOTONIC, shared by every process) reports when each
+    stream's event arrived after it, and at the end the bytes read per stream."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, NOFILE)), hard))
+    request = b"GET /__mioserve/live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        gate = asyncio.Semaphore(256)
+        readers = []
+        errors = 0
+
+        async def subscribe():
+            nonlocal errors
+            async with gate:
+                try:
+                    reader, writer = await asyncio.wait_for(
+                        asyncio.open_connection("127.0.0.1", port, limit=4096), 10
+                    )
+                    writer.write(request)
+                    await asyncio.wait_for(reader.readuntil(b"retry: 1000\n\n"), 10)
+                    readers.append((reader, writer))
+                except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError,
+                        asyncio.LimitOverrunError):
+                    errors += 1
+
+        await asyncio.gather(*(subscribe() for _ in range(n)))
+        print(json.dumps({"open": len(readers), "errors": errors}), flush=True)
+        while True:
+            line = await loop.run_in_executor(None, sys.stdin.readline)
+            if not line.strip():
+                break
+            wrote = float(line)
+
+            async def arrival(reader):
+                try:
+                    await asyncio.wait_for(reader.readuntil(b"event: reload\n"), 5)
+                    return time.monotonic() - wrote
+                except (asyncio.TimeoutError, asyncio.IncompleteReadError,
+                        asyncio.LimitOverrunError):
+                    return None
+
+            times = await asyncio.gather(*(arrival(r) for r, _ in readers))
+            print(json.dumps({"after_write": times}), flush=True)
+        for _, writer in readers:
+            writer.close()
+
+    asyncio.run(main())
+
+
+def rss_with(server: Server, client_args: list[str]) -> tuple[float | None, subprocess.Popen]:
+    """Starts a client child (pinned to the client cores) that opens connections; returns its
+    first report and the child, still holding them."""
+    child = subprocess.Popen(
+        ["taskset", "-c", CLIENT_CPUS, sys.executable, __file__, *client_args],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    line = child.stdout.readline()
+    if not line:
+        child.kill()
+        raise RuntimeError(f"client {client_args[0]} failed")
+    return json.loads(line), child
+
+
+def run_live() -> str:
+    """Live reload: how soon LIVE_SUBSCRIBERS streams on one worker each get a change once the
+    watcher's quiet time has passed, and what an idle subscriber costs next to an idle keep-alive
+    connection (fresh server per measure, RSS per connection)."""
+    n = LIVE_SUBSCRIBERS
+    touched = FIXTURE / "live-touch.txt"
+    rows = []
+    memory = {"keep-alive": [], "subscriber": []}
+    for rnd in range(ROUNDS):
+        log(f"  live round {rnd + 1}/{ROUNDS}: {n} subscribers")
+        # Memory: the same server, idle, then holding n idle keep-alive connections or n streams.
+        for kind, args in (("keep-alive", ["--idle-client"]), ("subscriber", ["--live-client"])):
+            server = mioserve("mioserve-live", extra=["--live-reload"])
+            server.start()
+            try:
+                wrk(server.port, SMALL, 64, 1)
+                time.sleep(0.5)
+                base = rss_kib(server.pid)
+                opened, child = rss_with(server, [*args, str(server.port), str(n)])
+                time.sleep(1.0)
+                after = rss_kib(server.pid)
+                if kind == "subscriber":
+                    latencies = []
+                    for _ in range(LIVE_CHANGES):
+                        wrote = time.monotonic()
+                        touched.write_text(str(wrote))
+                        child.stdin.write(f"{wrote}\n")
+                        child.stdin.flush()
+                        got = json.loads(child.stdout.readline())["after_write"]
+                        latencies.append(got)
+                        time.sleep(0.5)
+                    rows.append({"open": opened["open"], "errors": opened["errors"],
+                                 "latencies": latencies})
+                child.stdin.write("\n")
+                child.stdin.flush()
+                child.wait(timeout=60)
+                memory[kind].append((after - base) / max(opened["open"], 1))
+            finally:
+                server.stop()
+    lines = [
+        f"### Live reload: {n:,} subscribers on one worker, {LIVE_CHANGES} changes per round "
+        f"— fresh server per round",
+        "",
+        "Time from the file's write to each stream's `event: reload`, less the watcher's 100 ms "
+        "quiet time (the moment the coalescing window closes), over every change of every round.",
+        "",
+        "| subscribers open | errors | events received | after window close: p50 | p99 | max |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    every = [t for r in rows for change in r["latencies"] for t in change]
+    received = [t - LIVE_COALESCE for t in every if t is not None]
+    received.sort()
+    pick = lambda q: received[min(len(received) - 1, int(q * len(received)))] if received else None
+    lines.append(
+        f"| {median([r['open'] for r in rows]) or 0:,.0f} | {sum(r['errors'] for r in rows)} "
+        f"| {len(received):,} of {len(every):,} | {fmt_time(pick(0.5))} | {fmt_time(pick(0.99))} "
+        f"| {fmt_time(received[-1] if received else None)} |"
+    )
+    lines += [
+        "",
+        "| idle connection (same server, --live-reload) | KiB per connection |",
+        "|---|---:|",
+    ]
+    for kind, per in memory.items():
+        value = median(per)
+        lines.append(f"| {kind} | {f'{value:.2f}' if value is not None else 'n/a'} |")
+    touched.unlink(missing_ok=True)
     return "\n".join(lines) + "\n"
 
 
@@ -1148,6 +1434,14 @@ def main() -> int:
         text = run_refusal([name for name in wanted_servers if name != "ceiling"])
         print(text, flush=True)
         out.append(text)
+    if any(name.startswith("https") for name in wanted):
+        log("scenarios https")
+        out.extend(run_https(wanted))
+    if "live" in wanted:
+        log("scenario live")
+        text = run_live()
+        print(text, flush=True)
+        out.append(text)
     if "gzip" in wanted and "nginx" in wanted_servers:
         log("scenario gzip")
         text = run_gzip()
@@ -1164,8 +1458,11 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "--idle-client":
-        idle_client(int(sys.argv[2]), int(sys.argv[3]))
+    if len(sys.argv) in (4, 5) and sys.argv[1] == "--idle-client":
+        idle_client(int(sys.argv[2]), int(sys.argv[3]), tls=sys.argv[4:] == ["tls"])
+        sys.exit(0)
+    if len(sys.argv) == 4 and sys.argv[1] == "--live-client":
+        live_client(int(sys.argv[2]), int(sys.argv[3]))
         sys.exit(0)
     try:
         sys.exit(main())

@@ -53,6 +53,7 @@ install_tools() {
     command -v lighttpd >/dev/null || missing+=(lighttpd)
     command -v h2load >/dev/null || missing+=(nghttp2-client)
     command -v taskset >/dev/null || missing+=(util-linux)
+    command -v openssl >/dev/null || missing+=(openssl)
     if ((${#missing[@]})); then
         echo "installing ${missing[*]}" >&2
         as_root apt-get update -q

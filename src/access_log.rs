@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use clap::ValueEnum;
 
 use crate::stats::CloseReason;
+use crate::transport::Security;
 
 /// Which line format to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -23,7 +24,8 @@ pub enum LogFormat {
     Combined,
     /// `host - - [time] "request" status bytes`
     Common,
-    /// Combined plus `conn=<id>` on each line, and one line per connection end saying why it
+    /// Combined plus `conn=<id>` on each line (and `tls=<version>/<cipher suite>` on a TLS
+    /// connection, `tls=none` for plain HTTP sent to an HTTPS port), and one line per connection end saying why it
     /// ended and how many requests it carried: `host - - [time] "-" 000 - "-" "-" conn=<id>
     /// end=<reason> requests=<n>`. For reconciling a load generator's socket errors with what the
     /// server saw.
@@ -112,6 +114,8 @@ pub(crate) struct Entry<'a> {
     pub(crate) body_bytes: Option<u64>,
     pub(crate) referer: Option<&'a [u8]>,
     pub(crate) user_agent: Option<&'a [u8]>,
+    /// What the connection speaks (the extended format marks TLS with its version and suite).
+    pub(crate) security: Security,
 }
 
 /// An [`Entry`] kept, owned, until its response is complete: for a generated body of unknown
@@ -126,6 +130,7 @@ pub(crate) struct Deferred {
     body_bytes: DeferredBytes,
     referer: Option<Vec<u8>>,
     user_agent: Option<Vec<u8>>,
+    security: Security,
 }
 
 /// What a deferred entry's body bytes will be.
@@ -172,6 +177,7 @@ impl Deferred {
             },
             referer: entry.referer.map(<[u8]>::to_vec),
             user_agent: entry.user_agent.map(<[u8]>::to_vec),
+            security: entry.security,
         }
     }
 
@@ -199,6 +205,7 @@ impl Deferred {
             },
             referer: self.referer.as_deref(),
             user_agent: self.user_agent.as_deref(),
+            security: self.security,
         }
     }
 }
@@ -299,6 +306,16 @@ impl AccessLog {
         if self.format == LogFormat::Extended {
             buf.extend_from_slice(b" conn=");
             buf.extend_from_slice(itoa::Buffer::new().format(entry.conn).as_bytes());
+            match entry.security {
+                Security::Plain => {}
+                Security::Tls { version, suite } => {
+                    buf.extend_from_slice(b" tls=");
+                    buf.extend_from_slice(version.as_bytes());
+                    buf.push(b'/');
+                    buf.extend_from_slice(suite.as_bytes());
+                }
+                Security::PlainOnTlsPort(_) => buf.extend_from_slice(b" tls=none"),
+            }
         }
         self.end_line(now);
     }
@@ -451,6 +468,7 @@ mod tests {
             body_bytes: Some(1234),
             referer: None,
             user_agent: Some(b"curl/8 \\ \xff"),
+            security: Security::Plain,
         }
     }
 
@@ -498,6 +516,14 @@ mod tests {
         );
         let peer = "127.0.0.1".parse().unwrap();
         log.record_close(peer, 8, CloseReason::HeaderTimeout, 0, time, now);
+        let tls = Entry {
+            security: Security::Tls {
+                version: "TLSv1.3",
+                suite: "TLS13_AES_128_GCM_SHA256",
+            },
+            ..entry()
+        };
+        log.record(&tls, time, now);
         log.flush();
         let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
         let lines: Vec<&str> = text.lines().collect();
@@ -515,6 +541,11 @@ mod tests {
                 && lines[2].ends_with("conn=8 end=header-timeout requests=0"),
             "{}",
             lines[2]
+        );
+        assert!(
+            lines[3].ends_with("conn=7 tls=TLSv1.3/TLS13_AES_128_GCM_SHA256"),
+            "{}",
+            lines[3]
         );
     }
 

@@ -4,6 +4,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -14,6 +15,8 @@ use crate::http::parse::Limits;
 use crate::response::extra_headers;
 use crate::sys;
 use crate::timer::{Deadline, DeadlineKind};
+use crate::tls::TlsContext;
+use crate::watch::{Hub, IgnoreRules};
 
 /// The default total cap of a worker's compressed-variant cache (`--compress-cache`): enough for
 /// the coded assets of a large site, small next to a server's memory. Arbitrary.
@@ -96,6 +99,17 @@ pub struct Cli {
     #[arg(long)]
     pub cors: bool,
 
+    /// Reload pages in the browser when files under ROOT change (only stylesheets changed: swap
+    /// them without a reload); HTML pages get a script that follows /__mioserve/live
+    #[arg(long)]
+    pub live_reload: bool,
+
+    /// With --live-reload, do not reload for paths matching GLOB (below ROOT, e.g. 'dist/**' or
+    /// '*.log'; repeatable). Names starting with '.', node_modules and editor temporaries are
+    /// always ignored
+    #[arg(long, value_name = "GLOB", requires = "live_reload", value_parser = parse_glob)]
+    pub watch_ignore: Vec<String>,
+
     /// Ask for HTTP Basic authentication on every path: USER:PASSWORD, or USER:sha256:HEX with the
     /// SHA-256 of the password in hex (so the password need not sit in the shell history)
     #[arg(long, value_name = "USER:PASSWORD", value_parser = Credentials::parse)]
@@ -149,6 +163,25 @@ pub struct Cli {
     #[arg(long, value_enum, default_value_t = LogFormat::Combined, value_name = "FORMAT")]
     pub(crate) access_log: LogFormat,
 
+    /// Serve HTTPS with this certificate chain (PEM, the server's certificate first, then its
+    /// intermediates); needs --tls-key. SIGHUP reloads both files
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_key",
+        conflicts_with = "tls_self_signed"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1)
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Serve HTTPS with a certificate made at start (ECDSA P-256, for localhost, 127.0.0.1, ::1,
+    /// the bind address and the host name); its PEM file and fingerprint are printed on stderr
+    #[arg(long)]
+    pub tls_self_signed: bool,
+
     /// Print one line per request on stderr saying which rule produced the answer
     #[arg(long)]
     pub explain: bool,
@@ -170,6 +203,43 @@ pub struct Cli {
     /// Only errors on stderr, and no access log
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+/// A `--watch-ignore` glob, checked as the watcher will read it.
+fn parse_glob(value: &str) -> Result<String, String> {
+    IgnoreRules::new(&[value.to_string()])?;
+    Ok(value.to_string())
+}
+
+/// How often a quiet live reload event stream sends a heartbeat: often enough that a proxy or a
+/// NAT keeps the connection (most drop idle ones after a minute or more) and a subscriber that
+/// went away is found within half a minute, rarely enough to cost nothing.
+pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(20);
+
+/// Live reload's settings (`--live-reload`), and the watcher the workers serving with them share.
+#[derive(Debug, Clone)]
+pub struct LiveReload {
+    /// `--watch-ignore` globs, beside the built-in rules.
+    pub ignore: Vec<String>,
+    /// Quiet time that ends a burst of changes: one reload for a build that writes 200 files.
+    pub coalesce: Duration,
+    /// Event streams one worker takes; more get 503 with `Retry-After`. Each is a connection
+    /// that stays open; the cap keeps tabs left open from taking every descriptor.
+    pub max_subscribers: usize,
+    /// The latest change, shared by every worker (cloning the configuration shares it); the
+    /// first `Server::bind` starts watching.
+    pub(crate) hub: Arc<Hub>,
+}
+
+impl Default for LiveReload {
+    fn default() -> LiveReload {
+        LiveReload {
+            ignore: Vec::new(),
+            coalesce: Duration::from_millis(100),
+            max_subscribers: 1024,
+            hub: Arc::default(),
+        }
+    }
 }
 
 /// Where the served directory came from, for the start line.
@@ -216,6 +286,9 @@ pub struct ConnConfig {
     pub body_timeout: Duration,
     /// Time to drain a connection after its write side was shut, before closing it.
     pub linger_timeout: Duration,
+    /// Quiet time after which a live reload event stream sends a heartbeat comment, so a
+    /// subscriber that went away is found.
+    pub heartbeat: Duration,
     /// Print an `--explain` line per request on stderr.
     pub explain: bool,
 }
@@ -231,6 +304,7 @@ impl Default for ConnConfig {
             send_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(30),
             linger_timeout: Duration::from_secs(2),
+            heartbeat: DEFAULT_HEARTBEAT,
             explain: false,
         }
     }
@@ -245,6 +319,7 @@ impl ConnConfig {
             DeadlineKind::Send => self.send_timeout,
             DeadlineKind::Body => self.body_timeout,
             DeadlineKind::Linger => self.linger_timeout,
+            DeadlineKind::Heartbeat => self.heartbeat,
         };
         Deadline {
             kind,
@@ -283,6 +358,10 @@ pub struct Config {
     pub cors: bool,
     /// Basic authentication on every request.
     pub auth: Option<Credentials>,
+    /// Serve HTTPS (every connection speaks TLS; plain HTTP gets a redirect to `https://`).
+    pub tls: Option<TlsContext>,
+    /// Reload pages when files change (`--live-reload`).
+    pub live_reload: Option<LiveReload>,
     pub conn: ConnConfig,
     /// Most open client connections; the listener pauses at the cap.
     pub max_connections: usize,
@@ -319,6 +398,8 @@ impl Config {
             headers: Vec::new(),
             cors: false,
             auth: None,
+            tls: None,
+            live_reload: None,
             conn: ConnConfig::default(),
             max_connections: 10_000,
             grace_period: Duration::from_secs(5),
@@ -344,6 +425,10 @@ impl Config {
         config.headers = cli.headers.clone();
         config.cors = cli.cors;
         config.auth = cli.auth.clone();
+        config.live_reload = cli.live_reload.then(|| LiveReload {
+            ignore: cli.watch_ignore.clone(),
+            ..LiveReload::default()
+        });
         let conn = &mut config.conn;
         conn.sendfile = !cli.no_sendfile;
         conn.limits.max_head_bytes = cli.max_header_bytes as usize;

@@ -17,6 +17,8 @@ pub enum StartupError {
     Poll(io::Error),
     /// A setting is invalid (for a library caller: the command line checks its own arguments).
     Config(String),
+    /// The TLS certificate or key cannot be used (the message names the file).
+    Tls(crate::tls::CertError),
 }
 
 impl fmt::Display for StartupError {
@@ -44,6 +46,7 @@ impl fmt::Display for StartupError {
             StartupError::Bind(addr, e) => write!(f, "cannot listen on {addr}: {e}"),
             StartupError::Poll(e) => write!(f, "cannot start the event loop: {e}"),
             StartupError::Config(why) => write!(f, "invalid setting: {why}"),
+            StartupError::Tls(e) => write!(f, "cannot serve HTTPS: {e}"),
         }
     }
 }

@@ -23,13 +23,14 @@ use crate::handler::{self, Site, WorkerState};
 use crate::http::date::DateCache;
 use crate::http::error::ParseError;
 use crate::http::parse::RequestHead;
-use crate::http::{Status, Version};
+use crate::http::{Method, Status, Version};
 use crate::pool::BufferPool;
 use crate::response::framing::{self, Framing, Terms};
 use crate::response::head;
 use crate::response::plan::ResponsePlan;
 use crate::response::writer::BodyWriter;
 use crate::stats::{Answered, CloseReason, Stats};
+use crate::transport::Security;
 
 /// Everything a connection borrows from its loop while it runs.
 pub struct Cx<'a> {
@@ -52,6 +53,9 @@ pub(crate) struct Client<'a> {
     pub(crate) peer: IpAddr,
     /// The connection's id (unique for the life of the loop).
     pub(crate) id: u64,
+    /// What the connection speaks: TLS is marked in `--explain` and the extended log; plain
+    /// HTTP on the HTTPS port is answered with a redirect.
+    pub(crate) security: Security,
     /// What the connection has answered so far, counted here.
     pub(crate) answered: &'a mut Answered,
 }
@@ -87,7 +91,22 @@ pub(crate) fn answer(
 ) -> Queued {
     cx.worker.now = cx.now;
     cx.worker.wall = cx.date.now();
-    let plan = handler::handle(head, cx.site, cx.worker);
+    let plan = match client.security {
+        Security::PlainOnTlsPort(here) => {
+            let authority = head
+                .fields
+                .host
+                .and_then(|host| std::str::from_utf8(host).ok())
+                .map_or_else(|| here.to_string(), str::to_string);
+            let plan = ResponsePlan::to_https(&authority, head.target);
+            if head.method == Method::Head {
+                plan.without_body()
+            } else {
+                plan
+            }
+        }
+        _ => handler::handle(head, cx.site, cx.worker),
+    };
     let unframed = plan.is_unframed();
     let framing = framing::decide(Terms {
         version: head.version,
@@ -96,8 +115,11 @@ pub(crate) fn answer(
         unframed,
     });
     if cx.config.explain {
-        let delivery = Delivery::of(&plan, framing.delimiter, cx.config.sendfile);
-        explain::print(explain::line(head, &plan, delivery));
+        let tls = matches!(client.security, Security::Tls { .. });
+        let delivery = Delivery::of(&plan, framing.delimiter, cx.config.sendfile && !tls);
+        let mut line = explain::line(head, &plan, delivery);
+        explain::mark_security(&mut line, client.security);
+        explain::print(line);
     }
     let status = plan.status.code();
     let body_bytes = plan.body_bytes();
@@ -119,6 +141,7 @@ pub(crate) fn answer(
             body_bytes,
             referer: head.fields.referer,
             user_agent: head.fields.user_agent,
+            security: client.security,
         };
         if unframed || body_follows {
             log_at_end = Some(Box::new(Deferred::new(&entry, unframed)));
@@ -185,7 +208,9 @@ pub(crate) fn refuse(
     out: &mut Vec<u8>,
 ) -> Queued {
     if let (true, Refusal::Malformed(error)) = (cx.config.explain, refusal) {
-        explain::print(explain::rejected_line(request_line, error));
+        let mut line = explain::rejected_line(request_line, error);
+        explain::mark_security(&mut line, client.security);
+        explain::print(line);
     }
     let status = refusal.status();
     let mut plan = match refusal {
@@ -212,6 +237,7 @@ pub(crate) fn refuse(
             body_bytes,
             referer: None,
             user_agent: None,
+            security: client.security,
         };
         cx.log.record(&entry, cx.date.clf(), cx.now);
     }

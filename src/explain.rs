@@ -10,8 +10,9 @@ use crate::http::parse::RequestHead;
 use crate::response::body::Body;
 use crate::response::framing::Delimiter;
 use crate::response::plan::{RareField, ResponsePlan};
-use crate::response::reason::{Condition, Reason};
+use crate::response::reason::{Condition, Injection, Reason};
 use crate::response::writer::INLINE_FILE_MAX;
+use crate::transport::Security;
 
 /// How the body goes out, as the connection decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,6 +135,7 @@ pub(crate) fn line(head: &RequestHead<'_>, plan: &ResponsePlan, delivery: Delive
         .map(|r| r.phrase(plan.content_type.map_or("", |ct| ct.mime)));
     let notes: Vec<&str> = [
         reason.and_then(Reason::phrase),
+        plan.live.map(Injection::phrase),
         representation.as_deref(),
         delivery.name(),
     ]
@@ -146,6 +148,23 @@ pub(crate) fn line(head: &RequestHead<'_>, plan: &ResponsePlan, delivery: Delive
         line.push(')');
     }
     line
+}
+
+/// Marks a line of a TLS connection with its protocol version and cipher suite, and one of plain
+/// HTTP sent to the HTTPS port as such: ` [TLSv1.3 TLS13_AES_128_GCM_SHA256]`, ` [plain HTTP on
+/// the HTTPS port]`.
+pub(crate) fn mark_security(line: &mut String, security: Security) {
+    match security {
+        Security::Plain => {}
+        Security::Tls { version, suite } => {
+            line.push_str(" [");
+            line.push_str(version);
+            line.push(' ');
+            line.push_str(suite);
+            line.push(']');
+        }
+        Security::PlainOnTlsPort(_) => line.push_str(" [plain HTTP on the HTTPS port]"),
+    }
 }
 
 /// The line for a request refused before the handler saw it. The raw request line is escaped: it

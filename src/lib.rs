@@ -47,7 +47,9 @@ pub mod stats;
 pub mod sys;
 pub mod terminal;
 pub(crate) mod timer;
+pub mod tls;
 pub mod transport;
+pub mod watch;
 
 pub use config::{Cli, Config};
 pub use error::StartupError;

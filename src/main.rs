@@ -7,7 +7,8 @@
 #![forbid(unsafe_code)]
 
 use std::io::IsTerminal;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,7 +19,8 @@ use mioserve::server::Exit;
 use mioserve::stats::{Snapshot, Stats};
 use mioserve::sys::NofileLimits;
 use mioserve::terminal::{self, Terminal};
-use mioserve::{Cli, Config, Server, sys};
+use mioserve::tls::{CertError, SelfSigned, TlsContext};
+use mioserve::{Cli, Config, Server, StartupError, sys};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -29,7 +31,18 @@ fn main() -> ExitCode {
         eprintln!("mioserve: {why}");
         return ExitCode::FAILURE;
     }
-    let config = Config::from_cli(&cli);
+    let mut config = Config::from_cli(&cli);
+    let self_signed = match tls_from_cli(&cli, config.addr.ip()) {
+        Ok(Some((tls, self_signed))) => {
+            config.tls = Some(tls);
+            self_signed
+        }
+        Ok(None) => None,
+        Err(e) => {
+            eprintln!("mioserve: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let limits = sys::raise_nofile_limit();
     let servers = match bind_workers(config.clone()) {
         Ok(servers) => servers,
@@ -40,8 +53,16 @@ fn main() -> ExitCode {
     };
     let addr = servers[0].local_addr();
     preflight(&config, &servers[0], addr, limits);
+    if let Some(tls) = &config.tls {
+        describe_certificate(tls, self_signed.as_ref(), addr);
+    }
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     // The one line on stdout before the access log: a person clicks it, a script reads the port.
-    let line = format!("Serving {} at http://{addr}/\n", describe_root(&cli));
+    let line = format!("Serving {} at {scheme}://{addr}/\n", describe_root(&cli));
     if let Err(e) = Terminal::global().write_stdout(line.as_bytes()) {
         eprintln!("mioserve: cannot write to stdout: {e}");
         return ExitCode::FAILURE;
@@ -52,6 +73,10 @@ fn main() -> ExitCode {
     }
     let started = Instant::now();
     let result = run_workers(servers);
+    if let Some((path, _)) = &self_signed {
+        // The certificate was made for this run only.
+        let _ = std::fs::remove_file(path);
+    }
     if !cli.quiet {
         let total = Snapshot::sum(&stats.iter().map(|s| s.snapshot()).collect::<Vec<_>>());
         let terminal = Terminal::global();
@@ -64,6 +89,73 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("mioserve: event loop failed: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Where a certificate made at start was written, and the names it covers.
+type MadeCert = (PathBuf, Vec<String>);
+
+/// The TLS context the command line asks for: the certificate files, or a certificate made now
+/// (then also where its PEM was written, and the names it covers).
+fn tls_from_cli(
+    cli: &Cli,
+    bind: IpAddr,
+) -> Result<Option<(TlsContext, Option<MadeCert>)>, StartupError> {
+    if let (Some(cert), Some(key)) = (&cli.tls_cert, &cli.tls_key) {
+        let tls = TlsContext::from_files(cert, key).map_err(StartupError::Tls)?;
+        return Ok(Some((tls, None)));
+    }
+    if !cli.tls_self_signed {
+        return Ok(None);
+    }
+    let uname = rustix::system::uname();
+    let host = uname.nodename().to_str().ok();
+    let made = SelfSigned::generate(bind, host).map_err(StartupError::Tls)?;
+    let tls = TlsContext::from_pem(made.cert_pem.as_bytes(), made.key_pem.as_bytes())
+        .map_err(StartupError::Tls)?;
+    // Only the certificate is written (for curl --cacert or a browser's import); the key stays in
+    // memory.
+    let path = std::env::temp_dir().join(format!("mioserve-{}-cert.pem", std::process::id()));
+    std::fs::write(&path, &made.cert_pem).map_err(|e| {
+        StartupError::Tls(CertError {
+            file: Some(path.clone()),
+            why: format!("cannot write the certificate there ({e})"),
+        })
+    })?;
+    Ok(Some((tls, Some((path, made.names)))))
+}
+
+/// Says on stderr what a client needs to trust the certificate: its fingerprint and validity,
+/// and for a self-signed one where its PEM is, the names it covers, and how to trust it.
+fn describe_certificate(tls: &TlsContext, self_signed: Option<&MadeCert>, addr: SocketAddr) {
+    let cert = tls.certificate();
+    log::info!(
+        "TLS 1.3 and 1.2, ALPN http/1.1; certificate SHA-256 fingerprint {}, valid until {}",
+        cert.fingerprint,
+        cert.expires()
+    );
+    match self_signed {
+        Some((path, names)) => {
+            log::info!(
+                "self-signed certificate for {} written to {}",
+                names.join(", "),
+                path.display()
+            );
+            log::info!("try: curl --cacert {} https://{addr}/", path.display());
+            log::info!(
+                "Chromium trusts it with --ignore-certificate-errors-spki-list={}",
+                cert.spki_sha256
+            );
+        }
+        None => {
+            if let Some((cert_file, key_file)) = tls.files() {
+                log::info!(
+                    "certificate {} and key {}: SIGHUP reloads them",
+                    cert_file.display(),
+                    key_file.display()
+                );
+            }
         }
     }
 }
@@ -191,7 +283,7 @@ fn preflight(config: &Config, server: &Server, addr: SocketAddr, limits: NofileL
         config.headers.len(),
         on_off(config.auth.is_some()),
     );
-    if config.auth.is_some() && !addr.ip().is_loopback() {
+    if config.auth.is_some() && !addr.ip().is_loopback() && config.tls.is_none() {
         log::warn!(
             "Basic auth on {addr}: without TLS, user and password cross the network in clear \
              (put a TLS proxy in front)"
@@ -236,7 +328,14 @@ fn preflight(config: &Config, server: &Server, addr: SocketAddr, limits: NofileL
             }
         }
     }
-    let url = format!("http://{addr}/");
+    let url = format!(
+        "{}://{addr}/",
+        if config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    );
     log::debug!("try: curl -I {url}");
     log::debug!("try: wrk -t1 -c64 -d10s {url}");
     log::debug!("try: oha -c64 -z10s {url}");

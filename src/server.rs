@@ -8,6 +8,9 @@
 //! cap and when the process runs out of file descriptors; it resumes when a connection closes, or
 //! after `ACCEPT_RETRY` (100 ms) if none is open to close.
 //!
+//! Under HTTPS every accepted socket is wrapped in TLS ([`crate::tls::Socket`]); SIGHUP reloads
+//! the certificate files (the first worker does it for all: they share the certificate).
+//!
 //! Shutdown (a signal, or `Handle::stop`) runs in phases: stop accepting, close idle
 //! connections, let in-flight responses finish with `Connection: close` until the grace period
 //! ends, flush the access log, return. A second signal returns at once.
@@ -18,21 +21,24 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
+use mio::event::Event;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
 
 use crate::access_log::AccessLog;
-use crate::config::{Config, ConnConfig};
+use crate::config::{Config, ConnConfig, LiveReload};
 use crate::conn::{Conn, Cx, Next};
 use crate::error::StartupError;
+use crate::handler::live::Feed;
 use crate::handler::{Site, WorkerState, open_files};
 use crate::http::date::DateCache;
 use crate::pool::BufferPool;
@@ -40,7 +46,9 @@ use crate::response::extra_headers::ExtraHeaders;
 use crate::stats::{CloseReason, Stats};
 use crate::sys::{self, Listening, Sending};
 use crate::timer::{Timers, Verdict};
-use crate::transport::Tcp;
+use crate::tls::{Outcome, Socket, TlsContext};
+use crate::transport::{Tcp, Transport};
+use crate::watch::{Change, IgnoreRules};
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
@@ -166,8 +174,21 @@ impl Server {
             .register(&mut listener, LISTENER, Interest::READABLE)
             .map_err(StartupError::Poll)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(StartupError::Poll)?);
+        if let Some(live) = &config.live_reload {
+            watch_root(live, site.root())?;
+            live.hub.attach(Arc::clone(&waker));
+        }
         let signals = if config.handle_signals {
-            let mut signals = Signals::new([SIGINT, SIGTERM]).map_err(StartupError::Poll)?;
+            // SIGHUP reloads certificate files; without them it keeps its default (the end of
+            // the process, as when the terminal closes). One worker reloads for all.
+            let reloads =
+                config.worker == 0 && config.tls.as_ref().is_some_and(|t| t.files().is_some());
+            let wanted: &[i32] = if reloads {
+                &[SIGINT, SIGTERM, SIGHUP]
+            } else {
+                &[SIGINT, SIGTERM]
+            };
+            let mut signals = Signals::new(wanted).map_err(StartupError::Poll)?;
             poll.registry()
                 .register(&mut signals, SIGNALS, Interest::READABLE)
                 .map_err(StartupError::Poll)?;
@@ -242,19 +263,22 @@ impl Server {
             timers: Timers::default(),
             ready: Vec::new(),
             next_id: 0,
-            listener: Some(listener),
-            accepting: true,
-            accept_retry: None,
-            emfile_logged: false,
-            max_connections: config.max_connections,
+            acceptor: Acceptor {
+                listener: Some(listener),
+                accepting: true,
+                retry_at: None,
+                emfile_logged: false,
+                max_connections: config.max_connections,
+            },
             sending: config.strategy.sending,
             worker: (config.workers > 1).then_some(config.worker),
+            tls: config.tls.as_ref(),
             grace_until: None,
             next_sweep: Instant::now(),
             shared: Shared {
                 pool: BufferPool::new(config.conn.limits.max_head_bytes),
                 date: DateCache::new(),
-                worker: WorkerState::with_compress_cache(config.compress_cache),
+                worker: worker_state(&config, &stats),
                 log: AccessLog::stdout(config.access_log),
                 stats: &stats,
                 site: &site,
@@ -278,33 +302,40 @@ impl Server {
             }
             let now = Instant::now();
             event_loop.shared.date.refresh(SystemTime::now());
+            if let Some(feed) = &event_loop.shared.worker.live {
+                feed.tick(now);
+            }
             let mut stop_requested = false;
+            let mut woken = false;
             for event in events.iter() {
                 match event.token() {
                     LISTENER => event_loop.accept(poll.registry(), now),
-                    WAKER => stop_requested |= stop.load(Ordering::SeqCst),
+                    WAKER => {
+                        stop_requested |= stop.load(Ordering::SeqCst);
+                        woken = true;
+                    }
                     SIGNALS => {
-                        let count = signals.as_mut().map_or(0, |s| s.pending().count());
-                        if count > 0 && event_loop.shared.draining {
-                            log::warn!("second signal: exiting now");
-                            return Ok(Exit::Forced);
+                        let (mut count, mut hangups) = (0, 0);
+                        for signal in signals.iter_mut().flat_map(|s| s.pending()) {
+                            if signal == SIGHUP {
+                                hangups += 1;
+                            } else {
+                                count += 1;
+                            }
                         }
-                        if count > 1 {
-                            log::warn!("two signals at once: exiting now");
-                            return Ok(Exit::Forced);
+                        if hangups > 0 {
+                            reload_certificate(config.tls.as_ref());
                         }
-                        stop_requested |= count > 0;
-                    }
-                    Token(slot) => {
-                        let readable = event.is_readable() || event.is_error();
-                        let writable = event.is_writable() || event.is_write_closed();
-                        if let Some(conn) = event_loop.conns.get_mut(slot) {
-                            let read_closed = event.is_read_closed() || event.is_error();
-                            conn.on_event(readable, writable, read_closed);
-                            event_loop.drive(slot, poll.registry(), now);
+                        match event_loop.on_signals(count) {
+                            Some(exit) => return Ok(exit),
+                            None => stop_requested |= count > 0,
                         }
                     }
+                    Token(slot) => event_loop.on_event(slot, event, poll.registry(), now),
                 }
+            }
+            if let (true, Some(live)) = (woken, &config.live_reload) {
+                event_loop.follow_change(live.hub.latest());
             }
             if stop_requested && !event_loop.shared.draining {
                 event_loop.begin_shutdown(poll.registry(), now, config.grace_period);
@@ -316,47 +347,42 @@ impl Server {
             event_loop.resume_accepting(poll.registry(), now);
             event_loop.shared.log.tick(now);
             event_loop.sweep_files(now);
-            if event_loop.shared.draining
-                && (event_loop.conns.is_empty() || event_loop.grace_until.is_some_and(|t| now >= t))
-            {
-                if !event_loop.conns.is_empty() {
-                    log::warn!(
-                        "grace period over: closing {} unfinished connections",
-                        event_loop.conns.len()
-                    );
-                    for (_, conn) in event_loop.conns.iter_mut() {
-                        conn.ending(CloseReason::Shutdown);
-                        event_loop.shared.ended(conn, now);
-                    }
-                }
-                event_loop.shared.log.flush();
+            if event_loop.shutdown_finished(now) {
                 return Ok(Exit::Graceful);
             }
         }
     }
 }
 
+/// What the handler keeps between requests in this worker: the caches, and live reload's feed
+/// when it is on.
+fn worker_state(config: &Config, stats: &Arc<Stats>) -> WorkerState {
+    let state = WorkerState::with_compress_cache(config.compress_cache);
+    match &config.live_reload {
+        Some(live) => state.with_live_reload(Feed::new(
+            config.conn.heartbeat,
+            live.max_subscribers,
+            Arc::clone(stats),
+        )),
+        None => state,
+    }
+}
+
 /// The loop's state, apart from the poll.
 struct Loop<'a> {
-    conns: Slab<Conn<Tcp>>,
+    conns: Slab<Conn<Socket>>,
     timers: Timers,
     /// Connections that yielded with work left; run again before the next sleep.
     ready: Vec<usize>,
     /// Id for the next accepted connection.
     next_id: u64,
-    /// The listening socket; dropped (closed) when shutdown begins.
-    listener: Option<TcpListener>,
-    /// The listener is in the poll set.
-    accepting: bool,
-    /// Accepting paused for lack of file descriptors with no connection to wait for: retry then.
-    accept_retry: Option<Instant>,
-    /// The pause for lack of file descriptors has been logged (once per pause, not per attempt).
-    emfile_logged: bool,
-    max_connections: usize,
+    acceptor: Acceptor,
     /// How connections send.
     sending: Sending,
     /// This loop's number when there are several, so their messages can be told apart.
     worker: Option<usize>,
+    /// Under HTTPS, what every accepted socket's TLS is set up from.
+    tls: Option<&'a TlsContext>,
     /// When shutdown stops waiting for in-flight responses.
     grace_until: Option<Instant>,
     /// When the open-file cache is next swept of unused entries.
@@ -379,10 +405,21 @@ struct Shared<'a> {
 
 impl Shared<'_> {
     /// Counts a connection's end and logs it (extended access log).
-    fn ended(&mut self, conn: &mut Conn<Tcp>, now: Instant) {
+    fn ended(&mut self, conn: &mut Conn<Socket>, now: Instant) {
         conn.log_unfinished(&mut self.log, self.date.clf(), now);
         let reason = conn.close_reason();
         self.stats.closed(reason);
+        let timed_out = reason == CloseReason::HeaderTimeout;
+        if let Some(outcome) = conn.socket().tls_outcome(timed_out) {
+            self.stats.tls(outcome);
+            if let Outcome::Failed(failure) = outcome {
+                log::debug!(
+                    "TLS handshake with {} failed: {}",
+                    conn.peer(),
+                    failure.name()
+                );
+            }
+        }
         self.log.record_close(
             conn.peer(),
             conn.id(),
@@ -408,13 +445,124 @@ impl Shared<'_> {
     }
 }
 
+/// The listening side of the loop: the listener, and whether it is in the poll set.
+struct Acceptor {
+    /// The listening socket; dropped (closed) when shutdown begins.
+    listener: Option<TcpListener>,
+    /// The listener is in the poll set.
+    accepting: bool,
+    /// Accepting paused for lack of file descriptors with no connection to wait for: retry then.
+    retry_at: Option<Instant>,
+    /// The pause for lack of file descriptors has been logged (once per pause, not per attempt).
+    emfile_logged: bool,
+    max_connections: usize,
+}
+
+impl Acceptor {
+    /// The next waiting connection, while accepting and below the cap with `open` connections
+    /// open. At the cap, or out of file descriptors, accepting pauses (counted in `stats`) and
+    /// this answers `None`, as it does when no connection is waiting.
+    fn next(
+        &mut self,
+        registry: &Registry,
+        open: usize,
+        now: Instant,
+        stats: &Stats,
+    ) -> Option<(TcpStream, SocketAddr)> {
+        loop {
+            if !self.accepting {
+                return None;
+            }
+            if open >= self.max_connections {
+                log::warn!(
+                    "connection limit ({}) reached: new connections wait until one closes",
+                    self.max_connections
+                );
+                self.pause(registry);
+                stats.accept_paused();
+                return None;
+            }
+            match self.listener.as_mut()?.accept() {
+                Ok(accepted) => {
+                    self.emfile_logged = false;
+                    return Some(accepted);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
+                    ) => {}
+                Err(e) if matches!(e.raw_os_error(), Some(code) if is_fd_exhaustion(code)) => {
+                    if !self.emfile_logged {
+                        log::warn!(
+                            "out of file descriptors ({e}): pausing accept until a connection closes"
+                        );
+                        self.emfile_logged = true;
+                    }
+                    self.pause(registry);
+                    stats.accept_paused();
+                    if open == 0 {
+                        self.retry_at = Some(now + ACCEPT_RETRY);
+                    }
+                    return None;
+                }
+                Err(e) => {
+                    log::warn!("accept failed: {e}");
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// Takes the listener out of the poll set (no busy loop while accepting cannot proceed).
+    fn pause(&mut self, registry: &Registry) {
+        if let Some(listener) = self.listener.as_mut()
+            && self.accepting
+        {
+            let _ = registry.deregister(listener);
+            self.accepting = false;
+        }
+    }
+
+    /// Puts the listener back in the poll set if accepting was paused and there is room again
+    /// with `open` connections open; returns whether it did.
+    fn resume(&mut self, registry: &Registry, open: usize, now: Instant) -> bool {
+        if self.accepting || open >= self.max_connections {
+            return false;
+        }
+        if self.retry_at.is_some_and(|t| now < t) && open == 0 {
+            return false;
+        }
+        let Some(listener) = self.listener.as_mut() else {
+            return false;
+        };
+        if registry
+            .register(listener, LISTENER, Interest::READABLE)
+            .is_err()
+        {
+            return false;
+        }
+        self.accepting = true;
+        self.retry_at = None;
+        true
+    }
+
+    /// Stops accepting for good. Closing the listening socket makes new connection attempts fail
+    /// fast instead of waiting in a backlog nobody will accept from.
+    fn close(&mut self, registry: &Registry) {
+        self.pause(registry);
+        self.listener = None;
+    }
+}
+
 impl Loop<'_> {
     /// How long the poll may sleep: until the earliest deadline, accept retry, log flush or end of
     /// the grace period.
     fn timeout(&self, now: Instant) -> Option<Duration> {
         let sweep = (!self.shared.worker.open_files.is_empty()).then_some(self.next_sweep);
         let wakeups = [
-            self.accept_retry,
+            self.acceptor.retry_at,
             self.shared.log.next_flush(),
             self.grace_until,
             sweep,
@@ -442,61 +590,33 @@ impl Loop<'_> {
     /// Accepts until the listener would block, the connection cap is reached, or descriptors run
     /// out.
     fn accept(&mut self, registry: &Registry, now: Instant) {
-        while self.accepting {
-            if self.conns.len() >= self.max_connections {
-                log::warn!(
-                    "connection limit ({}) reached: new connections wait until one closes",
-                    self.max_connections
-                );
-                self.pause_accepting(registry);
-                self.shared.stats.accept_paused();
-                return;
-            }
-            let Some(listener) = self.listener.as_mut() else {
-                return;
-            };
-            match listener.accept() {
-                Ok((socket, peer)) => {
-                    self.emfile_logged = false;
-                    self.add(socket, peer, registry, now);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
-                    ) => {}
-                Err(e) if matches!(e.raw_os_error(), Some(code) if is_fd_exhaustion(code)) => {
-                    if !self.emfile_logged {
-                        log::warn!(
-                            "out of file descriptors ({e}): pausing accept until a connection closes"
-                        );
-                        self.emfile_logged = true;
-                    }
-                    self.pause_accepting(registry);
-                    self.shared.stats.accept_paused();
-                    if self.conns.is_empty() {
-                        self.accept_retry = Some(now + ACCEPT_RETRY);
-                    }
-                    return;
-                }
-                Err(e) => {
-                    log::warn!("accept failed: {e}");
-                    return;
-                }
-            }
+        while let Some((socket, peer)) =
+            self.acceptor
+                .next(registry, self.conns.len(), now, self.shared.stats)
+        {
+            self.add(socket, peer, registry, now);
         }
     }
 
     /// Registers an accepted connection. It has `TCP_NODELAY` already: the kernel copies it from
     /// the listener (see `sys::listen`), which saves a `setsockopt` per connection.
-    fn add(&mut self, socket: TcpStream, peer: SocketAddr, registry: &Registry, now: Instant) {
-        let mut socket = match Tcp::new(socket, self.sending) {
-            Ok(socket) => socket,
+    fn add(&mut self, tcp: TcpStream, peer: SocketAddr, registry: &Registry, now: Instant) {
+        let tcp = match Tcp::new(tcp, self.sending) {
+            Ok(tcp) => tcp,
             Err(e) => {
                 log::debug!("prepare {peer}: {e}");
                 return;
             }
+        };
+        let mut socket = match self.tls {
+            None => Socket::Plain(tcp),
+            Some(tls) => match crate::tls::stream::TlsStream::new(tcp, tls.config()) {
+                Ok(stream) => Socket::Tls(Box::new(stream)),
+                Err(e) => {
+                    log::warn!("TLS for {peer}: {e}");
+                    return;
+                }
+            },
         };
         let entry = self.conns.vacant_entry();
         let slot = entry.key();
@@ -511,35 +631,32 @@ impl Loop<'_> {
         self.queue_deadline(slot);
     }
 
-    fn pause_accepting(&mut self, registry: &Registry) {
-        if let Some(listener) = self.listener.as_mut()
-            && self.accepting
-        {
-            let _ = registry.deregister(listener);
-            self.accepting = false;
-        }
-    }
-
-    /// Puts the listener back in the poll set if accepting was paused and there is room again.
+    /// Accepts what queued while accepting was paused, once there is room again.
     fn resume_accepting(&mut self, registry: &Registry, now: Instant) {
-        if self.accepting || self.conns.len() >= self.max_connections {
-            return;
-        }
-        if self.accept_retry.is_some_and(|t| now < t) && self.conns.is_empty() {
-            return;
-        }
-        let Some(listener) = self.listener.as_mut() else {
-            return;
-        };
-        if registry
-            .register(listener, LISTENER, Interest::READABLE)
-            .is_ok()
-        {
-            self.accepting = true;
-            self.accept_retry = None;
+        if self.acceptor.resume(registry, self.conns.len(), now) {
             // Connections that queued while paused raise no new edge: accept them now.
             self.accept(registry, now);
         }
+    }
+
+    /// Moves live reload's feed to `latest`; if that is news, runs every subscriber (after the
+    /// events of this wake-up) so each sends it.
+    fn follow_change(&mut self, latest: (u64, Change)) {
+        if self
+            .shared
+            .worker
+            .live
+            .as_ref()
+            .is_some_and(|feed| feed.update(latest))
+        {
+            self.run_subscribers();
+        }
+    }
+
+    /// Queues every live reload subscriber to run before the loop sleeps again.
+    fn run_subscribers(&mut self) {
+        let waiting = self.conns.iter().filter(|(_, conn)| conn.awaits_news());
+        self.ready.extend(waiting.map(|(slot, _)| slot));
     }
 
     /// Stops accepting, closes idle connections, and lets the rest finish within `grace`.
@@ -553,10 +670,12 @@ impl Loop<'_> {
         );
         self.shared.draining = true;
         self.grace_until = Some(now + grace);
-        self.pause_accepting(registry);
-        // Closing the listening socket makes new connection attempts fail fast instead of waiting
-        // in a backlog nobody will accept from.
-        self.listener = None;
+        // Live reload's event streams end now, as if their last change had come.
+        if let Some(feed) = &self.shared.worker.live {
+            feed.close();
+            self.run_subscribers();
+        }
+        self.acceptor.close(registry);
         let idle: Vec<usize> = self
             .conns
             .iter()
@@ -567,6 +686,53 @@ impl Loop<'_> {
             self.conns[slot].ending(CloseReason::Shutdown);
             self.close(slot);
         }
+    }
+
+    /// What `count` signals arriving at once mean: a stop (`None`: begin shutting down), or an
+    /// exit now when shutdown has already begun or two came together.
+    fn on_signals(&self, count: usize) -> Option<Exit> {
+        if count > 0 && self.shared.draining {
+            log::warn!("second signal: exiting now");
+            return Some(Exit::Forced);
+        }
+        if count > 1 {
+            log::warn!("two signals at once: exiting now");
+            return Some(Exit::Forced);
+        }
+        None
+    }
+
+    /// Records what `event` reported on the connection in `slot` and runs it.
+    fn on_event(&mut self, slot: usize, event: &Event, registry: &Registry, now: Instant) {
+        let readable = event.is_readable() || event.is_error();
+        let writable = event.is_writable() || event.is_write_closed();
+        if let Some(conn) = self.conns.get_mut(slot) {
+            let read_closed = event.is_read_closed() || event.is_error();
+            conn.on_event(readable, writable, read_closed);
+            self.drive(slot, registry, now);
+        }
+    }
+
+    /// Whether a shutdown is complete: every connection finished, or the grace period is over
+    /// (then the rest are closed). The access log is flushed then.
+    fn shutdown_finished(&mut self, now: Instant) -> bool {
+        if !self.shared.draining
+            || !(self.conns.is_empty() || self.grace_until.is_some_and(|t| now >= t))
+        {
+            return false;
+        }
+        if !self.conns.is_empty() {
+            log::warn!(
+                "grace period over: closing {} unfinished connections",
+                self.conns.len()
+            );
+            for (_, conn) in self.conns.iter_mut() {
+                conn.ending(CloseReason::Shutdown);
+                self.shared.ended(conn, now);
+            }
+        }
+        self.shared.log.flush();
+        true
     }
 
     /// Runs a connection and carries out what it asks.
@@ -614,6 +780,7 @@ impl Loop<'_> {
     fn close(&mut self, slot: usize) {
         let mut conn = self.conns.remove(slot);
         conn.release(&mut self.shared.pool);
+        conn.socket().close();
         self.shared.ended(&mut conn, Instant::now());
     }
 
@@ -632,6 +799,40 @@ impl Loop<'_> {
             }
         }
     }
+}
+
+/// SIGHUP: reads the certificate files again. New handshakes get the new certificate; a reload
+/// that fails keeps the old one and says why.
+fn reload_certificate(tls: Option<&TlsContext>) {
+    let Some(tls) = tls else { return };
+    match tls.reload() {
+        Ok(cert) => log::warn!(
+            "SIGHUP: certificate reloaded (SHA-256 {}, valid until {}); new connections use it",
+            cert.fingerprint,
+            cert.expires()
+        ),
+        Err(e) => log::error!("SIGHUP: certificate not reloaded, the current one stays: {e}"),
+    }
+}
+
+/// Starts live reload's watcher on `root` (the first worker to bind does; the others share it) and
+/// says on stderr what it watches and what it ignores.
+fn watch_root(live: &LiveReload, root: &Path) -> Result<(), StartupError> {
+    let rules = IgnoreRules::new(&live.ignore).map_err(StartupError::Config)?;
+    let ignored = rules.describe();
+    let watched = live.hub.watch(root, rules, live.coalesce).map_err(|e| {
+        StartupError::Config(format!(
+            "--live-reload: cannot watch {}: {e}",
+            root.display()
+        ))
+    })?;
+    if watched > 0 {
+        log::info!(
+            "live reload: watching {watched} folders under {}; ignoring {ignored}",
+            root.display()
+        );
+    }
+    Ok(())
 }
 
 /// `EMFILE` or `ENFILE`: the process or the system is out of file descriptors.

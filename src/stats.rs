@@ -10,6 +10,8 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::tls::{Failure, Outcome};
+
 /// Adds `n` to a counter that only this thread writes.
 fn bump(counter: &AtomicU64, n: u64) {
     counter.store(
@@ -180,6 +182,25 @@ pub struct Stats {
     rejected: [AtomicU64; REJECT_STATUSES.len()],
     /// Microseconds from a complete request head to its response fully written.
     service: Histogram,
+    /// Live reload's event streams open now.
+    subscribers: AtomicU64,
+    /// Live reload's event streams opened.
+    subscriptions: AtomicU64,
+    /// Live reload's events sent (one per subscriber per change).
+    events: AtomicU64,
+    tls: TlsCounters,
+}
+
+/// How TLS connections went (HTTPS only): counted when each ends.
+#[derive(Default)]
+struct TlsCounters {
+    completed: AtomicU64,
+    /// Of the completed, those resumed by a ticket or a session id.
+    resumed: AtomicU64,
+    /// Failed handshakes by [`Failure`], in [`Failure::ALL`]'s order.
+    failed: [AtomicU64; Failure::ALL.len()],
+    /// Connections that spoke plain HTTP to the HTTPS port (each answered with a 308).
+    plain_http: AtomicU64,
 }
 
 impl Default for Stats {
@@ -194,6 +215,10 @@ impl Default for Stats {
             closes: Default::default(),
             rejected: Default::default(),
             service: Histogram::default(),
+            tls: TlsCounters::default(),
+            subscribers: AtomicU64::new(0),
+            subscriptions: AtomicU64::new(0),
+            events: AtomicU64::new(0),
         }
     }
 }
@@ -241,6 +266,40 @@ impl Stats {
         }
     }
 
+    /// A TLS connection ended, its handshake having gone as `outcome` says.
+    pub(crate) fn tls(&self, outcome: Outcome) {
+        let t = &self.tls;
+        match outcome {
+            Outcome::Completed { resumed } => {
+                bump(&t.completed, 1);
+                bump(&t.resumed, u64::from(resumed));
+            }
+            Outcome::PlainHttp => bump(&t.plain_http, 1),
+            Outcome::Failed(failure) => {
+                let i = Failure::ALL.iter().position(|&f| f == failure).unwrap_or(0);
+                bump(&t.failed[i], 1);
+            }
+            Outcome::Nothing => {}
+        }
+    }
+
+    /// A live reload event stream opened.
+    pub(crate) fn subscribed(&self) {
+        bump(&self.subscribers, 1);
+        bump(&self.subscriptions, 1);
+    }
+
+    /// A live reload event stream ended.
+    pub(crate) fn unsubscribed(&self) {
+        self.subscribers
+            .store(read(&self.subscribers).saturating_sub(1), Ordering::Relaxed);
+    }
+
+    /// A live reload event went out on one stream.
+    pub(crate) fn event_sent(&self) {
+        bump(&self.events, 1);
+    }
+
     /// A point-in-time copy.
     pub fn snapshot(&self) -> Snapshot {
         Snapshot {
@@ -253,6 +312,15 @@ impl Stats {
             closes: self.closes.each_ref().map(read),
             rejected: self.rejected.each_ref().map(read),
             service: self.service.snapshot(),
+            tls: TlsSnapshot {
+                completed: read(&self.tls.completed),
+                resumed: read(&self.tls.resumed),
+                failed: self.tls.failed.each_ref().map(read),
+                plain_http: read(&self.tls.plain_http),
+            },
+            subscribers: read(&self.subscribers),
+            subscriptions: read(&self.subscriptions),
+            events: read(&self.events),
         }
     }
 }
@@ -269,6 +337,20 @@ pub struct Snapshot {
     pub(crate) closes: [u64; CLOSE_KINDS],
     pub(crate) rejected: [u64; REJECT_STATUSES.len()],
     pub(crate) service: Vec<u64>,
+    /// Live reload's event streams open (part of `open`).
+    pub(crate) subscribers: u64,
+    pub(crate) subscriptions: u64,
+    pub(crate) events: u64,
+    pub(crate) tls: TlsSnapshot,
+}
+
+/// The TLS counters at one moment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsSnapshot {
+    pub(crate) completed: u64,
+    pub(crate) resumed: u64,
+    pub(crate) failed: [u64; Failure::ALL.len()],
+    pub(crate) plain_http: u64,
 }
 
 impl Snapshot {
@@ -284,9 +366,16 @@ impl Snapshot {
             total.accepted += s.accepted;
             total.open += s.open;
             total.accept_pauses += s.accept_pauses;
+            total.subscribers += s.subscribers;
+            total.subscriptions += s.subscriptions;
+            total.events += s.events;
             add(&mut total.classes, &s.classes);
             add(&mut total.closes, &s.closes);
             add(&mut total.rejected, &s.rejected);
+            total.tls.completed += s.tls.completed;
+            total.tls.resumed += s.tls.resumed;
+            total.tls.plain_http += s.tls.plain_http;
+            add(&mut total.tls.failed, &s.tls.failed);
             total
                 .service
                 .iter_mut()
@@ -294,6 +383,16 @@ impl Snapshot {
                 .for_each(|(a, b)| *a += b);
         }
         total
+    }
+
+    /// Live reload event streams open.
+    pub fn subscribers(&self) -> u64 {
+        self.subscribers
+    }
+
+    /// Live reload events sent, one per subscriber per change.
+    pub fn events(&self) -> u64 {
+        self.events
     }
 
     /// Connections that ended for `reason` (all rejections together for `Rejected`).
@@ -317,8 +416,14 @@ impl Snapshot {
         .iter()
         .map(|&r| self.closes(r) - before.closes(r))
         .sum();
+        // Live reload's subscribers are connections too, counted apart: they idle for hours.
+        let live = if self.subscriptions > 0 {
+            format!(" ({} live)", self.subscribers)
+        } else {
+            String::new()
+        };
         format!(
-            "{:>8.0} req/s {:>8.2} MB/s {:>6} conns  p50 {:>7} p99 {:>7}  2xx {} 3xx {} 4xx {} 5xx {}  errors {}",
+            "{:>8.0} req/s {:>8.2} MB/s {:>6} conns{live}  p50 {:>7} p99 {:>7}  2xx {} 3xx {} 4xx {} 5xx {}  errors {}",
             per_sec(self.requests, before.requests),
             per_sec(self.bytes_out, before.bytes_out) / 1e6,
             self.open,
@@ -377,6 +482,30 @@ impl Snapshot {
             c(CloseReason::Shutdown),
             self.accept_pauses,
         );
+        let t = &self.tls;
+        if t.completed + t.plain_http + t.failed.iter().sum::<u64>() > 0 {
+            let failed: Vec<String> = Failure::ALL
+                .iter()
+                .zip(t.failed)
+                .map(|(f, n)| format!("{} {n}", f.name()))
+                .collect();
+            let _ = writeln!(
+                out,
+                "TLS: handshakes completed {} (resumed {}), failed {} ({}); plain HTTP on the HTTPS port {} (answered 308)",
+                t.completed,
+                t.resumed,
+                t.failed.iter().sum::<u64>(),
+                failed.join(", "),
+                t.plain_http,
+            );
+        }
+        if self.subscriptions > 0 {
+            let _ = writeln!(
+                out,
+                "live reload: {} event streams opened, {} events sent",
+                self.subscriptions, self.events,
+            );
+        }
         out
     }
 }

@@ -30,6 +30,9 @@ pub(crate) enum DeadlineKind {
     Body = 3,
     /// Draining a connection after its write side was shut, before closing it.
     Linger = 4,
+    /// A live reload subscriber has been quiet: its stream sends a heartbeat (it is exempt from
+    /// the idle timeout, and stays open as long as the client does).
+    Heartbeat = 5,
 }
 
 /// A connection's live deadline.

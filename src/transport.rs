@@ -5,12 +5,14 @@
 //! arbitrary points and compare the bytes that come out).
 //!
 //! Cost on TCP: one syscall per call (`recvfrom`, `sendto`, `sendfile`, through the platform seam
-//! [`crate::sys`]); no allocation.
+//! [`crate::sys`]); no allocation. TLS (`crate::tls`) is another implementation: it encrypts, so
+//! it cannot `sendfile`, and it may hold records the socket has not taken yet
+//! ([`Transport::flush`]).
 
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, Read};
-use std::net::Shutdown;
+use std::net::{Shutdown, SocketAddr};
 use std::os::unix::fs::FileExt;
 
 use mio::event::Source;
@@ -30,6 +32,44 @@ pub trait Transport {
     fn send_file(&mut self, file: &File, offset: &mut u64, count: usize) -> io::Result<usize>;
     /// Shuts the write side (sends FIN), leaving the read side open.
     fn shutdown_write(&mut self) -> io::Result<()>;
+    /// Whether [`Transport::send_file`] can carry a file body. A TCP socket can; TLS in user space
+    /// cannot (the file must be read and encrypted), so the body writer reads the file into its
+    /// buffer instead. Kernel TLS, which would keep `sendfile` under TLS, would answer true here.
+    fn can_send_file(&self) -> bool {
+        true
+    }
+    /// Writes what the transport holds back on its own (TLS records it encrypted that the socket
+    /// did not take yet): `WouldBlock` while some remain. A TCP socket holds nothing.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+    /// Whether [`Transport::flush`] has something to write.
+    fn holds_output(&self) -> bool {
+        false
+    }
+    /// The connection is being dropped: the transport's last word where its protocol has one
+    /// (TLS's `close_notify`), sent without waiting.
+    fn close(&mut self) {}
+    /// What the client connected with: for the logs, and to answer plain HTTP on an HTTPS port.
+    fn security(&self) -> Security {
+        Security::Plain
+    }
+}
+
+/// What a connection's bytes travel in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Security {
+    /// Plain HTTP on a plain-HTTP port.
+    Plain,
+    /// TLS, with the negotiated protocol version and cipher suite (rustls's names, such as
+    /// `TLSv1_3` and `TLS13_AES_128_GCM_SHA256`).
+    Tls {
+        version: &'static str,
+        suite: &'static str,
+    },
+    /// Plain HTTP sent to an HTTPS port: every request is answered with a redirect to `https://`.
+    /// The address the client reached, for a request without `Host`.
+    PlainOnTlsPort(SocketAddr),
 }
 
 /// An accepted TCP connection, and how to send on it.
@@ -44,6 +84,11 @@ impl Tcp {
     pub fn new(stream: TcpStream, sending: Sending) -> io::Result<Tcp> {
         sys::prepare_accepted(&stream)?;
         Ok(Tcp { stream, sending })
+    }
+
+    /// The socket itself, for what sends other than this transport's (TLS records).
+    pub(crate) fn stream(&self) -> &TcpStream {
+        &self.stream
     }
 }
 

@@ -128,6 +128,13 @@ pub enum Selected {
     Cached(Coding, Rc<Vec<u8>>),
     /// Compress while sending; the key is where the output is stored once complete.
     OnTheFly(Coding, VariantKey),
+    /// An HTML page with live reload's script injected, sent in `coding` (compressed as it is
+    /// sent, or identity, then `why` says why when that is worth saying).
+    Injected {
+        coding: Coding,
+        why: Option<CodingWhy>,
+        page: Rc<Vec<u8>>,
+    },
 }
 
 impl Selected {
@@ -138,9 +145,35 @@ impl Selected {
             Selected::Sidecar(coding, _) => (*coding, CodingWhy::Sidecar),
             Selected::Cached(coding, _) => (*coding, CodingWhy::CachedVariant),
             Selected::OnTheFly(coding, _) => (*coding, CodingWhy::OnTheFly),
+            Selected::Injected { coding, why, .. } => (*coding, (*why)?),
         };
         Some(Representation { coding, why })
     }
+}
+
+/// Chooses the coding of `page`, an HTML page with live reload's script injected: compressed as it
+/// is sent when the client accepts a coding this server compresses with, under the rules of
+/// [`select`] (no stream for a range or for HTTP/1.0); never a sidecar or a cached variant, which
+/// hold the page without the script.
+pub fn select_injected(req: &RequestHead<'_>, policy: Policy, page: Rc<Vec<u8>>) -> Selected {
+    let accepted = Accepted::parse(req.fields.accept_encoding);
+    let small = (page.len() as u64) < MIN_COMPRESS_SIZE;
+    let range = req.fields.range.is_some();
+    let http11 = req.version == Version::Http11;
+    let coding = if policy.compress && !small && !range && http11 {
+        accepted.choose(Coding::on_the_fly)
+    } else {
+        Coding::Identity
+    };
+    let why = match coding {
+        Coding::Identity if !accepted.wants_coding() || !policy.compress => None,
+        Coding::Identity if small => Some(CodingWhy::TooSmall),
+        Coding::Identity if range => Some(CodingWhy::Range),
+        Coding::Identity if !http11 => Some(CodingWhy::Http10),
+        Coding::Identity => Some(CodingWhy::NotAccepted),
+        _ => Some(CodingWhy::OnTheFly),
+    };
+    Selected::Injected { coding, why, page }
 }
 
 /// Where sidecars are opened, and the cache policy of their own names (for the open-file cache,

@@ -233,6 +233,7 @@ pub(crate) mod tests {
                 }
                 Piece::File(piece) => total += piece.remaining,
                 Piece::End => break,
+                Piece::Pending => unreachable!("a multipart body never waits"),
             }
         }
         std::fs::remove_file(path).unwrap();

@@ -112,6 +112,41 @@ pub fn split_target(target: &str) -> Result<Target<'_>, ResolveError> {
     })
 }
 
+/// A request target decoded into the path buffer by [`decode_target`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Decoded<'a> {
+    /// For a target naming a directory (a trailing slash, or the root), the length of the
+    /// directory's path: the buffer then holds its index's path ([`push_index`]).
+    pub(crate) dir_len: Option<usize>,
+    /// The target's query.
+    pub(crate) query: Option<&'a str>,
+}
+
+impl Decoded<'_> {
+    /// The path as the target named it, without an index's name: the directory's for a
+    /// directory.
+    pub(crate) fn named<'p>(&self, path: &'p [u8]) -> &'p [u8] {
+        &path[..self.dir_len.unwrap_or(path.len())]
+    }
+}
+
+/// Splits `target` ([`split_target`]) and decodes its path into `out` ([`normalise`]); a path
+/// naming a directory gets its index's name ([`push_index`]), so the open-file cache finds an
+/// index by the file's own path.
+pub(crate) fn decode_target<'a>(
+    target: &'a str,
+    hidden: bool,
+    out: &mut Vec<u8>,
+) -> Result<Decoded<'a>, ResolveError> {
+    let target = split_target(target)?;
+    let trailing_slash = normalise(target.path, hidden, out)?;
+    let dir_len = (trailing_slash || out.is_empty()).then(|| push_index(out));
+    Ok(Decoded {
+        dir_len,
+        query: target.query,
+    })
+}
+
 /// Percent-decodes `path` and normalises it into `out` as a relative path with no `.`/`..`
 /// segments and no empty segments (`a/b/c`, or empty for the root). Returns whether the decoded
 /// path ended in a slash (or in a dot-segment, which names a directory).
@@ -178,7 +213,7 @@ const INDEX: &[u8] = b"index.html";
 
 /// Turns the directory path [`normalise`] wrote into `path` into its index file's path
 /// (`a/b` → `a/b/index.html`, the root → `index.html`); returns the directory path's length.
-pub(crate) fn push_index(path: &mut Vec<u8>) -> usize {
+fn push_index(path: &mut Vec<u8>) -> usize {
     let dir_len = path.len();
     if !path.is_empty() {
         path.push(b'/');

@@ -60,6 +60,7 @@ impl Status {
     pub(crate) const PARTIAL_CONTENT: Status = Status(206);
     pub(crate) const MOVED_PERMANENTLY: Status = Status(301);
     pub(crate) const NOT_MODIFIED: Status = Status(304);
+    pub(crate) const PERMANENT_REDIRECT: Status = Status(308);
     pub const BAD_REQUEST: Status = Status(400);
     pub(crate) const UNAUTHORIZED: Status = Status(401);
     pub(crate) const FORBIDDEN: Status = Status(403);
@@ -89,6 +90,7 @@ impl Status {
             206 => b"HTTP/1.1 206 Partial Content\r\n",
             301 => b"HTTP/1.1 301 Moved Permanently\r\n",
             304 => b"HTTP/1.1 304 Not Modified\r\n",
+            308 => b"HTTP/1.1 308 Permanent Redirect\r\n",
             400 => b"HTTP/1.1 400 Bad Request\r\n",
             401 => b"HTTP/1.1 401 Unauthorized\r\n",
             403 => b"HTTP/1.1 403 Forbidden\r\n",

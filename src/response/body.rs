@@ -104,6 +104,9 @@ pub(crate) enum Piece {
     Bytes,
     /// A slice of a file comes next (sent zero-copy where possible).
     File(FileBody),
+    /// Nothing to send now, and the body is not complete: a source that waits for news (live
+    /// reload's event stream). The connection runs it again when there may be some.
+    Pending,
     /// The body is complete.
     End,
 }
@@ -164,6 +167,7 @@ pub(crate) mod testing {
                     piece.file.read_exact_at(&mut out[start..], piece.offset)?;
                 }
                 Piece::End => return Ok(out),
+                Piece::Pending => panic!("this body never waits"),
             }
         }
         panic!("the body source never ended");

@@ -24,7 +24,7 @@ use std::rc::Rc;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 
-use super::body::{BodySource, FileBody, Piece};
+use super::body::{BodySource, FileBody, MemoryBody, Piece};
 use super::coding::Coding;
 
 /// gzip level for on-the-fly coding (see the module docs).
@@ -130,6 +130,8 @@ pub(crate) enum Input {
     File(FileBody),
     /// Another body source (a listing), whose pieces are coded as they come.
     Stream(Box<dyn BodySource>),
+    /// Bytes in memory (a page with live reload's script injected).
+    Memory(MemoryBody),
 }
 
 /// Receives a coded body's complete output once the stream ended well, to keep it as a cached
@@ -245,6 +247,16 @@ impl CompressedBody {
                 file.read_into(&mut self.staging, INPUT_PIECE)?;
                 Ok(true)
             }
+            Input::Memory(memory) => {
+                let piece = &memory.rest()[..memory.rest().len().min(INPUT_PIECE)];
+                if piece.is_empty() {
+                    return Ok(false);
+                }
+                self.staging.extend_from_slice(piece);
+                let n = piece.len();
+                memory.advance(n);
+                Ok(true)
+            }
             Input::Stream(source) => {
                 if self.input_ended {
                     return Ok(false);
@@ -256,8 +268,9 @@ impl CompressedBody {
                         Ok(!self.staging.is_empty())
                     }
                     // Only generated text (listings) is coded; a source handing out file
-                    // slices (multipart) never is.
+                    // slices (multipart) or waiting for news (an event stream) never is.
                     Piece::File(_) => Err(io::Error::other("a file piece cannot be coded")),
+                    Piece::Pending => Err(io::Error::other("a waiting body cannot be coded")),
                 }
             }
         }
@@ -459,7 +472,7 @@ mod tests {
                 match body.next_piece(&mut out, 16 * 1024).unwrap() {
                     Piece::End => break,
                     Piece::Bytes => {}
-                    Piece::File(_) => unreachable!(),
+                    Piece::File(_) | Piece::Pending => unreachable!(),
                 }
             }
             assert!(calls > input.len() / INPUT_PIECE, "{calls} calls");

@@ -16,6 +16,12 @@ impl ContentType {
         charset: true,
     };
 
+    /// `text/plain; charset=utf-8`, for answers meant to be read as they are.
+    pub(crate) const TEXT: ContentType = ContentType {
+        mime: "text/plain",
+        charset: true,
+    };
+
     /// `multipart/byteranges`, the type of a multi-range 206; its boundary is
     /// [`ResponsePlan::boundary`].
     pub(crate) const MULTIPART_BYTERANGES: ContentType = ContentType {

@@ -9,8 +9,9 @@ use std::os::unix::fs::MetadataExt;
 
 /// Longest ETag this server makes: two quotes, three 16-digit hex numbers and two dashes.
 const ETAG_MAX: usize = 2 + 3 * 16 + 2 + SUFFIX_MAX;
-/// Longest suffix a coded representation adds ([`ETag::with_suffix`]).
-const SUFFIX_MAX: usize = 4;
+/// Longest suffix representations of a file add ([`ETag::with_suffix`]): live reload's `-lr`
+/// and a coding's `-gz`, `-br` or `-zst`.
+const SUFFIX_MAX: usize = 7;
 
 /// A strong entity tag made from metadata: `"<hex inode>-<hex mtime ns>-<hex size>"`, quotes
 /// included, in a stack buffer.
@@ -55,11 +56,12 @@ impl ETag {
         tag
     }
 
-    /// The tag of a coded representation of the same content: `suffix` (such as `-gz`, at most
-    /// four bytes, longer ones are cut) goes inside the closing quote, so each coding has its own
-    /// strong validator.
+    /// The tag of another representation of the same content: `suffix` (such as `-gz`; what does
+    /// not fit in [`SUFFIX_MAX`] in all is cut) goes inside the closing quote, so each
+    /// representation has its own strong validator. Suffixes add up: `-lr` then `-gz`.
     pub fn with_suffix(mut self, suffix: &[u8]) -> ETag {
-        let suffix = &suffix[..suffix.len().min(SUFFIX_MAX)];
+        let room = ETAG_MAX - self.len as usize;
+        let suffix = &suffix[..suffix.len().min(room)];
         self.len -= 1;
         for &byte in suffix {
             self.push(byte);
@@ -122,10 +124,16 @@ mod tests {
         }
         assert_eq!(
             ETag::from_parts(u64::MAX, u64::MAX, u64::MAX)
+                .with_suffix(b"-lr")
                 .with_suffix(b"-zst")
                 .len as usize,
             ETAG_MAX
         );
+        // What does not fit is cut, never written past the end.
+        let full = ETag::from_parts(u64::MAX, u64::MAX, u64::MAX)
+            .with_suffix(b"-lr-zst")
+            .with_suffix(b"-more");
+        assert!(full.as_bytes().ends_with(br#"-lr-zst""#));
         assert_eq!(
             ETag::from_parts(0x1f, 0xabc, 0x10)
                 .with_suffix(b"-gz")

@@ -93,6 +93,10 @@ pub fn encode(
             out.extend_from_slice(b"\r\nContent-Disposition: ");
             out.extend_from_slice(disposition.as_bytes());
         }
+        Some(RareField::RetryAfter(seconds)) => {
+            out.extend_from_slice(b"\r\nRetry-After: ");
+            out.extend_from_slice(itoa::Buffer::new().format(*seconds).as_bytes());
+        }
     }
     // From here on, whole lines.
     out.extend_from_slice(b"\r\nX-Content-Type-Options: nosniff\r\n");
@@ -263,6 +267,7 @@ mod tests {
                 RareField::Disposition("attachment; filename=\"d.tar\"".into()),
                 "\r\nContent-Disposition: attachment; filename=\"d.tar\"\r\n",
             ),
+            (RareField::RetryAfter(5), "\r\nRetry-After: 5\r\n"),
         ];
         for (field, want) in cases {
             let plan = ResponsePlan {

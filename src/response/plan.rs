@@ -4,9 +4,10 @@
 //! bytes it was made from can be dropped before the response is written. Building one allocates
 //! nothing but what it owns (a redirect's `Location`, a generated body's `Box`).
 
+use std::rc::Rc;
 use std::sync::Arc;
 
-use super::body::Body;
+use super::body::{Body, MemoryBody};
 use super::boundary::Boundary;
 use super::coding::Coding;
 use super::content_range::ContentRange;
@@ -14,7 +15,7 @@ use super::content_type::ContentType;
 use super::cors::Preflight;
 use super::etag::ETag;
 use super::pages::{TLS_ON_PLAIN_PORT, error_page};
-use super::reason::{Reason, Representation};
+use super::reason::{Injection, Reason, Representation};
 use crate::http::Status;
 use crate::http::error::ParseError;
 
@@ -31,6 +32,8 @@ pub(crate) enum RareField {
     Preflight(Preflight),
     /// `Content-Disposition`: a folder sent as an archive is a download with a file name.
     Disposition(Box<str>),
+    /// `Retry-After` in seconds (a 503 that will pass).
+    RetryAfter(u32),
 }
 
 /// A response decided by the handler.
@@ -71,6 +74,9 @@ pub struct ResponsePlan {
     /// The rule that produced this response (set by the handler; `None` only for plans made
     /// outside it, such as the connection's own error answers).
     pub(crate) reason: Option<Reason>,
+    /// Whether live reload's script went into this HTML response (`None`: live reload is off, or
+    /// the response is no page), for `--explain`.
+    pub(crate) live: Option<Injection>,
 }
 
 impl ResponsePlan {
@@ -94,6 +100,7 @@ impl ResponsePlan {
             close: false,
             body: Body::Empty,
             reason: None,
+            live: None,
         }
     }
 
@@ -130,6 +137,33 @@ impl ResponsePlan {
         }
     }
 
+    /// The answer to a request sent in plain HTTP to the HTTPS port: a 308 to the same target on
+    /// `https://` at `authority` (the request's `Host`, which reached this port, so it names the
+    /// right one), with a plain-text body a person can read, and a close: the client is to come
+    /// back in TLS. Allocates its `Location` and body, as a rare answer may.
+    pub(crate) fn to_https(authority: &str, target: &str) -> ResponsePlan {
+        // An absolute-form target carries its own authority: only its path is kept; `*` (OPTIONS)
+        // has none.
+        let path = match target.split_once("://") {
+            Some((_, rest)) => rest.find('/').map_or("/", |i| &rest[i..]),
+            None if target.starts_with('/') => target,
+            None => "/",
+        };
+        let location = format!("https://{authority}{path}");
+        let text =
+            format!("This port speaks HTTPS, not plain HTTP.\nUse {location}\n").into_bytes();
+        let len = text.len() as u64;
+        ResponsePlan {
+            content_type: Some(ContentType::TEXT),
+            content_length: Some(len),
+            body: Body::Memory(MemoryBody::new(Rc::new(text), 0, len)),
+            rare: Some(RareField::Location(location.into_boxed_str())),
+            close: true,
+            ..ResponsePlan::empty(Status::PERMANENT_REDIRECT)
+        }
+        .because(Reason::PlainHttpOnHttps)
+    }
+
     /// Whether the body has no length known up front and must be framed by chunked encoding or
     /// by closing the connection.
     pub(crate) fn is_unframed(&self) -> bool {
@@ -139,6 +173,12 @@ impl ResponsePlan {
     /// The same plan, recording `reason` as the rule that produced it.
     pub(crate) fn because(mut self, reason: Reason) -> ResponsePlan {
         self.reason = Some(reason);
+        self
+    }
+
+    /// Records what live reload did with this page (see the field).
+    pub(crate) fn injected(mut self, injection: Injection) -> ResponsePlan {
+        self.live = Some(injection);
         self
     }
 
@@ -154,6 +194,38 @@ impl ResponsePlan {
 mod tests {
     use super::*;
     use crate::response::pages::error_page;
+
+    #[test]
+    fn plain_http_on_the_https_port_is_sent_to_https() {
+        let cases: &[(&str, &str, &str)] = &[
+            (
+                "127.0.0.1:8443",
+                "/a/b?c=d",
+                "https://127.0.0.1:8443/a/b?c=d",
+            ),
+            ("[::1]:8443", "http://[::1]:8443/x", "https://[::1]:8443/x"),
+            (
+                "example.test",
+                "http://example.test",
+                "https://example.test/",
+            ),
+            ("example.test", "*", "https://example.test/"),
+        ];
+        for (authority, target, want) in cases {
+            let plan = ResponsePlan::to_https(authority, target);
+            assert_eq!(plan.status, Status::PERMANENT_REDIRECT);
+            let Some(RareField::Location(location)) = &plan.rare else {
+                panic!("no Location for {target}");
+            };
+            assert_eq!(&**location, *want);
+            let Body::Memory(body) = &plan.body else {
+                panic!("no text body");
+            };
+            let text = String::from_utf8_lossy(body.rest()).into_owned();
+            assert!(text.contains(want) && text.contains("HTTPS"), "{text}");
+            assert_eq!(plan.content_length, Some(body.rest().len() as u64));
+        }
+    }
 
     #[test]
     fn without_body_keeps_length() {

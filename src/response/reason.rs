@@ -99,8 +99,10 @@ pub(crate) enum Reason {
     PreconditionFailed(Condition),
     /// A generated directory listing.
     Listing,
-    /// `/favicon.ico` when the root has none: the built-in icon.
+    /// `/favicon.ico` when the root has none, or under the reserved prefix: the built-in icon.
     Favicon,
+    /// A path under the reserved prefix that names nothing, or a feature that is off (404).
+    Reserved,
     /// A directory without `index.html` while listings are off (403).
     NoListing,
     /// A directory named without its trailing slash (301).
@@ -133,6 +135,37 @@ pub(crate) enum Reason {
     SpaFallback,
     /// A folder as a download; `zip`, else tar.
     Archive { zip: bool },
+    /// Plain HTTP sent to the HTTPS port: a redirect to `https://` (308).
+    PlainHttpOnHttps,
+    /// Live reload's event stream or client script.
+    LiveReload,
+    /// Live reload's event stream refused: the worker has as many subscribers as it takes (503).
+    TooManySubscribers,
+}
+
+/// Whether live reload's script went into an HTML response, and if not, why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Injection {
+    /// It did.
+    Injected,
+    /// A fetch or XHR (the request has `Origin`): the page is data to it, not a page.
+    Origin,
+    /// The page is larger than what is read whole to inject.
+    TooLarge,
+    /// The page could not be read.
+    Unreadable,
+}
+
+impl Injection {
+    /// The phrase for `--explain`.
+    pub fn phrase(self) -> &'static str {
+        match self {
+            Injection::Injected => "live reload script injected",
+            Injection::Origin => "live reload script not injected: fetch/XHR (Origin)",
+            Injection::TooLarge => "live reload script not injected: page over 4 MiB",
+            Injection::Unreadable => "live reload script not injected: unreadable",
+        }
+    }
 }
 
 impl Reason {
@@ -145,6 +178,7 @@ impl Reason {
             Reason::Index => "index.html",
             Reason::Listing => "directory listing",
             Reason::Favicon => "built-in favicon",
+            Reason::Reserved => "reserved path: nothing there, or its feature is off",
             Reason::NoListing => "directory without index.html, listings off",
             Reason::AddSlash => "directory: add the slash",
             Reason::Hidden => "hidden file",
@@ -166,6 +200,9 @@ impl Reason {
             Reason::SpaFallback => "no such file; single-page app index.html",
             Reason::Archive { zip: false } => "folder as tar archive",
             Reason::Archive { zip: true } => "folder as zip archive",
+            Reason::PlainHttpOnHttps => "redirect to https://",
+            Reason::LiveReload => "live reload",
+            Reason::TooManySubscribers => "live reload: subscriber cap reached",
             Reason::Range { .. }
             | Reason::Multipart { .. }
             | Reason::NotModified(_)

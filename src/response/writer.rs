@@ -15,7 +15,8 @@
 //! its output like any generated body.
 //!
 //! Cost: one `send` per buffer flush; one `sendfile` per up-to-2 GiB of file (or one `pread` plus
-//! one `send` per 64 KiB without sendfile); a chunk's framing is written in place in the buffer
+//! one `send` per 64 KiB without sendfile, and always under TLS, whose transport cannot
+//! `sendfile`: the pool's write buffer is the reused buffer the file is read into); a chunk's framing is written in place in the buffer
 //! (its size line into room reserved ahead of the data, one `memmove` of the data). No allocation
 //! beyond the buffer's growth.
 
@@ -36,6 +37,11 @@ const STREAM_PIECE: usize = 16 * 1024;
 /// Bytes of file sent per turn before yielding. Arbitrary: large enough that a big download
 /// moves at full speed, small enough that one client cannot starve the rest.
 const FILE_BYTES_PER_TURN: u64 = 8 * 1024 * 1024;
+/// Bytes of file read into the buffer per turn before yielding, when the file cannot go by
+/// `sendfile` (sendfile off, or TLS, which encrypts every byte): reading and encrypting cost CPU,
+/// so this is smaller than the `sendfile` budget. 1 MiB is about 0.4 ms of AES-GCM on this
+/// project's machine. Arbitrary beyond that.
+const READ_BYTES_PER_TURN: u64 = 1024 * 1024;
 /// Bytes of generated body produced per turn before yielding: generating costs CPU, so this is
 /// smaller than the file budget, keeping other clients answered within milliseconds.
 const STREAM_BYTES_PER_TURN: u64 = 256 * 1024;
@@ -63,6 +69,9 @@ pub(crate) enum Turn {
     Blocked { progressed: bool },
     /// The turn's budget is spent with work left: run again after other connections.
     Yield,
+    /// Everything so far went out and the body waits for news (a generated body that said
+    /// [`Piece::Pending`]): run again when there may be some.
+    Pending,
 }
 
 /// Work done in one turn of a connection (one drive by the loop), checked against the per-turn
@@ -205,6 +214,9 @@ pub(crate) struct BodyWriter {
     /// Content bytes of the generated body put in the buffer or queued as file pieces so far
     /// (framing excluded): the body's length once it is done, for the access log.
     generated: u64,
+    /// The body has waited for news ([`Turn::Pending`]): a subscription, not a response whose
+    /// time to complete means anything.
+    waited: bool,
 }
 
 impl BodyWriter {
@@ -246,6 +258,12 @@ impl BodyWriter {
         self.bulk.is_none() && self.stream.is_none()
     }
 
+    /// Whether the body has waited for news: an event stream, which ends only when the server or
+    /// the client does.
+    pub(crate) fn has_waited(&self) -> bool {
+        self.waited
+    }
+
     /// Content bytes of a generated body produced so far (see the field); all of them are sent
     /// once [`BodyWriter::send`] answers [`Turn::Done`].
     pub(crate) fn generated(&self) -> u64 {
@@ -269,9 +287,13 @@ impl BodyWriter {
         sendfile: bool,
         budget: &mut Budget,
     ) -> io::Result<Turn> {
+        let start = budget.written;
         loop {
             if outbox.has_unsent() {
-                let more = !self.is_buffered();
+                // `MSG_MORE` only when a file or memory slice follows in this same call: the
+                // kernel holds bytes sent with it for up to 200 ms, which a generated body that
+                // waits (an event stream) or yields would pay.
+                let more = self.bulk.is_some();
                 let upto = outbox.len();
                 let before = budget.written;
                 if outbox.flush(transport, upto, more, &mut budget.written)? == Flow::Blocked {
@@ -280,7 +302,12 @@ impl BodyWriter {
                 }
             }
             if let Some(bulk) = &mut self.bulk {
-                if budget.file >= FILE_BYTES_PER_TURN {
+                let by_sendfile = sendfile && transport.can_send_file();
+                let limit = match bulk {
+                    Bulk::File(_) if !by_sendfile => READ_BYTES_PER_TURN,
+                    _ => FILE_BYTES_PER_TURN,
+                };
+                if budget.file >= limit {
                     return Ok(Turn::Yield);
                 }
                 match bulk {
@@ -292,7 +319,8 @@ impl BodyWriter {
                             Flow::Blocked => return Ok(Turn::Blocked { progressed: n > 0 }),
                         }
                     }
-                    Bulk::File(file) if sendfile => {
+                    // TLS in user space cannot `sendfile`: the file is read and encrypted.
+                    Bulk::File(file) if by_sendfile => {
                         let (flow, n) = send_file(transport, file, &mut budget.written)?;
                         budget.file += n;
                         match flow {
@@ -317,7 +345,15 @@ impl BodyWriter {
                 }
             }
             let Some(stream) = &mut self.stream else {
-                return Ok(Turn::Done);
+                // The response is done once the transport holds none of it either (TLS records
+                // the socket did not take): no event would come to send them later.
+                return match transport.flush() {
+                    Ok(()) => Ok(Turn::Done),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Turn::Blocked {
+                        progressed: budget.written > start,
+                    }),
+                    Err(e) => Err(e),
+                };
             };
             let out = outbox.buf(pool);
             if stream.crlf_after_file {
@@ -328,15 +364,32 @@ impl BodyWriter {
             if budget.stream >= STREAM_BYTES_PER_TURN {
                 return Ok(Turn::Yield);
             }
-            match next_framed_piece(stream, out, &mut self.generated) {
+            let piece = next_framed_piece(stream, out, &mut self.generated);
+            let buffered = out.len() as u64;
+            match piece {
                 Ok(Some(Piece::File(file))) => {
                     stream.crlf_after_file = stream.chunked;
                     self.bulk = Some(Bulk::File(file));
                 }
                 Ok(Some(Piece::End)) => self.stream = None,
+                // Nothing now: what was buffered goes out first (the source is asked again, and
+                // says the same, once the buffer is empty).
+                Ok(Some(Piece::Pending)) if outbox.has_unsent() => {}
+                Ok(Some(Piece::Pending)) => {
+                    self.waited = true;
+                    // What the transport still holds (TLS records the socket did not take) goes
+                    // before the wait, which no writable event would end.
+                    return match transport.flush() {
+                        Ok(()) => Ok(Turn::Pending),
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Turn::Blocked {
+                            progressed: budget.written > start,
+                        }),
+                        Err(e) => Err(e),
+                    };
+                }
                 // A piece costs at least a full one: a source may work without output (reading a
                 // directory) and must still yield.
-                Ok(_) => budget.stream += (out.len() as u64).max(STREAM_PIECE as u64),
+                Ok(_) => budget.stream += buffered.max(STREAM_PIECE as u64),
                 Err(e) => {
                     log::debug!("body source failed: {e}");
                     self.stream = None;
@@ -556,7 +609,7 @@ mod tests {
                 match turn {
                     Turn::Done => return cut_short,
                     Turn::Blocked { .. } => std::thread::sleep(std::time::Duration::from_millis(1)),
-                    Turn::Yield => {}
+                    Turn::Yield | Turn::Pending => {}
                 }
             }
             panic!("the body never finished");
@@ -618,6 +671,97 @@ mod tests {
         let (sent, cut_short) = deliver(writer, outbox, pool, sendfile, wire);
         let _ = std::fs::remove_file(&path);
         (String::from_utf8(sent).unwrap(), cut_short)
+    }
+
+    /// A transport that keeps every send with its `more` flag.
+    #[derive(Debug, Default)]
+    struct Recorder {
+        sends: Vec<(Vec<u8>, bool)>,
+    }
+
+    impl Transport for Recorder {
+        fn recv(&mut self, _buf: &mut [u8]) -> io::Result<usize> {
+            Err(io::ErrorKind::WouldBlock.into())
+        }
+        fn send(&mut self, buf: &[u8], more: bool) -> io::Result<usize> {
+            self.sends.push((buf.to_vec(), more));
+            Ok(buf.len())
+        }
+        fn send_file(&mut self, _file: &File, offset: &mut u64, count: usize) -> io::Result<usize> {
+            *offset += count as u64;
+            Ok(count)
+        }
+        fn shutdown_write(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// An event stream's bytes leave at once when it waits: sent with `MSG_MORE`, the kernel
+    /// would hold them for up to 200 ms (it did: every live reload event came 200 ms late).
+    #[test]
+    fn a_waiting_body_sends_what_it_has_without_more() {
+        #[derive(Debug)]
+        struct Waits(bool);
+        impl BodySource for Waits {
+            fn next_piece(&mut self, out: &mut Vec<u8>, _max: usize) -> io::Result<Piece> {
+                if std::mem::replace(&mut self.0, true) {
+                    return Ok(Piece::Pending);
+                }
+                out.extend_from_slice(b"retry: 1000\n\n");
+                Ok(Piece::Bytes)
+            }
+        }
+        let mut pool = BufferPool::new(1024);
+        let mut outbox = Outbox::default();
+        outbox.buf(&mut pool).extend_from_slice(b"HEAD\r\n\r\n");
+        let mut writer = BodyWriter::start(
+            Body::Stream(Box::new(Waits(false))),
+            Delimiter::Chunked,
+            outbox.buf(&mut pool),
+        );
+        let mut transport = Recorder::default();
+        let turn = writer.send(
+            &mut transport,
+            &mut outbox,
+            &mut pool,
+            true,
+            &mut Budget::default(),
+        );
+        assert_eq!(turn.unwrap(), Turn::Pending);
+        assert!(writer.has_waited());
+        let sent: Vec<u8> = transport
+            .sends
+            .iter()
+            .flat_map(|(b, _)| b.clone())
+            .collect();
+        assert_eq!(sent, b"HEAD\r\n\r\nd\r\nretry: 1000\n\n\r\n");
+        assert!(
+            transport.sends.iter().all(|(_, more)| !more),
+            "{:?}",
+            transport.sends
+        );
+        // A file body still shares its head's packet.
+        let path = std::env::temp_dir().join(format!("mioserve-more-{}", std::process::id()));
+        std::fs::write(&path, vec![b'x'; 100_000]).unwrap();
+        let file = FileBody {
+            file: Rc::new(File::open(&path).unwrap()),
+            offset: 0,
+            remaining: 100_000,
+        };
+        let _ = std::fs::remove_file(&path);
+        outbox.buf(&mut pool).extend_from_slice(b"HEAD\r\n\r\n");
+        let mut writer =
+            BodyWriter::start(Body::File(file), Delimiter::Length, outbox.buf(&mut pool));
+        let mut transport = Recorder::default();
+        let turn = writer.send(
+            &mut transport,
+            &mut outbox,
+            &mut pool,
+            true,
+            &mut Budget::default(),
+        );
+        assert_eq!(turn.unwrap(), Turn::Done);
+        assert_eq!(transport.sends, [(b"HEAD\r\n\r\n".to_vec(), true)]);
     }
 
     #[test]

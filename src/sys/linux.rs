@@ -1,13 +1,13 @@
 //! Linux: `openat2`, `sendfile`, `MSG_MORE`, `MSG_NOSIGNAL`, `SO_REUSEPORT`.
 
-use std::io;
+use std::io::{self, IoSlice};
 use std::os::fd::BorrowedFd;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
-use rustix::net::SendFlags;
+use rustix::net::{SendAncillaryBuffer, SendFlags};
 use socket2::Socket;
 
 use super::beneath::Kernel;
@@ -68,6 +68,17 @@ pub(super) fn send(socket: BorrowedFd<'_>, buf: &[u8], more: bool) -> io::Result
         SendFlags::NOSIGNAL
     };
     Ok(rustix::net::send(socket, buf, flags)?)
+}
+
+/// `sendmsg` of `bufs`, no control data, as `send` guards against `SIGPIPE`.
+pub(super) fn send_vectored(socket: BorrowedFd<'_>, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    let mut control = SendAncillaryBuffer::default();
+    Ok(rustix::net::sendmsg(
+        socket,
+        bufs,
+        &mut control,
+        SendFlags::NOSIGNAL,
+    )?)
 }
 
 /// Linux's `sendfile`: the count it returns is what was sent; `EAGAIN` means nothing was.

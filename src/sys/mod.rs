@@ -42,7 +42,7 @@ compile_error!("mioserve runs on Linux, FreeBSD and macOS");
 
 pub use beneath::{Refusal, Root};
 pub use limits::{NofileLimits, raise_nofile_limit};
-pub(crate) use net::{listen, prepare_accepted, send, send_file, share_listener};
+pub(crate) use net::{listen, prepare_accepted, send, send_file, send_vectored, share_listener};
 
 use std::fs::Metadata;
 use std::os::unix::fs::MetadataExt;

@@ -4,7 +4,7 @@
 //! connection on macOS (`SO_NOSIGPIPE`).
 
 use std::fs::File;
-use std::io;
+use std::io::{self, IoSlice};
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::AsFd;
 
@@ -64,6 +64,13 @@ pub(crate) fn send(
     sending: Sending,
 ) -> io::Result<usize> {
     os::send(socket.as_fd(), buf, more && sending == Sending::Hinted)
+}
+
+/// Sends `bufs` in one call (`sendmsg`), without hints; a peer that went away fails the write
+/// (TLS hands over its queued records this way).
+#[inline]
+pub(crate) fn send_vectored(socket: &impl AsFd, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    os::send_vectored(socket.as_fd(), bufs)
 }
 
 /// Sends up to `count` bytes of `file` from `*offset`, advancing it by what was sent. Any bytes

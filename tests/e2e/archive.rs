@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use rustix::process::Signal;
 
-use crate::util::*;
+use super::util::*;
 
 /// Files of the fixture folder `share/`, by path below it.
 fn share_files() -> Vec<(String, Vec<u8>)> {
@@ -302,7 +302,7 @@ fn explain_says_what_was_left_out() {
 #[test]
 fn a_huge_archive_does_not_stall_other_clients() {
     const SIZE: u64 = 200 << 20;
-    let _alone = LATENCY_TEST.lock().unwrap_or_else(|e| e.into_inner());
+    let _alone = run_alone();
     for format in ["zip", "tar"] {
         let server = TestServer::with(
             |root| {
@@ -375,11 +375,10 @@ fn a_huge_archive_does_not_stall_other_clients() {
                 .copied()
                 .unwrap_or_default()
         );
-        // Generous: a debug build on a busy two-core machine.
-        assert!(
-            worst < Duration::from_millis(250),
-            "{format}: a small GET took {worst:?}"
-        );
+        // Generous: a debug build on a busy two-core machine; over TLS the test's own client,
+        // in the same debug process, also decrypts every byte of the 200 MiB.
+        let bound = Duration::from_millis(if OVER_TLS { 500 } else { 250 });
+        assert!(worst < bound, "{format}: a small GET took {worst:?}");
     }
 }
 
@@ -388,7 +387,6 @@ fn a_huge_archive_does_not_stall_other_clients() {
 #[test]
 fn a_file_that_changes_while_archived_ends_with_a_close() {
     const SIZE: u64 = 64 << 20;
-    let _alone = LATENCY_TEST.lock().unwrap_or_else(|e| e.into_inner());
     for format in ["tar", "zip"] {
         let server = TestServer::with(
             |root| {
@@ -405,17 +403,15 @@ fn a_file_that_changes_while_archived_ends_with_a_close() {
             format!("GET /box/?download={format} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
                 .as_bytes(),
         );
-        // Read a little: the head and the first pieces, up to some of the file's content, so the
-        // file was opened and its size recorded before it changes (the head alone may come in a
-        // packet of its own, sent before the walk reached the file). The rest cannot have been
-        // sent yet, since this client has not read it and the socket buffers hold far less than
-        // 64 MiB.
+        // Read a little: the head and the first pieces, up to the file's entry (its name in its
+        // header), so the archive has begun the file. The rest cannot have been sent yet, since
+        // this client has not read it and the socket buffers hold far less than 64 MiB.
         let mut first = Vec::new();
-        let mut piece = [0u8; 16 * 1024];
-        while find(&first, b"growing.bin").is_none_or(|at| first.len() < at + 16 * 1024) {
-            let n = client.stream.read(&mut piece).unwrap();
-            assert!(n > 0, "{format}: closed after {} bytes", first.len());
-            first.extend_from_slice(&piece[..n]);
+        let mut buf = [0u8; 64 * 1024];
+        while find(&first, b"growing.bin").is_none() {
+            let n = client.stream.read(&mut buf).unwrap();
+            assert!(n > 0, "{format}: the archive ended before the file");
+            first.extend_from_slice(&buf[..n]);
         }
         assert!(find(&first, b"Transfer-Encoding: chunked").is_some());
         File::options()

@@ -1,7 +1,7 @@
 use std::io::Read;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::util::*;
+use super::util::*;
 
 /// Script-like text that compresses as real code does, `len` bytes.
 fn script(len: usize) -> Vec<u8> {
@@ -54,7 +54,7 @@ fn unbrotli(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
-fn decode(response: &Response) -> Vec<u8> {
+pub(crate) fn decode(response: &Response) -> Vec<u8> {
     match response.header("content-encoding") {
         None => response.body.clone(),
         Some("gzip") => gunzip(&response.body),
@@ -427,7 +427,7 @@ fn listings_are_coded_when_accepted() {
 
 #[test]
 fn a_large_stream_does_not_stall_other_clients() {
-    let _alone = LATENCY_TEST.lock().unwrap_or_else(|e| e.into_inner());
+    let _alone = run_alone();
     // 64 KiB blocks: beyond gzip's 32 KiB window, so repeating them saves the encoder nothing.
     let big = script(64 << 10).repeat(800);
     let server = TestServer::with(

@@ -2,7 +2,7 @@ use std::fs::{self, File};
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::util::*;
+use super::util::*;
 
 const BODY: &str = "<!doctype html><p>cached page</p>\n";
 /// The fixture's modification time: 2020-01-01 00:00:00 UTC.

@@ -401,3 +401,43 @@ fn built_in_favicon_unless_the_root_has_one() {
     response.assert_status(200);
     assert_eq!(response.text(), "my icon");
 }
+
+/// `/__mioserve/` belongs to the server: it is routed before the file system, so a folder of
+/// that name in the root is never served (nor listed, nor redirected to), and a reserved path
+/// that names nothing is a 404 whatever the root holds. The built-in icon lives there too.
+#[test]
+fn the_reserved_prefix_is_never_the_roots() {
+    let server = TestServer::with(
+        |root| {
+            write_file(root, "__mioserve/secret.txt", "user file\n");
+            write_file(root, "__mioserve/favicon.ico", "user icon");
+            write_file(root, "__mioservex/a.txt", "not reserved\n");
+        },
+        |_| {},
+    );
+    for target in [
+        "/__mioserve/secret.txt",
+        "/__mioserve/",
+        "/__mioserve",
+        "/%5F%5Fmioserve/secret.txt",
+        "/a/../__mioserve/secret.txt",
+        "/__mioserve/nothing/here",
+    ] {
+        let response = server.get(target);
+        response.assert_status(404);
+        assert!(!response.text().contains("user file"), "{target}");
+    }
+    let icon = server.get("/__mioserve/favicon.ico");
+    icon.assert_status(200)
+        .assert_header("content-type", Some("image/png"));
+    assert!(
+        icon.body.starts_with(b"\x89PNG\r\n\x1a\n"),
+        "the built-in icon"
+    );
+    // Only the whole first segment is reserved.
+    assert_eq!(server.get("/__mioservex/a.txt").text(), "not reserved\n");
+    // The methods are answered as for any path.
+    server
+        .request("POST", "/__mioserve/favicon.ico", &[])
+        .assert_status(405);
+}

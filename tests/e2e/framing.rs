@@ -1,4 +1,4 @@
-use crate::util::*;
+use super::util::*;
 
 fn server() -> TestServer {
     TestServer::with(

@@ -2,7 +2,7 @@ use std::fs;
 use std::net::Shutdown;
 use std::time::Duration;
 
-use crate::util::*;
+use super::util::*;
 
 fn one_file_server() -> TestServer {
     TestServer::with(

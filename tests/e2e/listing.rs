@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::util::*;
+use super::util::*;
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -864,7 +864,7 @@ impl WriteAllBytes for File {
 #[test]
 fn hundred_thousand_entries_stream_in_bounded_memory_without_stalling_others() {
     const ENTRIES: usize = 100_000;
-    let _alone = LATENCY_TEST.lock().unwrap_or_else(|e| e.into_inner());
+    let _alone = run_alone();
     let dir = TempDir::new();
     let root = dir.path().join("root");
     fs::write(root.join("small.txt"), "small").unwrap();
@@ -932,10 +932,9 @@ fn hundred_thousand_entries_stream_in_bounded_memory_without_stalling_others() {
         peak_hwm.saturating_sub(idle_kib) < 8 * 1024,
         "memory grew from {idle_kib} KiB to {peak_hwm} KiB"
     );
-    assert!(
-        worst < Duration::from_millis(50),
-        "a small GET took {worst:?}"
-    );
+    // Over TLS the test's client, in the same debug process, also decrypts the 17 MB page.
+    let bound = Duration::from_millis(if OVER_TLS { 100 } else { 50 });
+    assert!(worst < bound, "a small GET took {worst:?}");
 }
 
 #[test]

@@ -65,3 +65,12 @@ mod archive;
 
 /// For front-end work: --spa, -H, --cors, --auth.
 mod frontend;
+
+/// HTTPS: resumption, SNI, plain HTTP's 308, close_notify, certificates, SIGHUP, counts, curl.
+mod tls;
+
+/// Live reload: the event stream, the watcher, the injected script.
+mod live;
+/// Framing, keep-alive, pipelining, ranges, conditionals, compression, listings and archives,
+/// the same tests again over TLS.
+mod over_tls;

@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use crate::util::*;
+use super::util::*;
 
 /// A root holding `f00.txt` … `f{n-1}.txt`, each saying its own number, and `big.bin`, large
 /// enough to be sent by `sendfile` (or by `pread` with `sendfile` off) rather than inlined

@@ -2,7 +2,7 @@ use std::fs::{self, File};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use crate::util::*;
+use super::util::*;
 
 /// Bytes that differ at every offset within a 251-byte cycle, so a slice taken from the wrong
 /// place shows.

@@ -26,7 +26,7 @@ fn short_timeouts(config: &mut mioserve::Config) {
 
 #[test]
 fn slowloris_gets_408_at_the_header_deadline_while_others_are_served() {
-    let _alone = LATENCY_TEST.lock().unwrap_or_else(|e| e.into_inner());
+    let _alone = run_alone();
     let server = TestServer::with(small_site, short_timeouts);
     let mut slow = server.connect();
     let started = Instant::now();

@@ -1,20 +1,125 @@
 //! Test harness: a server on 127.0.0.1:0 serving a temp root, raw-socket clients with bounded
 //! waits, and a small response parser that shows what came back when an assertion fails.
 
+use std::cell::Cell;
 use std::fs;
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use mioserve::stats::Stats;
+use mioserve::tls::TlsContext;
 use mioserve::{Config, Running, Server};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, StreamOwned};
 
-/// Held by the tests that time other clients' requests while generating a large body, and by the
-/// other tests that generate one, so none of them competes for the CPU with a latency bound.
-pub static LATENCY_TEST: Mutex<()> = Mutex::new(());
+/// Whether the tests using these helpers run over TLS (see `over_tls.rs`, whose `util` says true).
+pub const OVER_TLS: bool = false;
+
+/// Lets a test that bounds other clients' latency run alone (see [`run_alone`]): on a busy
+/// two-core machine, the work of whatever else runs would be charged to the server it times.
+/// Every other test shares the machine while it has a server ([`Share`]).
+static TIMING: Gate = Gate {
+    state: Mutex::new(GateState {
+        sharing: 0,
+        alone: false,
+        waiting: 0,
+    }),
+    changed: Condvar::new(),
+};
+
+struct Gate {
+    state: Mutex<GateState>,
+    changed: Condvar,
+}
+
+struct GateState {
+    /// Servers of tests that share the machine.
+    sharing: usize,
+    /// A timing test runs.
+    alone: bool,
+    /// Timing tests waiting for the servers to go: no test starts sharing meanwhile.
+    waiting: usize,
+}
+
+thread_local! {
+    /// This thread's servers that share, and whether it runs a timing test (whose own servers
+    /// do not share). A test's second server does not wait for a timing test that waits for its
+    /// first: that would never end.
+    static HELD: Cell<(usize, bool)> = const { Cell::new((0, false)) };
+}
+
+impl Gate {
+    fn state(&self) -> std::sync::MutexGuard<'_, GateState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A server's share of the machine, held while it lives; nothing for a timing test's servers.
+pub struct Share(bool);
+
+impl Share {
+    /// Waits until no timing test runs or waits (unless this thread already shares), then shares.
+    fn take() -> Share {
+        let (servers, alone) = HELD.get();
+        if alone {
+            return Share(false);
+        }
+        let mut state = TIMING.state();
+        while servers == 0 && (state.alone || state.waiting > 0) {
+            state = TIMING
+                .changed
+                .wait(state)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+        state.sharing += 1;
+        HELD.set((servers + 1, false));
+        Share(true)
+    }
+}
+
+impl Drop for Share {
+    fn drop(&mut self) {
+        if self.0 {
+            TIMING.state().sharing -= 1;
+            let (servers, alone) = HELD.get();
+            HELD.set((servers.saturating_sub(1), alone));
+            TIMING.changed.notify_all();
+        }
+    }
+}
+
+/// Held by a test that bounds other clients' latency: it runs once every other test's servers
+/// are gone, and none starts until it ends.
+pub struct Alone(());
+
+/// Runs the calling test alone (see [`Alone`]).
+pub fn run_alone() -> Alone {
+    let mut state = TIMING.state();
+    state.waiting += 1;
+    while state.alone || state.sharing > 0 {
+        state = TIMING
+            .changed
+            .wait(state)
+            .unwrap_or_else(|e| e.into_inner());
+    }
+    state.waiting -= 1;
+    state.alone = true;
+    HELD.set((0, true));
+    Alone(())
+}
+
+impl Drop for Alone {
+    fn drop(&mut self) {
+        TIMING.state().alone = false;
+        HELD.set((0, false));
+        TIMING.changed.notify_all();
+    }
+}
 
 /// Every read and connect in the tests gives up after this long.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
@@ -59,7 +164,11 @@ impl Drop for TempDir {
 pub struct TestServer {
     pub addr: SocketAddr,
     pub dir: TempDir,
+    /// The server's counters.
+    pub stats: Arc<Stats>,
     _running: Running,
+    /// Dropped after the server has stopped (fields drop in order).
+    _share: Share,
 }
 
 impl TestServer {
@@ -71,17 +180,41 @@ impl TestServer {
     /// A server over a root prepared by `setup`, with settings changed by `configure`.
     #[track_caller]
     pub fn with(setup: impl FnOnce(&Path), configure: impl FnOnce(&mut Config)) -> TestServer {
+        TestServer::speaking(Scheme::Http, setup, configure)
+    }
+
+    /// As [`TestServer::with`], speaking `scheme`: over HTTPS with the test certificate, which
+    /// every [`Client`] connecting to it trusts.
+    #[track_caller]
+    pub fn speaking(
+        scheme: Scheme,
+        setup: impl FnOnce(&Path),
+        configure: impl FnOnce(&mut Config),
+    ) -> TestServer {
+        let share = Share::take();
         let dir = TempDir::new();
         let root = dir.path().join("root");
         setup(&root);
         let mut config = Config::new(&root, "127.0.0.1:0".parse().unwrap());
+        if scheme == Scheme::Https {
+            let (cert, key) = test_certificate();
+            config.tls = Some(TlsContext::from_pem(cert.as_bytes(), key.as_bytes()).unwrap());
+        }
         configure(&mut config);
+        let tls = config.tls.is_some();
         let server = Server::bind(&config).expect("bind test server");
+        let stats = server.stats();
         let running = server.spawn().expect("spawn test server");
+        let addr = running.local_addr();
+        if tls {
+            speaks_tls(addr, true);
+        }
         TestServer {
-            addr: running.local_addr(),
+            addr,
             dir,
+            stats,
             _running: running,
+            _share: share,
         }
     }
 
@@ -120,6 +253,153 @@ impl TestServer {
             client.head_response()
         } else {
             client.response()
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        speaks_tls(self.addr, false);
+    }
+}
+
+/// What a test server speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Http,
+    Https,
+}
+
+/// The addresses of the servers that speak TLS now: a [`Client`] connecting to one speaks TLS
+/// too, so a test written for plain HTTP runs unchanged over TLS (see `over_tls.rs`).
+static TLS_SERVERS: Mutex<Vec<SocketAddr>> = Mutex::new(Vec::new());
+
+/// Records that the server at `addr` speaks TLS (`on`) or no longer runs.
+pub fn speaks_tls(addr: SocketAddr, on: bool) {
+    let mut servers = TLS_SERVERS.lock().unwrap_or_else(|e| e.into_inner());
+    servers.retain(|a| *a != addr);
+    if on {
+        servers.push(addr);
+    }
+}
+
+fn is_tls(addr: SocketAddr) -> bool {
+    TLS_SERVERS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .contains(&addr)
+}
+
+/// The test certificate (for `localhost` and `127.0.0.1`) and its key, as PEM, made once per run.
+pub fn test_certificate() -> &'static (String, String) {
+    static CERT: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+    CERT.get_or_init(|| {
+        let made = rcgen::generate_simple_self_signed(vec![
+            "localhost".to_string(),
+            "127.0.0.1".to_string(),
+        ])
+        .expect("make the test certificate");
+        (made.cert.pem(), made.signing_key.serialize_pem())
+    })
+}
+
+/// rustls's aws-lc-rs provider, as the server uses it.
+pub fn tls_provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+/// A client configuration trusting `cert_pem` (the test certificate unless told otherwise),
+/// offering ALPN `http/1.1`, with rustls's resumption cache.
+pub fn client_config(cert_pem: &str) -> Arc<ClientConfig> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(cert_pem.as_bytes()) {
+        roots.add(cert.expect("a PEM certificate")).unwrap();
+    }
+    let mut config = ClientConfig::builder_with_provider(tls_provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Arc::new(config)
+}
+
+/// A client's byte stream: plain TCP, or TLS over it (rustls, blocking, with the same timeouts).
+pub enum Stream {
+    Plain(TcpStream),
+    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+}
+
+impl Stream {
+    /// A TLS stream over `tcp` to the server at `name`, trusting `config`'s roots. The handshake
+    /// happens with the first write or read.
+    pub fn tls(tcp: TcpStream, config: Arc<ClientConfig>, name: &str) -> Stream {
+        let name = ServerName::try_from(name.to_string()).expect("a server name");
+        let conn = ClientConnection::new(config, name).expect("a TLS client");
+        Stream::Tls(Box::new(StreamOwned::new(conn, tcp)))
+    }
+
+    /// The TCP socket under it.
+    pub fn tcp(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(tcp) => tcp,
+            Stream::Tls(tls) => &tls.sock,
+        }
+    }
+
+    /// Sets the TCP socket's read timeout.
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.tcp().set_read_timeout(timeout)
+    }
+
+    /// Another handle on the TCP socket (to shut it down from another thread).
+    pub fn try_clone(&self) -> io::Result<TcpStream> {
+        self.tcp().try_clone()
+    }
+
+    /// Shuts down the TCP socket. A TLS stream says `close_notify` first when it shuts its
+    /// writing side, as a well-behaved client does.
+    pub fn shutdown(&mut self, how: Shutdown) -> io::Result<()> {
+        if let Stream::Tls(tls) = self
+            && how != Shutdown::Read
+        {
+            tls.conn.send_close_notify();
+            while tls.conn.wants_write() {
+                tls.conn.write_tls(&mut tls.sock)?;
+            }
+        }
+        self.tcp().shutdown(how)
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(tcp) => tcp.read(buf),
+            // A TCP end without close_notify reads as an end, as it does on plain TCP; the TLS
+            // tests check close_notify themselves.
+            Stream::Tls(tls) => match tls.read(buf) {
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(0),
+                result => result,
+            },
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(tcp) => tcp.write(buf),
+            Stream::Tls(tls) => tls.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(tcp) => tcp.flush(),
+            Stream::Tls(tls) => tls.flush(),
         }
     }
 }
@@ -201,9 +481,9 @@ pub fn assert_same_bytes(got: &[u8], want: &[u8], what: &str) {
     }
 }
 
-/// A raw client connection with bounded reads.
+/// A raw client connection with bounded reads; over TLS when the server at its address speaks it.
 pub struct Client {
-    pub stream: TcpStream,
+    pub stream: Stream,
     /// Bytes read but not yet parsed.
     pending: Vec<u8>,
 }
@@ -211,10 +491,15 @@ pub struct Client {
 impl Client {
     #[track_caller]
     pub fn connect(addr: SocketAddr) -> Client {
-        let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT).expect("connect");
-        stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-        stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
-        stream.set_nodelay(true).unwrap();
+        let tcp = TcpStream::connect_timeout(&addr, IO_TIMEOUT).expect("connect");
+        tcp.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        tcp.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
+        tcp.set_nodelay(true).unwrap();
+        let stream = if is_tls(addr) {
+            Stream::tls(tcp, client_config(&test_certificate().0), "localhost")
+        } else {
+            Stream::Plain(tcp)
+        };
         Client {
             stream,
             pending: Vec::new(),
@@ -242,6 +527,7 @@ impl Client {
             self.stream
                 .write_all(std::slice::from_ref(byte))
                 .expect("send one byte");
+            self.stream.flush().expect("send one byte");
             std::thread::sleep(pause);
         }
     }
@@ -355,7 +641,7 @@ impl Client {
     /// Closes the connection with a reset (RST) instead of a FIN, as a client that crashes or is
     /// killed does: `SO_LINGER` 0, then close.
     pub fn reset(self) {
-        socket2::SockRef::from(&self.stream)
+        socket2::SockRef::from(self.stream.tcp())
             .set_linger(Some(Duration::ZERO))
             .expect("SO_LINGER");
     }
@@ -386,7 +672,7 @@ impl Client {
             "unread bytes: {}",
             preview(&self.pending)
         );
-        self.stream.set_read_timeout(Some(within)).unwrap();
+        self.stream.tcp().set_read_timeout(Some(within)).unwrap();
         let mut buf = [0u8; 1024];
         let result = match read_retrying(&mut self.stream, &mut buf) {
             Ok(0) => true,
@@ -394,14 +680,17 @@ impl Client {
             Err(e) if e.kind() == io::ErrorKind::ConnectionReset => true,
             Err(_) => false,
         };
-        self.stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        self.stream
+            .tcp()
+            .set_read_timeout(Some(IO_TIMEOUT))
+            .unwrap();
         result
     }
 }
 
 /// Reads once, retrying when a signal interrupts the read: with a receive timeout set, Linux does
 /// not restart the call, and the tests' child processes send SIGCHLD to this one.
-fn read_retrying(stream: &mut TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+fn read_retrying(stream: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     loop {
         match stream.read(buf) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -546,6 +835,8 @@ pub struct ChildServer {
     _dir: TempDir,
     /// Lines the child wrote to stdout after the serving line (read by a background thread).
     pub stdout_lines: Arc<Mutex<Vec<String>>>,
+    /// Dropped after the child was killed (fields drop after `Drop::drop`).
+    _share: Share,
 }
 
 impl ChildServer {
@@ -565,13 +856,38 @@ impl ChildServer {
         args: &[&str],
         adjust: impl FnOnce(&mut Command),
     ) -> ChildServer {
+        ChildServer::spawn_speaking(Scheme::Http, program, setup, args, adjust)
+    }
+
+    /// As [`ChildServer::spawn_with`], speaking `scheme`: over HTTPS with the test certificate
+    /// (`--tls-cert`/`--tls-key`, written beside the root), which every [`Client`] connecting to
+    /// it trusts.
+    #[track_caller]
+    pub fn spawn_speaking(
+        scheme: Scheme,
+        program: &Path,
+        setup: impl FnOnce(&Path),
+        args: &[&str],
+        adjust: impl FnOnce(&mut Command),
+    ) -> ChildServer {
+        let share = Share::take();
         let dir = TempDir::new();
         let root = dir.path().join("root");
         setup(&root);
         let mut command = Command::new(program);
+        command.arg(&root).args(["-p", "0"]);
+        if scheme == Scheme::Https {
+            let (cert, key) = test_certificate();
+            let (cert_file, key_file) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+            fs::write(&cert_file, cert).expect("write the test certificate");
+            fs::write(&key_file, key).expect("write the test key");
+            command
+                .arg("--tls-cert")
+                .arg(cert_file)
+                .arg("--tls-key")
+                .arg(key_file);
+        }
         command
-            .arg(&root)
-            .args(["-p", "0"])
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -599,15 +915,20 @@ impl ChildServer {
             .nth(1)
             .unwrap_or_else(|| panic!("unexpected first line {first:?}"));
         let addr = url
+            .trim_start_matches("https://")
             .trim_start_matches("http://")
             .trim_end_matches('/')
             .parse()
             .unwrap_or_else(|_| panic!("no address in {first:?}"));
+        if url.starts_with("https://") {
+            speaks_tls(addr, true);
+        }
         ChildServer {
             child,
             addr,
             _dir: dir,
             stdout_lines,
+            _share: share,
         }
     }
 
@@ -668,7 +989,85 @@ pub fn exit_report(stderr: &str) -> &str {
 
 impl Drop for ChildServer {
     fn drop(&mut self) {
+        speaks_tls(self.addr, false);
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// The helpers as the tests compiled a second time over TLS see them (`over_tls.rs`): the same,
+/// except that every server they start speaks HTTPS with the test certificate. Each wraps its
+/// plain namesake and derefs to it.
+pub mod https {
+    use std::ops::{Deref, DerefMut};
+
+    /// The tests using these helpers run over TLS.
+    pub const OVER_TLS: bool = true;
+    use std::path::Path;
+    use std::process::Command;
+
+    use mioserve::Config;
+
+    use super::Scheme;
+
+    /// [`super::TestServer`] over HTTPS.
+    pub struct TestServer(super::TestServer);
+
+    impl TestServer {
+        pub fn start() -> TestServer {
+            TestServer::with(|_| {}, |_| {})
+        }
+
+        #[track_caller]
+        pub fn with(setup: impl FnOnce(&Path), configure: impl FnOnce(&mut Config)) -> TestServer {
+            TestServer(super::TestServer::speaking(Scheme::Https, setup, configure))
+        }
+    }
+
+    impl Deref for TestServer {
+        type Target = super::TestServer;
+        fn deref(&self) -> &super::TestServer {
+            &self.0
+        }
+    }
+
+    /// [`super::ChildServer`] over HTTPS.
+    pub struct ChildServer(super::ChildServer);
+
+    impl ChildServer {
+        #[track_caller]
+        pub fn spawn(setup: impl FnOnce(&Path), args: &[&str]) -> ChildServer {
+            let program = Path::new(env!("CARGO_BIN_EXE_mioserve"));
+            ChildServer::spawn_with(program, setup, args, |_| {})
+        }
+
+        #[track_caller]
+        pub fn spawn_with(
+            program: &Path,
+            setup: impl FnOnce(&Path),
+            args: &[&str],
+            adjust: impl FnOnce(&mut Command),
+        ) -> ChildServer {
+            ChildServer(super::ChildServer::spawn_speaking(
+                Scheme::Https,
+                program,
+                setup,
+                args,
+                adjust,
+            ))
+        }
+    }
+
+    impl Deref for ChildServer {
+        type Target = super::ChildServer;
+        fn deref(&self) -> &super::ChildServer {
+            &self.0
+        }
+    }
+
+    impl DerefMut for ChildServer {
+        fn deref_mut(&mut self) -> &mut super::ChildServer {
+            &mut self.0
+        }
     }
 }

@@ -230,7 +230,7 @@ mod tests {
                     std::fs::write(tree.0.join("site/grow.txt"), b"123456789").unwrap();
                 }
                 Ok(Piece::End) => break,
-                Ok(Piece::Bytes) => {}
+                Ok(Piece::Bytes | Piece::Pending) => {}
                 Err(e) => {
                     result = Err(e);
                     break;

@@ -22,6 +22,35 @@ use crate::response::pages::page_style;
 
 /// The page up to the first row: title, breadcrumb, table head with sort links, parent row.
 pub(crate) fn top(out: &mut Vec<u8>, path: &[u8], options: Options) {
+    document_head(out, path);
+    let depth = breadcrumb(out, path);
+    out.extend_from_slice(b"</h1>\n");
+    if options.archives {
+        // The whole folder in one file; `download` keeps a browser from trying to show it.
+        out.extend_from_slice(
+            b"<p class=\"dl\">Download this folder as <a href=\"?download=zip\" download>zip</a> \
+              or <a href=\"?download=tar\" download>tar</a></p>\n",
+        );
+    }
+    // Shown by the script at the bottom, once every row is there to filter.
+    out.extend_from_slice(
+        b"<input id=\"filter\" type=\"search\" placeholder=\"Filter names\" \
+          aria-label=\"Filter names\" autocomplete=\"off\" spellcheck=\"false\" hidden>\
+          <p id=\"shown\" aria-live=\"polite\" hidden></p>\n\
+          <div class=\"box\"><table><thead><tr>",
+    );
+    sort_links(out, options);
+    out.extend_from_slice(b"</tr></thead><tbody>\n");
+    if depth > 0 {
+        out.extend_from_slice(
+            b"<tr class=\"up\"><td class=\"n\"><a href=\"../\">Parent folder</a></td>\
+              <td class=\"s\"></td><td class=\"m\"></td></tr>\n",
+        );
+    }
+}
+
+/// From the doctype to the page's heading: the title names the folder, the style is inline.
+fn document_head(out: &mut Vec<u8>, path: &[u8]) {
     out.extend_from_slice(
         concat!(
             "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">",
@@ -71,6 +100,10 @@ pub(crate) fn top(out: &mut Vec<u8>, path: &[u8], options: Options) {
         )
         .as_bytes(),
     );
+}
+
+/// The heading's path, every ancestor a link; returns the folder's depth below the root.
+fn breadcrumb(out: &mut Vec<u8>, path: &[u8]) -> usize {
     // Breadcrumb: every ancestor is a link; absolute hrefs, so a non-canonical request path
     // (`/a//b/`) cannot throw them off.
     let depth = segments(path).count();
@@ -91,21 +124,11 @@ pub(crate) fn top(out: &mut Vec<u8>, path: &[u8], options: Options) {
             out.extend_from_slice(b"</a><span class=\"sep\">/</span>");
         }
     }
-    out.extend_from_slice(b"</h1>\n");
-    if options.archives {
-        // The whole folder in one file; `download` keeps a browser from trying to show it.
-        out.extend_from_slice(
-            b"<p class=\"dl\">Download this folder as <a href=\"?download=zip\" download>zip</a> \
-              or <a href=\"?download=tar\" download>tar</a></p>\n",
-        );
-    }
-    // Shown by the script at the bottom, once every row is there to filter.
-    out.extend_from_slice(
-        b"<input id=\"filter\" type=\"search\" placeholder=\"Filter names\" \
-          aria-label=\"Filter names\" autocomplete=\"off\" spellcheck=\"false\" hidden>\
-          <p id=\"shown\" aria-live=\"polite\" hidden></p>\n\
-          <div class=\"box\"><table><thead><tr>",
-    );
+    depth
+}
+
+/// The table's column heads, each a link that sorts by it.
+fn sort_links(out: &mut Vec<u8>, options: Options) {
     for (key, label, class) in [
         (SortKey::Name, "Name", "n"),
         (SortKey::Size, "Size", "s"),
@@ -132,13 +155,6 @@ pub(crate) fn top(out: &mut Vec<u8>, path: &[u8], options: Options) {
             "<th class=\"{class}\"{aria}><a{} href=\"?sort={}&amp;order={order}\">{label}{arrow}</a></th>",
             if on { " class=\"on\"" } else { "" },
             key_name(key),
-        );
-    }
-    out.extend_from_slice(b"</tr></thead><tbody>\n");
-    if depth > 0 {
-        out.extend_from_slice(
-            b"<tr class=\"up\"><td class=\"n\"><a href=\"../\">Parent folder</a></td>\
-              <td class=\"s\"></td><td class=\"m\"></td></tr>\n",
         );
     }
 }
@@ -209,7 +225,11 @@ pub(crate) fn bottom(out: &mut Vec<u8>, dirs: u64, files: u64, options: Options)
     );
     out.extend_from_slice(b"</footer></main><script>");
     out.extend_from_slice(FILTER_SCRIPT.as_bytes());
-    out.extend_from_slice(b"</script></body></html>\n");
+    out.extend_from_slice(b"</script>");
+    if options.live_reload {
+        out.extend_from_slice(crate::handler::live::TAG);
+    }
+    out.extend_from_slice(b"</body></html>\n");
 }
 
 /// Shows the filter box and hides the rows whose name does not contain what is typed (any case);

@@ -50,7 +50,7 @@ use std::fs::File;
 use std::io;
 use std::sync::Arc;
 
-use options::Format;
+pub(crate) use options::Format;
 pub(crate) use options::Options;
 use read::{Progress, Reader};
 use sort::Runs;

@@ -40,6 +40,9 @@ pub(crate) struct Options {
     pub(crate) format: Format,
     /// Offer the folder as tar and zip downloads (set from the site, not the request).
     pub(crate) archives: bool,
+    /// Load live reload's script (set from the site and the request: a page load under
+    /// `--live-reload`).
+    pub(crate) live_reload: bool,
 }
 
 impl Default for Options {
@@ -49,6 +52,7 @@ impl Default for Options {
             order: Order::Asc,
             format: Format::Html,
             archives: false,
+            live_reload: false,
         }
     }
 }
@@ -141,6 +145,7 @@ mod tests {
             order,
             format,
             archives: false,
+            live_reload: false,
         };
         use Format::*;
         use Order::*;

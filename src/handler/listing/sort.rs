@@ -317,6 +317,7 @@ mod tests {
                 order,
                 format: Format::Html,
                 archives: false,
+                live_reload: false,
             };
             v.sort_by(|(a, an), (b, bn)| compare(options, a, an.as_bytes(), b, bn.as_bytes()));
             v.iter().map(|(_, n)| *n).collect::<Vec<_>>().join(" ")
