@@ -14,9 +14,10 @@ Environment (all optional):
   DURATION=5        seconds per run
   QUICK=1           smoke test: ROUNDS=1, DURATION=2 unless set explicitly
   SCENARIOS=a,b     only these scenarios (names: see SCENARIO_NAMES below); `https` runs every
-                    HTTPS one (https-keepalive, https-close, https-big, https-idle): mioserve
-                    --tls-cert against nginx (one worker, TLS 1.3, the same ECDSA P-256
-                    certificate made by openssl, its session cache and tickets)
+                    HTTPS one (https-keepalive, https-close, https-full, https-big, https-idle):
+                    mioserve --tls-cert against nginx (one worker, TLS 1.3, the same ECDSA P-256
+                    certificate made by openssl, its session cache and tickets), whatever
+                    SERVERS says
   SERVERS=a,b       only these servers (ceiling, mioserve, nginx, lighttpd); nginx is the ratio's
                     base, and the ceiling's row adds a ratio to it
   MIOSERVE_BASELINE=/path/to/mioserve
@@ -451,6 +452,54 @@ def h2load(
     return r
 
 
+# Processes of `openssl s_time` run at once by the https-full scenario (each connects one at a
+# time), so the server always has handshakes waiting. Arbitrary, enough to keep it busy.
+S_TIME_PROCS = 4
+# The small file's response over HTTP/1.0, head included, is at least this long.
+SMALL_RESPONSE_MIN = 1024 + 100
+
+
+def s_time(port: int, path: str, procs: int, duration: int) -> Result:
+    """`procs` processes of `openssl s_time -new` at once: new connections, one after another in
+    each, every one a full TLS handshake and one HTTP/1.0 GET of `path`, for `duration` s."""
+    argv = ["taskset", "-c", CLIENT_CPUS, "openssl", "s_time", "-connect", f"127.0.0.1:{port}",
+            "-new", "-www", f"/{path}", "-time", str(duration)]
+    start = time.monotonic()
+    children = [
+        subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True)
+        for _ in range(procs)
+    ]
+    outputs, failure = [], None
+    for child in children:
+        try:
+            left = start + duration + RUN_SLACK - time.monotonic()
+            text, _ = child.communicate(timeout=max(0.0, left))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            text, _ = child.communicate()
+            failure = failure or f"killed after {duration + RUN_SLACK:.0f} s"
+        if child.returncode != 0 and not failure:
+            failure = f"exit status {child.returncode}: {text.strip()[-300:]}"
+        outputs.append(text)
+    r = Result(seconds=time.monotonic() - start, failed=failure)
+    if failure:
+        return r
+    for text in outputs:
+        m = re.search(r"(\d+) connections in [\d.]+s; [\d.]+ connections/user sec, bytes read (\d+)",
+                      text)
+        if not m:
+            r.failed = "unparsed s_time output: " + text[-300:]
+            return r
+        r.requests += int(m[1])
+        r.bytes += int(m[2])
+    r.rate = r.requests / r.seconds
+    # s_time counts a connection whatever came back: a short answer is an error.
+    if r.requests and r.bytes / r.requests < SMALL_RESPONSE_MIN:
+        r.errors["short responses"] = r.requests
+    return r
+
+
 OHA_HELP: str | None = None
 
 
@@ -611,9 +660,22 @@ def https_scenarios() -> list[Scenario]:
         ),
         Scenario(
             "https-close",
-            "HTTPS, a new TLS connection per request (full handshakes)",
+            "HTTPS, a new TLS connection per request, resumed (wrk keeps its session)",
             f"wrk -t1 -c64 -d{d}s --latency -H 'Connection: close' https:///{SMALL}",
             lambda port: wrk(port, SMALL, 64, d, extra=("-H", "Connection: close"), scheme="https"),
+            note="wrk reuses its TLS session on every reconnection: these are resumed handshakes "
+            "(PSK and ECDHE, no certificate or signature), as a browser's are. https-full has "
+            "full ones.",
+        ),
+        Scenario(
+            "https-full",
+            "HTTPS, a new TLS connection per request, full handshakes",
+            f"{S_TIME_PROCS} x openssl s_time -new -www /{SMALL} -time {d}",
+            lambda port: s_time(port, SMALL, S_TIME_PROCS, d),
+            note="openssl s_time -new never offers a session: every connection is a full "
+            "handshake (ECDHE, the certificate and its ECDSA signature) and one HTTP/1.0 GET. "
+            "Each process connects one at a time, so the rate is the generator's; the server "
+            "CPU per connection is the figure to compare. No latency percentiles.",
         ),
         Scenario(
             "https-big",
@@ -629,16 +691,60 @@ SERVER_FACTORIES["mioserve-tls"] = mioserve_tls
 SERVER_FACTORIES["nginx-tls"] = nginx_tls
 
 
-def run_https(wanted: set[str]) -> list[str]:
+def https_get(port: int, path: str, context, session=None, timeout: float = 10.0) -> dict:
+    """One GET over TLS on a fresh connection, offering `session` for resumption (`context` must
+    be the one that made it): the status, the body's length, the protocol and cipher suite, whether
+    the session was resumed, and the session to offer next time."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as raw:
+        with context.wrap_socket(raw, session=session) as s:
+            s.sendall(f"GET /{path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+                      .encode())
+            data = bytearray()
+            while chunk := s.recv(1 << 20):
+                data += chunk
+            head, _, body = bytes(data).partition(b"\r\n\r\n")
+            return {"status": int(head.split(b" ", 2)[1]), "length": len(body),
+                    "version": s.version(), "cipher": s.cipher()[0], "resumed": s.session_reused,
+                    "session": s.session}
+
+
+def check_https(server: Server) -> str | None:
+    """Whether `server` serves the fixture over TLS 1.3 and resumes a session, as every HTTPS
+    scenario assumes: None if so, else what is wrong."""
+    import ssl
+
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        for path, size in ((SMALL, 1024), (BIG, BIG_BYTES)):
+            got = https_get(server.port, path, context)
+            if (got["status"], got["length"], got["version"]) != (200, size, "TLSv1.3"):
+                return (f"/{path}: {got['status']} with {got['length']} bytes over "
+                        f"{got['version']} (expected 200 with {size} over TLSv1.3)")
+        again = https_get(server.port, SMALL, context, session=got["session"])
+        if not again["resumed"]:
+            return "a second connection offering the first's session was not resumed"
+    except (OSError, ValueError, IndexError) as e:
+        return f"GET over TLS failed: {e}"
+    log(f"{server.name}: pid {server.pid}, port {server.port}, {got['version']} "
+        f"{got['cipher']}, resumes")
+    return None
+
+
+def run_https(wanted: set[str]) -> list[str] | None:
     """The HTTPS scenarios: mioserve and nginx (one worker, TLS 1.3, the same ECDSA P-256
     certificate, session cache and tickets) in the same interleaved rounds; then the memory of an
-    idle TLS connection."""
+    idle TLS connection. None if a server does not serve the fixture over TLS 1.3 as expected."""
     servers = [mioserve_tls(), nginx_tls()]
     texts = []
     try:
         for server in servers:
             server.start()
-            log(f"{server.name}: pid {server.pid}, port {server.port}")
+            wrong = check_https(server)
+            if wrong:
+                log(f"{server.name}: {wrong}; see {WORK / (server.name + '.log')}")
+                return None
         for server in servers:  # warm-up, not measured
             wrk(server.port, SMALL, 16, 1, scheme="https")
         for scenario in https_scenarios():
@@ -687,6 +793,7 @@ SCENARIO_NAMES = [
     "https",
     "https-keepalive",
     "https-close",
+    "https-full",
     "https-big",
     "https-idle",
     "live",
@@ -1394,7 +1501,9 @@ def main() -> int:
     print(header + "\n", flush=True)
     out = [header, ""]
 
-    servers = [SERVER_FACTORIES[name]() for name in wanted_servers]
+    # The plain-HTTP scenarios share one instance of each server; the others start their own.
+    plain = [scenario for scenario in scenarios() if scenario.name in wanted]
+    servers = [SERVER_FACTORIES[name]() for name in wanted_servers] if plain else []
     for server in servers:
         server.start()
         # The ceiling answers every path with the small file's bytes.
@@ -1408,9 +1517,7 @@ def main() -> int:
     for server in servers:  # warm-up, not measured
         wrk(server.port, SMALL, 64, 1)
 
-    for scenario in scenarios():
-        if scenario.name not in wanted:
-            continue
+    for scenario in plain:
         log(f"scenario {scenario.name}: {scenario.command}")
         text = run_scenario(scenario, servers)
         print(text, flush=True)
@@ -1436,7 +1543,10 @@ def main() -> int:
         out.append(text)
     if any(name.startswith("https") for name in wanted):
         log("scenarios https")
-        out.extend(run_https(wanted))
+        texts = run_https(wanted)
+        if texts is None:
+            return 1
+        out.extend(texts)
     if "live" in wanted:
         log("scenario live")
         text = run_live()

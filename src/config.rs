@@ -2,17 +2,23 @@
 //!
 //! Cost: startup only; nothing here is on the request path.
 
+use std::ffi::{OsStr, OsString};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
+use clap::builder::{BoolishValueParser, StyledStr, TypedValueParser};
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::parser::ValueSource;
+use clap::{Arg, ArgAction, Command, CommandFactory, FromArgMatches, Parser, ValueHint};
+use clap_complete::Shell;
 
 use crate::access_log::LogFormat;
 use crate::http::auth::Credentials;
 use crate::http::parse::Limits;
 use crate::response::extra_headers;
+use crate::stats::Registry;
 use crate::sys;
 use crate::timer::{Deadline, DeadlineKind};
 use crate::tls::TlsContext;
@@ -22,12 +28,36 @@ use crate::watch::{Hub, IgnoreRules};
 /// the coded assets of a large site, small next to a server's memory. Arbitrary.
 pub const DEFAULT_COMPRESS_CACHE: usize = 64 * 1024 * 1024;
 
+/// The prefix of every setting's environment variable.
+pub const ENV_PREFIX: &str = "MIOSERVE_";
+
+/// Arguments that are commands rather than settings, so they have no environment variable: a
+/// `MIOSERVE_PRINT_MANPAGE` left in a container's environment would turn every start into a
+/// man page.
+const NOT_SETTINGS: [&str; 2] = ["print_completions", "print_manpage"];
+
 /// mioserve: a small, fast, correct HTTP/1.1 static-file server.
 ///
 /// Serves ROOT over HTTP/1.1 from one single-threaded event loop: GET and HEAD of files,
 /// keep-alive, pipelining, and safe path resolution that never leaves ROOT.
+///
+/// Every setting can also be given by an environment variable, `MIOSERVE_` and its long flag in
+/// upper case with `_` for `-` (`--max-connections` is `MIOSERVE_MAX_CONNECTIONS`, ROOT is
+/// `MIOSERVE_ROOT`), as miniserve's `MINISERVE_*` and static-web-server's `SERVER_*` are; a
+/// switch takes `true`/`false` (or `1`/`0`, `yes`/`no`, `on`/`off`). One place does it for every
+/// argument, `with_env` through `mut_args` below, so a new flag needs nothing of its own for its
+/// variable. What a new flag does need:
+/// - a row in the README's flag table naming the flag and its variable (a test reads `--help`
+///   and fails on any flag missing there);
+/// - its name in `NOT_SETTINGS` if it is a command rather than a setting (`--print-manpage`);
+/// - `value_parser = Secret(parse)` if its value is a secret (`--auth`), so that a refused value
+///   is never repeated in the error. No variable's value is ever shown by `--help`.
+///
+/// The command line wins over the environment, conflicts included: [`Cli::from_command_line`]
+/// ignores the variable of a setting that conflicts with one given as a flag (`MIOSERVE_QUIET=1`
+/// with `-v` means `-v`).
 #[derive(Debug, Parser)]
-#[command(name = "mioserve", version, about, long_about = None)]
+#[command(name = "mioserve", version, about, long_about = None, mut_args = with_env)]
 #[command(
     after_help = "Examples:\n  mioserve                    serve ./public (or the current folder) on http://127.0.0.1:8080/\n  \
      mioserve ~/site -p 9000     serve ~/site on port 9000\n  \
@@ -39,11 +69,14 @@ pub const DEFAULT_COMPRESS_CACHE: usize = 64 * 1024 * 1024;
      mioserve . --auth \"ann:sha256:$(printf s3cret | sha256sum | cut -d' ' -f1)\"\n                              \
      the same, without the password in the shell history\n  \
      curl -OJ 'http://127.0.0.1:8080/docs/?download=zip'\n                              \
-     a listed folder as one zip (or ?download=tar); --no-archive turns it off\n\n\
+     a listed folder as one zip (or ?download=tar); --no-archive turns it off\n  \
+     MIOSERVE_PORT=9000 MIOSERVE_AUTH=ann:s3cret mioserve\n                              \
+     every setting also comes from MIOSERVE_<FLAG> (a flag wins)\n\n\
      Logging: RUST_LOG=debug (or -v / -vv) for more detail on stderr; -q for errors only."
 )]
 pub struct Cli {
     /// Directory to serve [default: ./public if it exists, else the current directory]
+    #[arg(value_hint = ValueHint::DirPath)]
     pub root: Option<PathBuf>,
 
     /// Port to listen on (0 picks any free port)
@@ -53,6 +86,16 @@ pub struct Cli {
     /// Address to listen on (IPv4 or IPv6, e.g. 127.0.0.1, 0.0.0.0, ::1)
     #[arg(short, long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
     pub(crate) bind: IpAddr,
+
+    /// Open the served URL in the default browser once the server is listening (with no
+    /// display, a message on stderr instead)
+    #[arg(long)]
+    pub open: bool,
+
+    /// Print a QR code of the URL on stderr for a phone: one per network address when bound to
+    /// 0.0.0.0 or ::
+    #[arg(long)]
+    pub qr: bool,
 
     /// Serve and list files and folders whose names start with a dot
     #[arg(long)]
@@ -89,9 +132,15 @@ pub struct Cli {
     #[arg(long)]
     pub spa: bool,
 
-    /// Add a header field to every response, e.g. -H 'X-Frame-Options: DENY' (repeatable)
+    /// The page for 404 answers (404.html in ROOT by default): a file anywhere, compressed and
+    /// with validators like any file; while it is missing or unreadable, the built-in page
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub page404: Option<PathBuf>,
+
+    /// Add a header field to every response, e.g. -H 'X-Frame-Options: DENY' (repeatable; in
+    /// MIOSERVE_HEADER, one field per line)
     #[arg(short = 'H', long = "header", value_name = "NAME: VALUE",
-          value_parser = parse_header_field)]
+          value_parser = parse_header_field, value_delimiter = '\n')]
     pub headers: Vec<String>,
 
     /// Let any origin read responses (Access-Control-Allow-Origin: *) and answer CORS preflights
@@ -105,14 +154,16 @@ pub struct Cli {
     pub live_reload: bool,
 
     /// With --live-reload, do not reload for paths matching GLOB (below ROOT, e.g. 'dist/**' or
-    /// '*.log'; repeatable). Names starting with '.', node_modules and editor temporaries are
-    /// always ignored
-    #[arg(long, value_name = "GLOB", requires = "live_reload", value_parser = parse_glob)]
+    /// '*.log'; repeatable; in MIOSERVE_WATCH_IGNORE, one per line). Names starting with '.',
+    /// node_modules and editor temporaries are always ignored
+    #[arg(long, value_name = "GLOB", requires = "live_reload", value_parser = parse_glob,
+          value_delimiter = '\n')]
     pub watch_ignore: Vec<String>,
 
     /// Ask for HTTP Basic authentication on every path: USER:PASSWORD, or USER:sha256:HEX with the
-    /// SHA-256 of the password in hex (so the password need not sit in the shell history)
-    #[arg(long, value_name = "USER:PASSWORD", value_parser = Credentials::parse)]
+    /// SHA-256 of the password in hex (so the password need not sit in the shell history, or
+    /// given by MIOSERVE_AUTH so it is in no command line at all)
+    #[arg(long, value_name = "USER:PASSWORD", value_parser = Secret(Credentials::parse))]
     pub auth: Option<Credentials>,
 
     /// Send file bodies with read/write instead of sendfile (for file systems where sendfile
@@ -186,6 +237,21 @@ pub struct Cli {
     #[arg(long)]
     pub explain: bool,
 
+    /// Serve Prometheus metrics at /__mioserve/metrics (the sum over every worker: requests by
+    /// method and status class, bytes, connections and why they ended, compressed responses, the
+    /// service-time histogram); --auth applies
+    #[arg(long)]
+    pub metrics: bool,
+
+    /// Answer GET /__mioserve/health with 200 `ok` for container probes, without --auth's
+    /// credentials, and keep those probes out of the access log (see --log-health)
+    #[arg(long)]
+    pub health: bool,
+
+    /// Put --health's probes in the access log too
+    #[arg(long)]
+    pub log_health: bool,
+
     /// Print a stats line every second on stderr even when it is not a terminal (one line per
     /// second, for logs)
     #[arg(long, conflicts_with = "no_stats")]
@@ -203,6 +269,15 @@ pub struct Cli {
     /// Only errors on stderr, and no access log
     #[arg(short, long)]
     pub quiet: bool,
+
+    /// Print the completion script for SHELL on stdout and exit, e.g.
+    /// `mioserve --print-completions bash > ~/.local/share/bash-completion/completions/mioserve`
+    #[arg(long, value_name = "SHELL")]
+    pub print_completions: Option<Shell>,
+
+    /// Print the manual page (roff) on stdout and exit, e.g. `mioserve --print-manpage | man -l -`
+    #[arg(long)]
+    pub print_manpage: bool,
 }
 
 /// A `--watch-ignore` glob, checked as the watcher will read it.
@@ -268,6 +343,178 @@ impl Cli {
     }
 }
 
+impl Cli {
+    /// The process's command line, each setting it does not give taken from its environment
+    /// variable; prints the error (or `--help`, `--version`) and exits as clap does.
+    pub fn from_command_line() -> Cli {
+        Cli::try_from_args(std::env::args_os()).unwrap_or_else(|e| e.exit())
+    }
+
+    /// `args` (the program name first), each setting they do not give taken from its
+    /// environment variable. A variable is not consulted for a setting that conflicts with one
+    /// the arguments give, so a flag wins over the environment rather than making an error; an
+    /// error about a value that came from a variable says so.
+    pub fn try_from_args<I, T>(args: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+        let given = given_on_command_line(&args);
+        let mut command = Cli::command();
+        // A conflict is declared on one side only (`--verbose` conflicts with `--quiet`).
+        let conflict = |a: &Arg, b: &Arg| {
+            let declared = |x: &Arg, y: &Arg| {
+                command
+                    .get_arg_conflicts_with(x)
+                    .iter()
+                    .any(|c| c.get_id() == y.get_id())
+            };
+            declared(a, b) || declared(b, a)
+        };
+        let conflicting: Vec<clap::Id> = command
+            .get_arguments()
+            .filter(|arg| {
+                command
+                    .get_arguments()
+                    .any(|other| given.contains(other.get_id()) && conflict(arg, other))
+            })
+            .map(|arg| arg.get_id().clone())
+            .collect();
+        command = command.mut_args(|arg| {
+            if conflicting.contains(arg.get_id()) {
+                arg.env(None)
+            } else {
+                arg
+            }
+        });
+        let mut matches = command
+            .try_get_matches_from_mut(&args)
+            .map_err(|e| name_the_variable(e, &command, &given))?;
+        Cli::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut command))
+    }
+}
+
+impl Cli {
+    /// Writes the completion script for `shell`, generated from the same definition as the
+    /// parser, so it offers every flag and every value an enumerated flag takes.
+    pub fn write_completions(shell: Shell, out: &mut dyn std::io::Write) {
+        clap_complete::generate(shell, &mut Cli::command(), "mioserve", out);
+    }
+
+    /// Writes the manual page, generated from the same definition as `--help` (each setting's
+    /// variable included).
+    pub fn write_manpage(out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        let mut command = Cli::command();
+        // NAME reads `mioserve \- …`: the name is not repeated in what follows it.
+        if let Some(about) = command.get_about().map(ToString::to_string) {
+            let about = about.trim_start_matches("mioserve: ").to_string();
+            command = command.about(about);
+        }
+        clap_mangen::Man::new(command).render(out)
+    }
+}
+
+/// The environment variable of the setting `arg`: [`ENV_PREFIX`] and its long flag in upper case
+/// with `_` for `-`, or its name for ROOT, which has no flag.
+pub fn env_var(arg: &Arg) -> String {
+    let name = arg.get_long().unwrap_or_else(|| arg.get_id().as_str());
+    format!(
+        "{ENV_PREFIX}{}",
+        name.to_ascii_uppercase().replace('-', "_")
+    )
+}
+
+/// Gives `arg` its environment variable ([`env_var`]), with its value never shown by `--help`
+/// (a secret's included). A switch reads the variable as a boolean in any of the usual
+/// spellings, and refuses anything else rather than guess.
+fn with_env(arg: Arg) -> Arg {
+    if NOT_SETTINGS.contains(&arg.get_id().as_str()) {
+        return arg;
+    }
+    let var = env_var(&arg);
+    let arg = arg.env(var).hide_env_values(true);
+    match arg.get_action() {
+        ArgAction::SetTrue => arg.value_parser(BoolishValueParser::new()),
+        _ => arg,
+    }
+}
+
+/// The ids of the arguments `args` give (not their variables), or none if they do not parse
+/// (the full parse then reports the error, or prints the help they asked for).
+fn given_on_command_line(args: &[OsString]) -> Vec<clap::Id> {
+    let without_env = Cli::command().mut_args(|arg| arg.env(None));
+    match without_env.try_get_matches_from(args) {
+        Ok(matches) => matches
+            .ids()
+            .filter(|id| matches.value_source(id.as_str()) == Some(ValueSource::CommandLine))
+            .cloned()
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Adds to a refused value's error the variable it came from, when it was not on the command
+/// line: clap's message names only the flag, which the user may never have typed.
+fn name_the_variable(mut error: clap::Error, command: &Command, given: &[clap::Id]) -> clap::Error {
+    let Some(ContextValue::String(invalid)) = error.get(ContextKind::InvalidArg) else {
+        return error;
+    };
+    let from_env = command.get_arguments().find(|arg| {
+        arg.to_string() == *invalid
+            && !given.contains(arg.get_id())
+            && arg
+                .get_env()
+                .is_some_and(|var| std::env::var_os(var).is_some())
+    });
+    if let Some(arg) = from_env {
+        let tip = format!(
+            "the value comes from the environment variable {}",
+            env_var(arg)
+        );
+        error.insert(
+            ContextKind::Suggested,
+            ContextValue::StyledStrs(vec![StyledStr::from(tip)]),
+        );
+    }
+    error
+}
+
+/// The value parser of a secret (`--auth`): `parse` checks it, but unlike clap's own errors, the
+/// error never repeats the refused value, whether it came from the command line or from the
+/// environment, so a password with a typo does not end up on a terminal or in a CI log.
+#[derive(Clone)]
+struct Secret<T>(fn(&str) -> Result<T, String>);
+
+impl<T: Clone + Send + Sync + 'static> TypedValueParser for Secret<T> {
+    type Value = T;
+
+    fn parse_ref(
+        &self,
+        command: &Command,
+        arg: Option<&Arg>,
+        value: &OsStr,
+    ) -> Result<T, clap::Error> {
+        let why = match value.to_str() {
+            Some(text) => match (self.0)(text) {
+                Ok(parsed) => return Ok(parsed),
+                Err(why) => why,
+            },
+            None => "not valid UTF-8".to_string(),
+        };
+        let name = arg.map_or_else(|| "a secret".to_string(), |arg| format!("'{arg}'"));
+        let source = arg
+            .and_then(Arg::get_env)
+            .filter(|var| std::env::var_os(var).as_deref() == Some(value))
+            .map_or_else(String::new, |var| {
+                format!(" from {}", var.to_string_lossy())
+            });
+        let message =
+            format!("invalid value{source} for {name} (not shown: it is a secret): {why}");
+        Err(command.clone().error(ErrorKind::ValueValidation, message))
+    }
+}
+
 /// What a connection needs to know of the configuration.
 #[derive(Debug, Clone)]
 pub struct ConnConfig {
@@ -291,6 +538,8 @@ pub struct ConnConfig {
     pub heartbeat: Duration,
     /// Print an `--explain` line per request on stderr.
     pub explain: bool,
+    /// Put health probes (`--health`) in the access log.
+    pub log_health: bool,
 }
 
 impl Default for ConnConfig {
@@ -306,6 +555,7 @@ impl Default for ConnConfig {
             linger_timeout: Duration::from_secs(2),
             heartbeat: DEFAULT_HEARTBEAT,
             explain: false,
+            log_health: false,
         }
     }
 }
@@ -351,6 +601,8 @@ pub struct Config {
     pub archives: bool,
     /// Serve the root's `index.html` for missing extension-less paths.
     pub spa: bool,
+    /// The page of 404 answers, instead of the root's `404.html`.
+    pub page404: Option<PathBuf>,
     /// `Name: value` fields added to every response (checked by the command line; a library
     /// caller's bad field makes `Server::bind` fail with `StartupError::Config`).
     pub headers: Vec<String>,
@@ -358,6 +610,13 @@ pub struct Config {
     pub cors: bool,
     /// Basic authentication on every request.
     pub auth: Option<Credentials>,
+    /// Serve the metrics page.
+    pub metrics: bool,
+    /// Answer health probes.
+    pub health: bool,
+    /// Every worker's counters: each server bound with this configuration (or a clone of it)
+    /// registers its own, and the metrics page sums them.
+    pub(crate) registry: Arc<Registry>,
     /// Serve HTTPS (every connection speaks TLS; plain HTTP gets a redirect to `https://`).
     pub tls: Option<TlsContext>,
     /// Reload pages when files change (`--live-reload`).
@@ -395,9 +654,13 @@ impl Config {
             compress_cache: DEFAULT_COMPRESS_CACHE,
             archives: true,
             spa: false,
+            page404: None,
             headers: Vec::new(),
             cors: false,
             auth: None,
+            metrics: false,
+            health: false,
+            registry: Arc::default(),
             tls: None,
             live_reload: None,
             conn: ConnConfig::default(),
@@ -422,9 +685,12 @@ impl Config {
         config.compress_cache = cli.compress_cache;
         config.archives = !cli.no_archive;
         config.spa = cli.spa;
+        config.page404 = cli.page404.as_deref().map(absolute);
         config.headers = cli.headers.clone();
         config.cors = cli.cors;
         config.auth = cli.auth.clone();
+        config.metrics = cli.metrics;
+        config.health = cli.health;
         config.live_reload = cli.live_reload.then(|| LiveReload {
             ignore: cli.watch_ignore.clone(),
             ..LiveReload::default()
@@ -438,6 +704,7 @@ impl Config {
         conn.keepalive_timeout = Duration::from_secs(cli.keepalive_timeout);
         conn.send_timeout = Duration::from_secs(cli.send_timeout);
         conn.explain = cli.explain;
+        conn.log_health = cli.log_health;
         config.max_connections = cli.max_connections as usize;
         config.grace_period = Duration::from_secs(cli.grace_period);
         config.access_log = if cli.quiet {
@@ -452,6 +719,12 @@ impl Config {
         };
         config
     }
+}
+
+/// `path` made absolute against the current directory at start, so what it names does not
+/// depend on anything later (a path that cannot be made absolute is kept as given).
+fn absolute(path: &std::path::Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 /// A `-H 'Name: value'` argument, checked as [`crate::response::extra_headers`] checks it.
@@ -512,6 +785,46 @@ mod tests {
         ] {
             assert!(Cli::try_parse_from(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn every_setting_has_its_variable() {
+        let command = Cli::command();
+        let mut seen = 0;
+        for arg in command.get_arguments() {
+            if NOT_SETTINGS.contains(&arg.get_id().as_str()) {
+                assert_eq!(arg.get_env(), None, "{arg}: a command, not a setting");
+                continue;
+            }
+            let name = arg.get_long().unwrap_or("root");
+            let want = format!("MIOSERVE_{}", name.to_uppercase().replace('-', "_"));
+            assert_eq!(arg.get_env(), Some(OsStr::new(&want)), "{arg}");
+            assert!(arg.is_hide_env_values_set(), "{arg}: its value would show");
+            seen += 1;
+        }
+        assert!(seen > 25, "{seen} arguments");
+        assert_eq!(
+            env_var(
+                command
+                    .get_arguments()
+                    .find(|a| a.get_id() == "max_connections")
+                    .unwrap()
+            ),
+            "MIOSERVE_MAX_CONNECTIONS"
+        );
+    }
+
+    #[test]
+    fn a_refused_secret_is_not_repeated() {
+        for bad in ["s3cr3t-no-colon", "ann:sha256:s3cr3t", "ann:"] {
+            let error = Cli::try_from_args(["mioserve", "--auth", bad]).unwrap_err();
+            let text = error.to_string();
+            assert!(text.contains("(not shown: it is a secret)"), "{text}");
+            assert!(!text.contains("s3cr3t"), "{text}");
+            assert_eq!(error.kind(), ErrorKind::ValueValidation);
+        }
+        let cli = Cli::try_from_args(["mioserve", "--auth", "ann:s3cr3t"]).unwrap();
+        assert_eq!(cli.auth, Some(Credentials::parse("ann:s3cr3t").unwrap()));
     }
 
     #[test]

@@ -38,7 +38,7 @@ use crate::http::error::ParseError;
 use crate::http::parse::{self, find_head_end, parse_head, skip_leading_empty_lines};
 use crate::pool::{BufferPool, ReadBuf};
 use crate::response::writer::{BodyWriter, Budget, Flow, Outbox, Turn};
-use crate::stats::{Answered, CloseReason};
+use crate::stats::{Answered, CloseReason, Tally};
 use crate::timer::{Deadline, DeadlineKind, TimerSlot};
 use crate::transport::{Security, Transport};
 
@@ -143,8 +143,9 @@ struct Discarding {
     head_request: bool,
     /// The request line as sent, for the log line of an error answer replacing the response.
     request_line: Box<[u8]>,
-    /// The response's status, counted once the body is whole (see [`exchange::answer`]).
-    status: u16,
+    /// What the response adds to the counters once the body is whole (see
+    /// [`exchange::answer`]).
+    tally: Tally,
 }
 
 /// What one phase step asks of the drive loop.
@@ -553,7 +554,7 @@ impl<T: Transport> Conn<T> {
             framing,
             mut body,
             log_at_end,
-            status,
+            tally,
         } = exchange::answer(cx, &head, skip_body, body_follows, client, out);
         self.account.unfinished_log = log_at_end;
         let request_line = body_follows.then(|| Box::<[u8]>::from(pending_line(Some(read))));
@@ -587,7 +588,7 @@ impl<T: Transport> Conn<T> {
                     then: sending,
                     head_request: is_head,
                     request_line,
-                    status,
+                    tally,
                 }));
                 self.timer
                     .set(Some(cx.config.deadline(DeadlineKind::Body, cx.now)));
@@ -663,7 +664,7 @@ impl<T: Transport> Conn<T> {
                         };
                         self.account
                             .answered
-                            .count(cx.stats, discarding.status, cx.now);
+                            .count(cx.stats, discarding.tally, cx.now);
                         self.phase = Phase::Send(discarding.then);
                         return Step::Continue;
                     }

@@ -25,11 +25,13 @@ use crate::http::error::ParseError;
 use crate::http::parse::RequestHead;
 use crate::http::{Method, Status, Version};
 use crate::pool::BufferPool;
+use crate::response::coding::Coding;
 use crate::response::framing::{self, Framing, Terms};
 use crate::response::head;
 use crate::response::plan::ResponsePlan;
+use crate::response::reason::{CodingWhy, Reason};
 use crate::response::writer::BodyWriter;
-use crate::stats::{Answered, CloseReason, Stats};
+use crate::stats::{Answered, CloseReason, Coded, Stats, Tally};
 use crate::transport::Security;
 
 /// Everything a connection borrows from its loop while it runs.
@@ -69,9 +71,9 @@ pub(crate) struct Queued {
     /// length (a listing) is logged with the bytes it turns out to have, and the answer to a
     /// request whose body is still to be read only once it is sent.
     pub(crate) log_at_end: Option<Box<Deferred>>,
-    /// The response's status: counted here, unless a request body is still to be read
-    /// (`body_follows`), when the connection counts it once the body is whole.
-    pub(crate) status: u16,
+    /// What the response adds to the counters: counted here, unless a request body is still to
+    /// be read (`body_follows`), when the connection counts it once the body is whole.
+    pub(crate) tally: Tally,
 }
 
 /// Answers the parsed request `head`, queueing the response behind what `out` holds.
@@ -122,10 +124,17 @@ pub(crate) fn answer(
         explain::print(line);
     }
     let status = plan.status.code();
+    let tally = Tally {
+        method: head.method,
+        status,
+        coded: coded(&plan),
+    };
+    // A container's health probe every few seconds would drown the access log.
+    let logged = cx.log.enabled() && (cx.config.log_health || plan.reason != Some(Reason::Health));
     let body_bytes = plan.body_bytes();
     let body = start(cx, plan, framing, out);
     let mut log_at_end = None;
-    if cx.log.enabled() {
+    if logged {
         let entry = Entry {
             peer: client.peer,
             conn: client.id,
@@ -150,14 +159,31 @@ pub(crate) fn answer(
         }
     }
     if !body_follows {
-        client.answered.count(cx.stats, status, cx.now);
+        client.answered.count(cx.stats, tally, cx.now);
     }
     Queued {
         framing,
         body,
         log_at_end,
-        status,
+        tally,
     }
+}
+
+/// The counters' name for `plan`'s content coding, if it is compressed.
+fn coded(plan: &ResponsePlan) -> Option<Coded> {
+    let coding = match plan.content_encoding? {
+        Coding::Brotli => 0,
+        Coding::Zstd => 1,
+        Coding::Gzip => 2,
+        Coding::Identity => return None,
+    };
+    let from = match plan.representation?.why {
+        CodingWhy::Sidecar => 0,
+        CodingWhy::CachedVariant => 1,
+        CodingWhy::OnTheFly => 2,
+        _ => return None,
+    };
+    Some(Coded { coding, from })
 }
 
 /// Writes the head of `plan` into `out` and starts its body behind it: the step every response,
@@ -228,6 +254,11 @@ pub(crate) fn refuse(
     });
     let body_bytes = plan.body_bytes();
     let body = start(cx, plan, framing, out);
+    let tally = Tally {
+        method: method_of(request_line),
+        status: status.code(),
+        coded: None,
+    };
     if cx.log.enabled() {
         let entry = Entry {
             peer: client.peer,
@@ -241,11 +272,21 @@ pub(crate) fn refuse(
         };
         cx.log.record(&entry, cx.date.clf(), cx.now);
     }
-    client.answered.count(cx.stats, status.code(), cx.now);
+    client.answered.count(cx.stats, tally, cx.now);
     Queued {
         framing,
         body,
         log_at_end: None,
-        status: status.code(),
+        tally,
     }
+}
+
+/// The method of a refused request, from what there was of its request line: `Unknown` (counted
+/// as `other`) when the line does not start with a method this server knows and a space.
+fn method_of(request_line: &[u8]) -> Method {
+    request_line
+        .iter()
+        .position(|&b| b == b' ')
+        .and_then(|end| std::str::from_utf8(&request_line[..end]).ok())
+        .map_or(Method::Unknown, Method::from_token)
 }

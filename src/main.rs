@@ -13,17 +13,30 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clap::{Parser, ValueEnum};
+use clap::ValueEnum;
 use mioserve::config::RootSource;
 use mioserve::server::Exit;
 use mioserve::stats::{Snapshot, Stats};
 use mioserve::sys::NofileLimits;
 use mioserve::terminal::{self, Terminal};
 use mioserve::tls::{CertError, SelfSigned, TlsContext};
-use mioserve::{Cli, Config, Server, StartupError, sys};
+use mioserve::{Cli, Config, Server, StartupError, share, sys};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::from_command_line();
+    if let Some(shell) = cli.print_completions {
+        Cli::write_completions(shell, &mut std::io::stdout());
+        return ExitCode::SUCCESS;
+    }
+    if cli.print_manpage {
+        return match Cli::write_manpage(&mut std::io::stdout()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("mioserve: cannot write the manual page: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let live = live_line_mode(&cli);
     init_logging(&cli);
     // Checked here so that a bad value is one line, not the panic `Config` would raise.
@@ -66,6 +79,14 @@ fn main() -> ExitCode {
     if let Err(e) = Terminal::global().write_stdout(line.as_bytes()) {
         eprintln!("mioserve: cannot write to stdout: {e}");
         return ExitCode::FAILURE;
+    }
+    if cli.qr {
+        let colors = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        let report = share::qr_report(scheme, addr, &share::interface_addresses(), colors);
+        let _ = Terminal::global().write_stderr(report.as_bytes());
+    }
+    if cli.open {
+        share::open_in_browser(share::local_url(scheme, addr));
     }
     let stats: Vec<Arc<Stats>> = servers.iter().map(Server::stats).collect();
     if let Some(rewrite) = live {
@@ -313,6 +334,14 @@ fn preflight(config: &Config, server: &Server, addr: SocketAddr, limits: NofileL
             "the open-file limit ({}) is below --max-connections ({}): accepting will pause early",
             show(limits.soft),
             config.max_connections
+        );
+    }
+    if let Some(page) = &config.page404
+        && let Err(e) = mioserve::handler::check_page404(page)
+    {
+        log::warn!(
+            "--page404 {}: {e}; 404 answers get the built-in page until it can be read",
+            page.display()
         );
     }
     for secret in [".git", ".env"] {

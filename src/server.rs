@@ -46,7 +46,7 @@ use crate::response::extra_headers::ExtraHeaders;
 use crate::stats::{CloseReason, Stats};
 use crate::sys::{self, Listening, Sending};
 use crate::timer::{Timers, Verdict};
-use crate::tls::{Outcome, Socket, TlsContext};
+use crate::tls::{Outcome, Socket, TlsContext, TlsStream};
 use crate::transport::{Tcp, Transport};
 use crate::watch::{Change, IgnoreRules};
 
@@ -196,6 +196,8 @@ impl Server {
         } else {
             None
         };
+        let stats = Arc::new(Stats::default());
+        config.registry.register(Arc::clone(&stats));
         Ok(Server {
             poll,
             listener,
@@ -204,7 +206,7 @@ impl Server {
             stop: Arc::new(AtomicBool::new(false)),
             site,
             config: config.clone(),
-            stats: Arc::new(Stats::default()),
+            stats,
             signals,
         })
     }
@@ -610,7 +612,7 @@ impl Loop<'_> {
         };
         let mut socket = match self.tls {
             None => Socket::Plain(tcp),
-            Some(tls) => match crate::tls::stream::TlsStream::new(tcp, tls.config()) {
+            Some(tls) => match TlsStream::new(tcp, tls) {
                 Ok(stream) => Socket::Tls(Box::new(stream)),
                 Err(e) => {
                     log::warn!("TLS for {peer}: {e}");

@@ -1,15 +1,19 @@
-//! Counters for the live stats line and the exit report.
+//! Counters for the live stats line, the exit report and the metrics page.
 //!
 //! Each worker owns one [`Stats`] and is its only writer; readers (the stats printer, the exit
-//! report) may be on other threads. Updates are a relaxed load and store (no locked instruction):
-//! a handful of plain adds per request, no allocation, whether or not anything is displayed.
-//! Service times go into a fixed-size log-linear `Histogram`, so percentiles need no sorting and
-//! no memory per request.
+//! report, the metrics page of any worker) may be on other threads. Updates are a relaxed load
+//! and store (no locked instruction): a handful of plain adds per request, no allocation, whether
+//! or not anything is displayed. Service times go into a fixed-size log-linear `Histogram`, so
+//! percentiles need no sorting and no memory per request. A [`Registry`] lists every worker's
+//! counters, so that one worker can sum them all (`--metrics`); it is locked only to register a
+//! worker and to take a snapshot, never on a request's path.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use crate::http::Method;
 use crate::tls::{Failure, Outcome};
 
 /// Adds `n` to a counter that only this thread writes.
@@ -29,6 +33,19 @@ const SUB_BITS: u32 = 4;
 const SUB: u64 = 1 << SUB_BITS;
 /// Buckets cover 0 µs to 2^40 µs (12 days), far past any service time.
 const BUCKETS: usize = (SUB + (40 - SUB_BITS as u64) * SUB) as usize;
+
+/// The upper bounds the metrics page gives the service-time histogram, in microseconds: each
+/// power of two from 1 µs to about 33 s, which are boundaries of the log-linear buckets (so each
+/// cumulative count is exact) and span what a static server's answers take.
+pub(crate) const EXPORTED_BOUNDS: [u64; 26] = {
+    let mut bounds = [0; 26];
+    let mut k = 0;
+    while k < 26 {
+        bounds[k] = 1 << k;
+        k += 1;
+    }
+    bounds
+};
 
 /// A log-linear histogram of microsecond values: values below 16 have a bucket each; above, each
 /// power of two is split into 16 equal buckets.
@@ -70,6 +87,19 @@ impl Histogram {
     /// Records `n` occurrences of `value` (single writer).
     pub(crate) fn record(&self, value: u64, n: u64) {
         bump(&self.counts[Histogram::bucket(value)], n);
+    }
+
+    /// How many of `counts` (a [`Histogram::snapshot`]) are below `bound`, which must be the
+    /// lower bound of a bucket (any value below 16, a power of two, …). Values are whole
+    /// microseconds, truncated: a value below `bound` was a time below `bound` µs.
+    pub(crate) fn below(counts: &[u64], bound: u64) -> u64 {
+        let index = Histogram::bucket(bound);
+        debug_assert_eq!(
+            Histogram::lower_bound(index),
+            bound,
+            "not a bucket boundary"
+        );
+        counts[..index.min(counts.len())].iter().sum()
     }
 
     /// A copy of the counts, to diff two moments.
@@ -164,15 +194,76 @@ impl CloseReason {
     }
 }
 
-const CLOSE_KINDS: usize = 11;
-/// Statuses a connection can be refused with, counted separately in the exit report.
-const REJECT_STATUSES: [u16; 8] = [400, 408, 413, 414, 431, 501, 505, 500];
+pub(crate) const CLOSE_KINDS: usize = 11;
+/// Every close reason, in the order of [`CloseReason::index`].
+pub(crate) const CLOSE_REASONS: [CloseReason; CLOSE_KINDS] = [
+    CloseReason::ClientClosed,
+    CloseReason::ConnectionClose,
+    CloseReason::IdleTimeout,
+    CloseReason::HeaderTimeout,
+    CloseReason::SendTimeout,
+    CloseReason::BodyTimeout,
+    CloseReason::Rejected(0),
+    CloseReason::Reset,
+    CloseReason::Error,
+    CloseReason::Shutdown,
+    CloseReason::TlsHandshake,
+];
+/// Statuses a connection can be refused with, counted separately in the exit report (the last,
+/// 500, stands for any other).
+pub(crate) const REJECT_STATUSES: [u16; 8] = [400, 408, 413, 414, 431, 501, 505, 500];
+
+/// Request methods as the counters name them: each method the server knows, and `other` for an
+/// unknown one or a request refused before its method could be read.
+pub(crate) const METHODS: [&str; 10] = [
+    "GET", "HEAD", "OPTIONS", "POST", "PUT", "DELETE", "PATCH", "CONNECT", "TRACE", "other",
+];
+
+/// The index of `method` in [`METHODS`].
+fn method_index(method: Method) -> usize {
+    match method {
+        Method::Get => 0,
+        Method::Head => 1,
+        Method::Options => 2,
+        Method::Post => 3,
+        Method::Put => 4,
+        Method::Delete => 5,
+        Method::Patch => 6,
+        Method::Connect => 7,
+        Method::Trace => 8,
+        Method::Unknown => 9,
+    }
+}
+
+/// The content codings of compressed responses, as the counters name them.
+pub(crate) const CODINGS: [&str; 3] = ["br", "zstd", "gzip"];
+/// Where a compressed response's bytes came from, as the counters name it.
+pub(crate) const CODED_FROM: [&str; 3] = ["sidecar", "cached-variant", "on-the-fly"];
+
+/// A compressed response: its coding (an index into [`CODINGS`]) and where its bytes came from
+/// (an index into [`CODED_FROM`]). The exchange maps the plan's coding to it, so the counters
+/// stay below the response types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Coded {
+    pub(crate) coding: usize,
+    pub(crate) from: usize,
+}
+
+/// What one response adds to the counters: its request's method, its status, and its coding
+/// if it is compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Tally {
+    pub(crate) method: Method,
+    pub(crate) status: u16,
+    pub(crate) coded: Option<Coded>,
+}
 
 /// One worker's counters.
 pub struct Stats {
-    requests: AtomicU64,
-    /// Responses by status class: 1xx … 5xx.
-    classes: [AtomicU64; 5],
+    /// Responses by method ([`METHODS`]) and status class (1xx … 5xx).
+    responses: [[AtomicU64; 5]; METHODS.len()],
+    /// Compressed responses by coding ([`CODINGS`]) and source ([`CODED_FROM`]).
+    coded: [[AtomicU64; CODED_FROM.len()]; CODINGS.len()],
     bytes_out: AtomicU64,
     accepted: AtomicU64,
     open: AtomicU64,
@@ -182,6 +273,8 @@ pub struct Stats {
     rejected: [AtomicU64; REJECT_STATUSES.len()],
     /// Microseconds from a complete request head to its response fully written.
     service: Histogram,
+    /// The sum of the service times recorded, in microseconds.
+    service_sum: AtomicU64,
     /// Live reload's event streams open now.
     subscribers: AtomicU64,
     /// Live reload's event streams opened.
@@ -206,8 +299,8 @@ struct TlsCounters {
 impl Default for Stats {
     fn default() -> Self {
         Stats {
-            requests: AtomicU64::new(0),
-            classes: Default::default(),
+            responses: Default::default(),
+            coded: Default::default(),
             bytes_out: AtomicU64::new(0),
             accepted: AtomicU64::new(0),
             open: AtomicU64::new(0),
@@ -215,6 +308,7 @@ impl Default for Stats {
             closes: Default::default(),
             rejected: Default::default(),
             service: Histogram::default(),
+            service_sum: AtomicU64::new(0),
             tls: TlsCounters::default(),
             subscribers: AtomicU64::new(0),
             subscriptions: AtomicU64::new(0),
@@ -224,16 +318,20 @@ impl Default for Stats {
 }
 
 impl Stats {
-    /// A response with `status` was decided.
-    pub(crate) fn response(&self, status: u16) {
-        bump(&self.requests, 1);
-        let class = usize::from(status / 100).clamp(1, 5) - 1;
-        bump(&self.classes[class], 1);
+    /// A response was decided: one add, two for a compressed one.
+    pub(crate) fn response(&self, tally: Tally) {
+        let class = usize::from(tally.status / 100).clamp(1, 5) - 1;
+        bump(&self.responses[method_index(tally.method)][class], 1);
+        if let Some(Coded { coding, from }) = tally.coded {
+            bump(&self.coded[coding][from], 1);
+        }
     }
 
     /// `n` responses completed, each `elapsed` after its head was complete.
     pub(crate) fn served(&self, n: u64, elapsed: Duration) {
-        self.service.record(elapsed.as_micros() as u64, n);
+        let micros = elapsed.as_micros() as u64;
+        self.service.record(micros, n);
+        bump(&self.service_sum, micros.saturating_mul(n));
     }
 
     /// Bytes written to clients.
@@ -302,9 +400,19 @@ impl Stats {
 
     /// A point-in-time copy.
     pub fn snapshot(&self) -> Snapshot {
+        let responses = self
+            .responses
+            .each_ref()
+            .map(|row| row.each_ref().map(read));
+        let mut classes = [0; 5];
+        for row in &responses {
+            add(&mut classes, row);
+        }
         Snapshot {
-            requests: read(&self.requests),
-            classes: self.classes.each_ref().map(read),
+            requests: classes.iter().sum(),
+            classes,
+            responses,
+            coded: self.coded.each_ref().map(|row| row.each_ref().map(read)),
             bytes_out: read(&self.bytes_out),
             accepted: read(&self.accepted),
             open: read(&self.open),
@@ -312,6 +420,7 @@ impl Stats {
             closes: self.closes.each_ref().map(read),
             rejected: self.rejected.each_ref().map(read),
             service: self.service.snapshot(),
+            service_sum: read(&self.service_sum),
             tls: TlsSnapshot {
                 completed: read(&self.tls.completed),
                 resumed: read(&self.tls.resumed),
@@ -325,11 +434,53 @@ impl Stats {
     }
 }
 
+/// Every worker's counters, so that any worker can report the whole server's (the metrics page):
+/// each worker registers its own [`Stats`] when it is bound, and goes on bumping them through its
+/// own reference, so the lock here is taken only to register and to take a snapshot.
+#[derive(Default)]
+pub struct Registry {
+    workers: Mutex<Vec<Arc<Stats>>>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Registry({} workers)", self.workers())
+    }
+}
+
+impl Registry {
+    /// Adds a worker's counters.
+    pub(crate) fn register(&self, stats: Arc<Stats>) {
+        self.lock().push(stats);
+    }
+
+    /// How many workers have registered.
+    pub fn workers(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// The sum of every registered worker's counters now.
+    pub fn snapshot(&self) -> Snapshot {
+        let snapshots: Vec<Snapshot> = self.lock().iter().map(|s| s.snapshot()).collect();
+        Snapshot::sum(&snapshots)
+    }
+
+    /// The list, even if a thread panicked holding it (it is only ever pushed to).
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Arc<Stats>>> {
+        self.workers.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 /// Counter values at one moment, summable across workers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Snapshot {
+    /// Responses (requests answered or refused), and the same by status class.
     pub(crate) requests: u64,
     pub(crate) classes: [u64; 5],
+    /// Responses by method ([`METHODS`]) and status class.
+    pub(crate) responses: [[u64; 5]; METHODS.len()],
+    /// Compressed responses by coding ([`CODINGS`]) and source ([`CODED_FROM`]).
+    pub(crate) coded: [[u64; CODED_FROM.len()]; CODINGS.len()],
     pub(crate) bytes_out: u64,
     pub(crate) accepted: u64,
     pub(crate) open: u64,
@@ -337,6 +488,8 @@ pub struct Snapshot {
     pub(crate) closes: [u64; CLOSE_KINDS],
     pub(crate) rejected: [u64; REJECT_STATUSES.len()],
     pub(crate) service: Vec<u64>,
+    /// The sum of the service times in `service`, in microseconds.
+    pub(crate) service_sum: u64,
     /// Live reload's event streams open (part of `open`).
     pub(crate) subscribers: u64,
     pub(crate) subscriptions: u64,
@@ -366,10 +519,17 @@ impl Snapshot {
             total.accepted += s.accepted;
             total.open += s.open;
             total.accept_pauses += s.accept_pauses;
+            total.service_sum += s.service_sum;
             total.subscribers += s.subscribers;
             total.subscriptions += s.subscriptions;
             total.events += s.events;
             add(&mut total.classes, &s.classes);
+            for (into, from) in total.responses.iter_mut().zip(&s.responses) {
+                add(into, from);
+            }
+            for (into, from) in total.coded.iter_mut().zip(&s.coded) {
+                add(into, from);
+            }
             add(&mut total.closes, &s.closes);
             add(&mut total.rejected, &s.rejected);
             total.tls.completed += s.tls.completed;
@@ -536,11 +696,11 @@ pub(crate) struct Answered {
 }
 
 impl Answered {
-    /// Counts a response with status `code`, queued in the loop's wake-up at `now`. Its service
-    /// time runs from that wake-up, which read its head (or found it waiting its turn), rather
-    /// than from a clock read of its own per response.
-    pub(crate) fn count(&mut self, stats: &Stats, code: u16, now: Instant) {
-        stats.response(code);
+    /// Counts a response, queued in the loop's wake-up at `now`. Its service time runs from that
+    /// wake-up, which read its head (or found it waiting its turn), rather than from a clock read
+    /// of its own per response.
+    pub(crate) fn count(&mut self, stats: &Stats, tally: Tally, now: Instant) {
+        stats.response(tally);
         self.total += 1;
         self.batch_since.get_or_insert(now);
         self.batch_len += 1;
@@ -610,12 +770,56 @@ mod tests {
     }
 
     #[test]
+    fn close_reasons_are_listed_in_index_order() {
+        for (i, reason) in CLOSE_REASONS.iter().enumerate() {
+            assert_eq!(reason.index(), i, "{reason:?}");
+        }
+    }
+
+    #[test]
+    fn a_registry_sums_its_workers() {
+        let registry = Registry::default();
+        let (a, b) = (Arc::new(Stats::default()), Arc::new(Stats::default()));
+        registry.register(Arc::clone(&a));
+        registry.register(Arc::clone(&b));
+        let get = Tally {
+            method: Method::Get,
+            status: 200,
+            coded: None,
+        };
+        a.response(get);
+        b.response(get);
+        b.response(Tally {
+            method: Method::Post,
+            status: 405,
+            coded: Some(Coded { coding: 0, from: 2 }),
+        });
+        b.served(3, Duration::from_micros(7));
+        let total = registry.snapshot();
+        assert_eq!(registry.workers(), 2);
+        assert_eq!(total.requests, 3);
+        assert_eq!(total.classes, [0, 2, 0, 1, 0]);
+        assert_eq!(total.responses[0][1], 2);
+        assert_eq!(total.responses[3][3], 1);
+        assert_eq!(total.coded[0][2], 1);
+        assert_eq!(total.service_sum, 21);
+    }
+
+    #[test]
     fn report_counts_reasons() {
         let stats = Stats::default();
         stats.accepted();
         stats.accepted();
-        stats.response(200);
-        stats.response(431);
+        stats.response(Tally {
+            method: Method::Get,
+            status: 200,
+            coded: None,
+        });
+        stats.response(Tally {
+            method: Method::Unknown,
+            status: 431,
+            coded: None,
+        });
         stats.closed(CloseReason::Rejected(431));
         stats.closed(CloseReason::HeaderTimeout);
         stats.closed(CloseReason::TlsHandshake);

@@ -24,7 +24,7 @@ use super::open_files::CachedFile;
 use super::range::{self, Decision};
 use super::variants::{self, Variants, store_when_complete};
 use super::{Site, WorkerState, live};
-use crate::http::parse::RequestHead;
+use crate::http::parse::{Fields, RequestHead};
 use crate::http::{Method, Status};
 use crate::response::body::{Body, FileBody, MemoryBody};
 use crate::response::boundary::Boundary;
@@ -74,6 +74,76 @@ pub(super) fn serve_file(
         plan.reason = Some(Reason::Index);
     }
     plan
+}
+
+/// `page`, a page the front answers with instead of a file (the not-found page), as the body of
+/// a `status` answer: its representation is chosen as a file's is (a sidecar when `sidecars`, a
+/// cached variant, or compressed on the fly) and carries its validators, but no precondition is
+/// evaluated and no range served. Those concern the target's own representation, and there is
+/// none: a server ignores preconditions when its answer would not be a 2xx or 412 (RFC 9110
+/// §13.2.1), so a conditional request still gets the 404, never a 304; ranges are for a 200
+/// (§14.2). `Cache-Control` is `page`'s: revalidation on every use (`no-cache`), since a 404
+/// with `Last-Modified` is otherwise heuristically fresh (RFC 9111 §4.2.2) and a browser would
+/// keep showing it after the missing file appears.
+pub(super) fn serve_page(
+    req: &RequestHead<'_>,
+    site: &Site,
+    page: &CachedFile,
+    status: Status,
+    sidecars: bool,
+    state: &mut WorkerState,
+) -> ResponsePlan {
+    let req = RequestHead {
+        fields: Fields {
+            range: None,
+            if_range: None,
+            ..req.fields
+        },
+        ..*req
+    };
+    let root = coded::Root {
+        dir: &site.root,
+        cache: &site.cache_control,
+    };
+    let policy = coded::Policy {
+        precompressed: site.coding.precompressed && sidecars,
+        ..site.coding
+    };
+    // Under live reload an HTML page gets the script as a file does, before it is coded.
+    let mut injection = match state.live {
+        Some(_) if page.content_type.0.mime == "text/html" => {
+            live::wants_injection(&req, state.live.as_ref())
+        }
+        _ => None,
+    };
+    let injected = match injection {
+        Some(Injection::Injected) => live::inject_file(page)
+            .map_err(|why| injection = Some(why))
+            .ok(),
+        _ => None,
+    };
+    let selected = match injected {
+        Some(bytes) => coded::select_injected(&req, site.coding, bytes),
+        None => coded::select(&req, policy, root, page, state),
+    };
+    let vary =
+        (!matches!(selected, Selected::Identity { vary: false, .. })).then_some("Accept-Encoding");
+    let described = selected.representation();
+    let (content, validators, coding) = representation(page, selected, state.wall);
+    let (body, content_length) = whole_body(content, req.method, &state.coding.variants);
+    ResponsePlan {
+        live: injection,
+        content_type: Some(page.content_type.0),
+        content_length,
+        content_encoding: coding,
+        etag: Some(validators.etag),
+        last_modified: validators.last_modified,
+        cache_control: Some(page.cache_control.clone()),
+        vary,
+        representation: described,
+        body,
+        ..ResponsePlan::empty(status)
+    }
 }
 
 /// What a representation's content is.

@@ -1,30 +1,42 @@
 //! The front responder: what answers when the target names no file to serve. A missing path may
 //! be the built-in favicon (`/favicon.ico` when the root has none), a single-page app's
-//! client-side route (`--spa`: the root's `index.html`), or a 404 with the root's `404.html`;
-//! every other refusal of a target gets its error page here too.
+//! client-side route (`--spa`: the root's `index.html`), or a 404 with the not-found page (the
+//! root's `404.html`, or `--page404 FILE`); every other refusal of a target gets its error page
+//! here too.
 //!
-//! Cost: nothing until a target fails to resolve; then one more `openat2` and `fstat` for the
-//! SPA index or the custom 404 page (opened afresh each time, so an edit shows at once).
+//! The not-found page is served as a file is, compressed and with its validators, but its
+//! status stays 404 whatever the request's conditionals say (see [`file::serve_page`]); a page
+//! that is missing or cannot be read leaves the built-in one.
+//!
+//! Cost: nothing until a target fails to resolve; then one more `openat2` (an `open` for
+//! `--page404`) and `fstat` for the SPA index or the not-found page (opened afresh each time, so
+//! an edit shows at once), and for the page what a file's representation costs.
 
-use std::fs::{File, Metadata};
+use std::fs::{File, Metadata, OpenOptions};
+use std::io;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
+
+use rustix::fs::OFlags;
 
 use super::open_files::CachedFile;
 use super::resolve::{self, Decoded, ResolveError};
 use super::{Site, WorkerState, cache_control, favicon, file, mime};
 use crate::http::Status;
 use crate::http::parse::RequestHead;
-use crate::response::body::{Body, FileBody};
-use crate::response::content_type::ContentType;
 use crate::response::etag::ETag;
 use crate::response::plan::ResponsePlan;
 use crate::response::reason::Reason;
 
-/// The file in the root whose content, when it exists, is the body of every 404 response.
+/// The file in the root whose content, when it exists, is the body of every 404 response (unless
+/// `--page404` names another).
 const NOT_FOUND_PAGE: &[u8] = b"404.html";
 /// The SPA fallback's page.
 const SPA_INDEX: &[u8] = b"index.html";
+/// The not-found page's `Cache-Control` (see [`file::serve_page`]).
+static NO_CACHE: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(cache_control::NO_CACHE));
 
 /// Why the router has nothing to serve for a target.
 #[derive(Debug)]
@@ -51,18 +63,23 @@ pub(super) fn serve_front(
         {
             spa_index(req, site, state)
         }
-        Miss::NotFound(_) => error_page(site, ResolveError::NotFound),
-        Miss::Reserved => not_found(site).because(Reason::Reserved),
-        Miss::Refused(e) => error_page(site, e),
+        Miss::NotFound(_) => error_page(req, site, ResolveError::NotFound, state),
+        Miss::Reserved => not_found(req, site, state).because(Reason::Reserved),
+        Miss::Refused(e) => error_page(req, site, e, state),
     }
 }
 
 /// The error page for a target that cannot be served.
-fn error_page(site: &Site, e: ResolveError) -> ResponsePlan {
+fn error_page(
+    req: &RequestHead<'_>,
+    site: &Site,
+    e: ResolveError,
+    state: &mut WorkerState,
+) -> ResponsePlan {
     let (status, reason) = match e {
         // A hidden name answers exactly as a missing one, so its existence does not show.
         ResolveError::NotFound | ResolveError::Hidden => {
-            let plan = not_found(site);
+            let plan = not_found(req, site, state);
             return match e {
                 ResolveError::Hidden => plan.because(Reason::Hidden),
                 _ => plan,
@@ -77,24 +94,37 @@ fn error_page(site: &Site, e: ResolveError) -> ResponsePlan {
     ResponsePlan::error(status).because(reason)
 }
 
-/// 404 with the root's `404.html` as its body if there is one, else the built-in page.
-fn not_found(site: &Site) -> ResponsePlan {
-    match open_page(site, NOT_FOUND_PAGE) {
-        Some((file, meta)) => ResponsePlan {
-            content_type: Some(ContentType::HTML),
-            content_length: Some(meta.len()),
-            body: Body::File(FileBody {
-                file: Rc::new(file),
-                offset: 0,
-                remaining: meta.len(),
-            }),
-            reason: Some(Reason::NotFound { custom_page: true }),
-            ..ResponsePlan::empty(Status::NOT_FOUND)
-        },
-        None => {
-            ResponsePlan::error(Status::NOT_FOUND).because(Reason::NotFound { custom_page: false })
-        }
+/// 404 with the not-found page as its body (the root's `404.html`, or `--page404`'s file), else
+/// the built-in page.
+fn not_found(req: &RequestHead<'_>, site: &Site, state: &mut WorkerState) -> ResponsePlan {
+    let builtin =
+        || ResponsePlan::error(Status::NOT_FOUND).because(Reason::NotFound { custom_page: false });
+    let (opened, in_root) = match &site.page404 {
+        Some(path) => (open_file(path).ok(), false),
+        None => (open_page(site, NOT_FOUND_PAGE), true),
+    };
+    let Some((file, meta)) = opened else {
+        return builtin();
+    };
+    let name = match &site.page404 {
+        Some(path) => path.file_name().map_or(&[][..], |n| n.as_encoded_bytes()),
+        None => NOT_FOUND_PAGE,
+    };
+    let page = CachedFile {
+        file: Rc::new(file),
+        etag: ETag::of(&meta),
+        content_type: mime::content_type(name),
+        cache_control: Arc::clone(&NO_CACHE),
+        meta,
+        content: None,
+    };
+    // Sidecars are looked for beside the page's path in the root: the path buffer names it now.
+    if in_root {
+        state.path.clear();
+        state.path.extend_from_slice(NOT_FOUND_PAGE);
     }
+    file::serve_page(req, site, &page, Status::NOT_FOUND, in_root, state)
+        .because(Reason::NotFound { custom_page: true })
 }
 
 /// `--spa`: the root's `index.html` for a client-side route, revalidated on every load
@@ -103,7 +133,7 @@ fn not_found(site: &Site) -> ResponsePlan {
 /// site's Cache-Control.
 fn spa_index(req: &RequestHead<'_>, site: &Site, state: &mut WorkerState) -> ResponsePlan {
     let Some((file, meta)) = open_page(site, SPA_INDEX) else {
-        return error_page(site, ResolveError::NotFound);
+        return error_page(req, site, ResolveError::NotFound, state);
     };
     let cached = CachedFile {
         file: Rc::new(file),
@@ -116,6 +146,9 @@ fn spa_index(req: &RequestHead<'_>, site: &Site, state: &mut WorkerState) -> Res
         meta,
         content: None,
     };
+    // Sidecars are those of `index.html`, not of the route's path (`app/settings.gz`).
+    state.path.clear();
+    state.path.extend_from_slice(SPA_INDEX);
     let plan = file::serve_file(req, site, &cached, false, state);
     match plan.reason {
         Some(Reason::File(_)) => plan.because(Reason::SpaFallback),
@@ -129,6 +162,23 @@ fn open_page(site: &Site, name: &[u8]) -> Option<(File, Metadata)> {
     let file = resolve::open_beneath(&site.root, name).ok()?;
     let meta = file.metadata().ok().filter(Metadata::is_file)?;
     Some((file, meta))
+}
+
+/// The regular file at `path` (anywhere: the operator named it), opened afresh and, as every file
+/// a request opens, without blocking: a FIFO there is refused rather than stalling the loop.
+pub(crate) fn open_file(path: &Path) -> io::Result<(File, Metadata)> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags((OFlags::NONBLOCK | OFlags::NOCTTY).bits() as i32)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    Ok((file, meta))
 }
 
 /// Whether a path that resolved to nothing may be a client-side route: its last segment has no

@@ -66,10 +66,17 @@ pub use site::{Site, SiteOptions};
 pub(crate) fn handle(req: &RequestHead<'_>, site: &Site, state: &mut WorkerState) -> ResponsePlan {
     let mut plan = match admit::admit(req, site.cors, site.auth.as_ref()) {
         None => route(req, site, state),
+        // A container's health probe carries no credentials (see `reserved::is_health`).
+        Some(admit::Stop::Unauthorized(_)) if site.health && reserved::is_health(req.target) => {
+            route(req, site, state)
+        }
         Some(stop) => stop.plan(),
     };
-    // Error pages are pages too: under live reload, a 404 follows the files like any page.
+    // Error pages are pages too: under live reload, a 404 follows the files like any page. The
+    // not-found page has decided its own (`file::serve_page`, which injects before coding).
+    let page_decided = plan.status == Status::NOT_FOUND && plan.live.is_some();
     if state.live.is_some()
+        && !page_decided
         && plan.status.code() >= 400
         && plan
             .content_type
@@ -130,7 +137,7 @@ fn serve(req: &RequestHead<'_>, site: &Site, state: &mut WorkerState) -> Respons
             ))
         }
         Ok(Found::Reserved(decoded)) => {
-            reserved::serve_reserved(decoded.named(&state.path), state.live.as_ref())
+            reserved::serve_reserved(decoded.named(&state.path), site, state.live.as_ref())
                 .ok_or(Miss::Reserved)
         }
         Ok(Found::AddSlash(location)) => Ok(ResponsePlan {
@@ -141,6 +148,12 @@ fn serve(req: &RequestHead<'_>, site: &Site, state: &mut WorkerState) -> Respons
         Err(miss) => Err(miss),
     };
     answered.unwrap_or_else(|miss| front::serve_front(req, site, miss, state))
+}
+
+/// Whether `path` can be the not-found page (`--page404`): a regular file, opened as a 404 will
+/// open it. For the warning at start; a page that cannot be read leaves the built-in one.
+pub fn check_page404(path: &std::path::Path) -> std::io::Result<()> {
+    front::open_file(path).map(|_| ())
 }
 
 /// What a target names.

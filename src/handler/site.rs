@@ -4,7 +4,7 @@
 //! Cost: nothing per request; the fields are read where a responder needs them.
 
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::cache_control::{self, CachePolicy};
@@ -12,6 +12,7 @@ use super::coded;
 use crate::config::Config;
 use crate::http::auth::Credentials;
 use crate::response::extra_headers::ExtraHeaders;
+use crate::stats::Registry;
 use crate::sys;
 
 /// The policies a [`Site`] applies, from the configuration.
@@ -89,10 +90,16 @@ pub struct Site {
     pub(super) archives: bool,
     /// The SPA fallback, with the `Cache-Control` of the index it serves.
     pub(super) spa: Option<Arc<str>>,
+    /// The not-found page when not the root's `404.html` (`--page404`).
+    pub(super) page404: Option<PathBuf>,
     /// Answer CORS preflights.
     pub(super) cors: bool,
     /// Basic authentication on every request.
     pub(super) auth: Option<Credentials>,
+    /// Every worker's counters, when the metrics page is on.
+    pub(super) metrics: Option<Arc<Registry>>,
+    /// Answer health probes.
+    pub(super) health: bool,
     /// The operator's fields on every response (empty when there are none).
     pub(super) extra: ExtraHeaders,
     /// Say on stderr what an archive leaves out.
@@ -106,6 +113,9 @@ impl Site {
         let mut site = Site::open(&config.root, SiteOptions::from(config))?;
         site.cache_control = CachePolicy::new(config.cache_control.as_deref());
         site.auth = config.auth.clone();
+        site.page404 = config.page404.clone();
+        site.metrics = config.metrics.then(|| Arc::clone(&config.registry));
+        site.health = config.health;
         site.extra = extra;
         Ok(site)
     }
@@ -123,8 +133,11 @@ impl Site {
             },
             archives: options.archives,
             spa: options.spa.then(|| Arc::from(cache_control::NO_CACHE)),
+            page404: None,
             cors: options.cors,
             auth: None,
+            metrics: None,
+            health: false,
             extra: ExtraHeaders::default(),
             explain: options.explain,
         })

@@ -103,13 +103,18 @@ pub(crate) enum Reason {
     Favicon,
     /// A path under the reserved prefix that names nothing, or a feature that is off (404).
     Reserved,
+    /// `--metrics`: the metrics page.
+    Metrics,
+    /// `--health`: the health probe's answer.
+    Health,
     /// A directory without `index.html` while listings are off (403).
     NoListing,
     /// A directory named without its trailing slash (301).
     AddSlash,
     /// A name starting with `.` while hidden files are off (404).
     Hidden,
-    /// Nothing at this path (404); `custom_page` when the root's `404.html` is the body.
+    /// Nothing at this path (404); `custom_page` when the not-found page (the root's `404.html`
+    /// or `--page404`'s file) is the body.
     NotFound { custom_page: bool },
     /// `..` would climb above the root (400).
     LeavesRoot,
@@ -179,10 +184,12 @@ impl Reason {
             Reason::Listing => "directory listing",
             Reason::Favicon => "built-in favicon",
             Reason::Reserved => "reserved path: nothing there, or its feature is off",
+            Reason::Metrics => "metrics",
+            Reason::Health => "health",
             Reason::NoListing => "directory without index.html, listings off",
             Reason::AddSlash => "directory: add the slash",
             Reason::Hidden => "hidden file",
-            Reason::NotFound { custom_page: true } => "no such file; 404.html",
+            Reason::NotFound { custom_page: true } => "no such file; custom 404 page",
             Reason::NotFound { custom_page: false } => "no such file",
             Reason::LeavesRoot => "path leaves root",
             Reason::BadTarget => "bad request target",

@@ -166,6 +166,16 @@ impl Strategy {
     }
 }
 
+/// Whether a browser can be shown: on macOS always (its `open` needs no variable); elsewhere (X11,
+/// Wayland) when `DISPLAY` or `WAYLAND_DISPLAY` is set, as on a desktop but not over plain SSH
+/// or in a container.
+pub fn has_display() -> bool {
+    cfg!(target_os = "macos")
+        || ["DISPLAY", "WAYLAND_DISPLAY"]
+            .iter()
+            .any(|var| std::env::var_os(var).is_some_and(|v| !v.is_empty()))
+}
+
 /// What identifies one version of a file: device, inode, size, modification and change times.
 /// A file edited in place, replaced by a rename or truncated has another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

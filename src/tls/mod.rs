@@ -9,7 +9,7 @@
 //!
 //! Cost: a handshake allocates rustls's connection state (one box per connection, a few KiB) and
 //! costs an ECDHE and an ECDSA signature (a resumed one skips the signature); a kept-alive request
-//! costs rustls's per-record work (see [`stream`]).
+//! costs rustls's per-record work, two heap allocations among it (see [`stream`]).
 
 pub mod cert;
 pub(crate) mod socket;
@@ -25,6 +25,7 @@ use rustls::sign::CertifiedKey;
 
 pub use cert::{CertError, LoadedCert, SelfSigned};
 pub(crate) use socket::Socket;
+pub use stream::TlsStream;
 
 /// TLS 1.2 sessions remembered for resumption by session id, shared by every worker. Each entry
 /// is about 100-200 bytes; nginx's 1 MB `ssl_session_cache` holds about 4,000. Arbitrary.

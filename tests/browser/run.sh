@@ -36,5 +36,5 @@ timeout 120 "${CHROMIUM:-/usr/bin/chromium}" --headless --no-sandbox --disable-g
 # One test file at a time, so no two Chromium launches compete for the cores, and
 # a bound on the whole run: a wedged browser must fail CI, not hang it.
 timeout 420 node --test --test-concurrency=1 --test-reporter=tap \
-    listing.test.mjs caching.test.mjs archive.test.mjs live.test.mjs
+    listing.test.mjs caching.test.mjs archive.test.mjs live.test.mjs https.test.mjs
 echo "screenshots: $SCREENSHOT_DIR"

@@ -13,8 +13,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_mioserve");
 
 /// The `mioserve` binary running as a child process; killed and reaped on drop whatever the test
 /// did, so no server outlives its test.
-struct Mioserve {
-    child: Child,
+pub(crate) struct Mioserve {
+    pub(crate) child: Child,
 }
 
 impl Mioserve {
@@ -22,20 +22,20 @@ impl Mioserve {
     /// the caller's environment cannot change the output; `RUST_BACKTRACE` is set so a panic
     /// would show its backtrace and fail the "no backtrace" checks.
     #[track_caller]
-    fn start(cwd: &Path, args: &[&OsStr]) -> Mioserve {
+    pub(crate) fn start(cwd: &Path, args: &[&OsStr]) -> Mioserve {
         Mioserve::start_logging(cwd, args, None)
     }
 
     /// As [`Mioserve::start`], with `RUST_LOG` set to `rust_log` if given.
     #[track_caller]
-    fn start_logging(cwd: &Path, args: &[&OsStr], rust_log: Option<&str>) -> Mioserve {
+    pub(crate) fn start_logging(cwd: &Path, args: &[&OsStr], rust_log: Option<&str>) -> Mioserve {
         Mioserve::spawn(Command::new(BIN), cwd, args, rust_log)
     }
 
     /// Runs `command` (the binary, or a wrapper that executes it) with `args` appended, as
     /// [`Mioserve::start_logging`] describes.
     #[track_caller]
-    fn spawn(
+    pub(crate) fn spawn(
         mut command: Command,
         cwd: &Path,
         args: &[&OsStr],
@@ -59,7 +59,7 @@ impl Mioserve {
 
     /// The first line the server prints on stdout, read within the I/O timeout.
     #[track_caller]
-    fn first_line(&mut self) -> String {
+    pub(crate) fn first_line(&mut self) -> String {
         let stdout: ChildStdout = self.child.stdout.take().expect("stdout piped");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -73,7 +73,7 @@ impl Mioserve {
 
     /// Kills the server and returns what it wrote to stderr.
     #[track_caller]
-    fn kill(mut self) -> String {
+    pub(crate) fn kill(mut self) -> String {
         let _ = self.child.kill();
         self.finish().2
     }
@@ -81,7 +81,7 @@ impl Mioserve {
     /// Waits (bounded) for the process to exit; returns its status, stdout (what was not read
     /// before) and stderr.
     #[track_caller]
-    fn finish(mut self) -> (ExitStatus, String, String) {
+    pub(crate) fn finish(mut self) -> (ExitStatus, String, String) {
         let stdout = read_all_in_background(self.child.stdout.take());
         let stderr = read_all_in_background(self.child.stderr.take());
         // Both pipes reach EOF when the process exits.
@@ -115,7 +115,7 @@ fn read_all_in_background(pipe: Option<impl Read + Send + 'static>) -> mpsc::Rec
     rx
 }
 
-fn os<'a>(args: &[&'a str]) -> Vec<&'a OsStr> {
+pub(crate) fn os<'a>(args: &[&'a str]) -> Vec<&'a OsStr> {
     args.iter().map(|a| OsStr::new(*a)).collect()
 }
 

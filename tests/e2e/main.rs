@@ -18,6 +18,10 @@ mod framing;
 /// Persistence: keep-alive, Connection: close, HTTP/1.0, HEAD, OPTIONS.
 mod keepalive;
 
+/// Settings from the environment, `--help` against the README's flag table, secrets kept out of
+/// every output.
+mod settings;
+
 /// Deadlines, limits, request bodies, faults: nothing a client does harms another.
 mod robustness;
 
@@ -66,11 +70,26 @@ mod archive;
 /// For front-end work: --spa, -H, --cors, --auth.
 mod frontend;
 
+/// `--metrics` against a known request mix, through a strict reader of the Prometheus text
+/// format; `--health` and its access-log rule; both 404 when off, metrics behind `--auth`.
+mod metrics;
+
+/// `--open` with a stand-in launcher (and without a display), `--qr` read back by a decoder.
+mod share;
+
+/// The strict Prometheus text-format reader the metrics tests use (and its own tests).
+mod exposition;
+
+/// Pages the front answers with: the not-found page (404.html, --page404) coded and validated
+/// but always a 404, its fallback; the SPA index's own sidecar.
+mod front_pages;
+
 /// HTTPS: resumption, SNI, plain HTTP's 308, close_notify, certificates, SIGHUP, counts, curl.
 mod tls;
 
 /// Live reload: the event stream, the watcher, the injected script.
 mod live;
+
 /// Framing, keep-alive, pipelining, ranges, conditionals, compression, listings and archives,
 /// the same tests again over TLS.
 mod over_tls;
