@@ -19,6 +19,7 @@ use crate::http::auth::Credentials;
 use crate::http::parse::Limits;
 use crate::response::extra_headers;
 use crate::stats::Registry;
+use crate::sys;
 use crate::timer::{Deadline, DeadlineKind};
 use crate::tls::TlsContext;
 use crate::watch::{Hub, IgnoreRules};
@@ -636,6 +637,9 @@ pub struct Config {
     /// This server's number among the `workers` (from 0), named in its messages when there are
     /// several.
     pub worker: usize,
+    /// The platform mechanisms: the platform's own, unless `MIOSERVE_STRATEGY` forces the
+    /// portable ones (see [`sys::Strategy`]).
+    pub strategy: sys::Strategy,
 }
 
 impl Config {
@@ -669,6 +673,7 @@ impl Config {
             handle_signals: false,
             workers: 1,
             worker: 0,
+            strategy: sys::Strategy::forced(),
         }
     }
 

@@ -975,14 +975,17 @@ mod tests {
     }
 
     /// An idle keep-alive connection holds its `Conn` (in the slab), one timer entry and no
-    /// buffer: 224 + 24 bytes, under the 0.25 KiB per connection that the memory target allows.
+    /// buffer: 232 + 24 bytes in this debug build, within the 0.25 KiB per connection that the
+    /// memory target allows. (mio keeps a selector id beside each socket in a debug build only,
+    /// so the send strategy beside the socket costs 8 bytes of padding here and none in a release
+    /// build, whose `Conn` is smaller.)
     /// Rarely used state is boxed (a body being discarded, the read buffer's bookkeeping), the
     /// client's address is kept as an `IpAddr` and rendered by the access log, and the timers keep
     /// their instants in 8 bytes.
     #[test]
     fn an_idle_connection_is_small() {
         let size = std::mem::size_of::<Conn<crate::tls::Socket>>();
-        assert!(size <= 224, "Conn is {size} bytes");
+        assert!(size <= 232, "Conn is {size} bytes");
     }
 
     #[test]

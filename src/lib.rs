@@ -18,7 +18,8 @@
 //! [`response`] (the plan, every value it carries, and the body writer) → [`handler`] (decisions
 //! and generated bodies) → [`conn`] (phases and buffers) → [`server`] (tokens, readiness and
 //! deadlines) → the binary. Beside them, at the bottom: the transport, the buffer pool, the
-//! timers, the counters, the access log. The handler never sees a socket; the loop knows nothing
+//! timers, the counters, the access log, and the platform seam ([`sys`]), the only place that
+//! names an operating system. The handler never sees a socket; the loop knows nothing
 //! of HTTP. No module uses one above it, and no two modules use each other.
 
 //!

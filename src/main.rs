@@ -39,6 +39,11 @@ fn main() -> ExitCode {
     }
     let live = live_line_mode(&cli);
     init_logging(&cli);
+    // Checked here so that a bad value is one line, not the panic `Config` would raise.
+    if let Err(why) = sys::Strategy::from_env() {
+        eprintln!("mioserve: {why}");
+        return ExitCode::FAILURE;
+    }
     let mut config = Config::from_cli(&cli);
     let self_signed = match tls_from_cli(&cli, config.addr.ip()) {
         Ok(Some((tls, self_signed))) => {
@@ -189,15 +194,15 @@ fn describe_root(cli: &Cli) -> String {
     }
 }
 
-/// Binds one server per worker: the first picks the port (0 = any), the rest share it through
-/// `SO_REUSEPORT`.
+/// Binds one server per worker: the first picks the port (0 = any), the rest bind beside it
+/// (a listener each that the kernel spreads connections among, or the first one's, shared).
 fn bind_workers(mut config: Config) -> Result<Vec<Server>, mioserve::StartupError> {
     let first = Server::bind(&config)?;
     config.addr = first.local_addr();
     let mut servers = vec![first];
     for worker in 1..config.workers {
         config.worker = worker;
-        servers.push(Server::bind(&config)?);
+        servers.push(Server::bind_beside(&config, &servers[0])?);
     }
     Ok(servers)
 }
@@ -286,6 +291,7 @@ fn preflight(config: &Config, server: &Server, addr: SocketAddr, limits: NofileL
         config.compress_cache,
         log_format.as_ref().map_or("off", |v| v.get_name()),
     );
+    log::info!("platform: {}", config.strategy.describe());
     if !addr.ip().is_loopback() {
         log::warn!("listening on {addr}: this directory is visible to your network");
     }

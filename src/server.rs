@@ -44,10 +44,10 @@ use crate::http::date::DateCache;
 use crate::pool::BufferPool;
 use crate::response::extra_headers::ExtraHeaders;
 use crate::stats::{CloseReason, Stats};
-use crate::sys;
+use crate::sys::{self, Listening, Sending};
 use crate::timer::{Timers, Verdict};
 use crate::tls::{Outcome, Socket, TlsContext, TlsStream};
-use crate::transport::Transport;
+use crate::transport::{Tcp, Transport};
 use crate::watch::{Change, IgnoreRules};
 
 const LISTENER: Token = Token(usize::MAX - 1);
@@ -137,15 +137,34 @@ impl Drop for Running {
 
 impl Server {
     /// Opens the root and binds the listener (port 0 picks a free port). With `config.workers > 1`
-    /// the listener sets `SO_REUSEPORT`, so further servers can bind the same address (use the
-    /// first one's [`Server::local_addr`] for them when the port was 0).
+    /// and a listener per worker, the listener lets the kernel spread connections among several
+    /// bound to the same address; [`Server::bind_beside`] binds the others.
     pub fn bind(config: &Config) -> Result<Server, StartupError> {
+        let spread = config.workers > 1 && config.strategy.listening == Listening::PerWorker;
+        let listener =
+            sys::listen(config.addr, spread).map_err(|e| StartupError::Bind(config.addr, e))?;
+        Server::with_listener(config, listener)
+    }
+
+    /// Another worker's server, on `first`'s address: with its own listener where the kernel
+    /// spreads connections among listeners, else accepting from `first`'s.
+    pub fn bind_beside(config: &Config, first: &Server) -> Result<Server, StartupError> {
+        let listener = match config.strategy.listening {
+            Listening::PerWorker => sys::listen(first.local_addr, true),
+            Listening::Shared => sys::share_listener(&first.listener),
+        }
+        .map_err(|e| StartupError::Bind(first.local_addr, e))?;
+        Server::with_listener(config, listener)
+    }
+
+    fn with_listener(
+        config: &Config,
+        std_listener: std::net::TcpListener,
+    ) -> Result<Server, StartupError> {
         let extra = ExtraHeaders::new(&config.headers, config.cors)
             .map_err(|why| StartupError::Config(format!("--header {why}")))?;
         let site = Site::from_config(config, extra)
             .map_err(|e| StartupError::Root(config.root.clone(), e))?;
-        let std_listener = sys::listen(config.addr, config.workers > 1)
-            .map_err(|e| StartupError::Bind(config.addr, e))?;
         let mut listener = TcpListener::from_std(std_listener);
         let local_addr = listener
             .local_addr()
@@ -253,6 +272,7 @@ impl Server {
                 emfile_logged: false,
                 max_connections: config.max_connections,
             },
+            sending: config.strategy.sending,
             worker: (config.workers > 1).then_some(config.worker),
             tls: config.tls.as_ref(),
             grace_until: None,
@@ -359,6 +379,8 @@ struct Loop<'a> {
     /// Id for the next accepted connection.
     next_id: u64,
     acceptor: Acceptor,
+    /// How connections send.
+    sending: Sending,
     /// This loop's number when there are several, so their messages can be told apart.
     worker: Option<usize>,
     /// Under HTTPS, what every accepted socket's TLS is set up from.
@@ -578,9 +600,16 @@ impl Loop<'_> {
         }
     }
 
-    /// Registers an accepted connection. It has `TCP_NODELAY` already: Linux copies it from the
-    /// listener (see `sys::listen`), which saves a `setsockopt` per connection.
+    /// Registers an accepted connection. It has `TCP_NODELAY` already: the kernel copies it from
+    /// the listener (see `sys::listen`), which saves a `setsockopt` per connection.
     fn add(&mut self, tcp: TcpStream, peer: SocketAddr, registry: &Registry, now: Instant) {
+        let tcp = match Tcp::new(tcp, self.sending) {
+            Ok(tcp) => tcp,
+            Err(e) => {
+                log::debug!("prepare {peer}: {e}");
+                return;
+            }
+        };
         let mut socket = match self.tls {
             None => Socket::Plain(tcp),
             Some(tls) => match TlsStream::new(tcp, tls) {

@@ -4,9 +4,10 @@
 //! connection state machine can be driven without a socket (property tests split request streams at
 //! arbitrary points and compare the bytes that come out).
 //!
-//! Cost on TCP: one syscall per call (`recvfrom`, `sendto` with `MSG_NOSIGNAL`, `sendfile`); no
-//! allocation. TLS (`crate::tls`) is another implementation: it encrypts, so it cannot
-//! `sendfile`, and it may hold records the socket has not taken yet ([`Transport::flush`]).
+//! Cost on TCP: one syscall per call (`recvfrom`, `sendto`, `sendfile`, through the platform seam
+//! [`crate::sys`]); no allocation. TLS (`crate::tls`) is another implementation: it encrypts, so
+//! it cannot `sendfile`, and it may hold records the socket has not taken yet
+//! ([`Transport::flush`]).
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -14,7 +15,11 @@ use std::io::{self, Read};
 use std::net::{Shutdown, SocketAddr};
 use std::os::unix::fs::FileExt;
 
-use rustix::net::SendFlags;
+use mio::event::Source;
+use mio::net::TcpStream;
+use mio::{Interest, Registry, Token};
+
+use crate::sys::{self, Sending};
 
 /// A non-blocking byte stream. Every method returns `WouldBlock` when it cannot make progress.
 pub trait Transport {
@@ -67,27 +72,66 @@ pub enum Security {
     PlainOnTlsPort(SocketAddr),
 }
 
-impl Transport for mio::net::TcpStream {
+/// An accepted TCP connection, and how to send on it.
+#[derive(Debug)]
+pub struct Tcp {
+    stream: TcpStream,
+    sending: Sending,
+}
+
+impl Tcp {
+    /// Wraps an accepted connection, setting what the platform needs before the first write.
+    pub fn new(stream: TcpStream, sending: Sending) -> io::Result<Tcp> {
+        sys::prepare_accepted(&stream)?;
+        Ok(Tcp { stream, sending })
+    }
+
+    /// The socket itself, for what sends other than this transport's (TLS records).
+    pub(crate) fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+}
+
+impl Transport for Tcp {
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.read(buf)
+        self.stream.read(buf)
     }
 
     fn send(&mut self, buf: &[u8], more: bool) -> io::Result<usize> {
-        // NOSIGNAL: a peer that went away must fail this write, not kill the process with SIGPIPE.
-        let flags = if more {
-            SendFlags::NOSIGNAL | SendFlags::MORE
-        } else {
-            SendFlags::NOSIGNAL
-        };
-        Ok(rustix::net::send(&*self, buf, flags)?)
+        sys::send(&self.stream, buf, more, self.sending)
     }
 
     fn send_file(&mut self, file: &File, offset: &mut u64, count: usize) -> io::Result<usize> {
-        Ok(rustix::fs::sendfile(&*self, file, Some(offset), count)?)
+        sys::send_file(&self.stream, file, offset, count)
     }
 
     fn shutdown_write(&mut self) -> io::Result<()> {
-        self.shutdown(Shutdown::Write)
+        self.stream.shutdown(Shutdown::Write)
+    }
+}
+
+/// Registered with the poll as the socket it wraps.
+impl Source for Tcp {
+    fn register(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interest: Interest,
+    ) -> io::Result<()> {
+        self.stream.register(registry, token, interest)
+    }
+
+    fn reregister(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interest: Interest,
+    ) -> io::Result<()> {
+        self.stream.reregister(registry, token, interest)
+    }
+
+    fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
+        self.stream.deregister(registry)
     }
 }
 
@@ -169,5 +213,24 @@ impl Transport for MemoryTransport {
     fn shutdown_write(&mut self) -> io::Result<()> {
         self.write_shut = true;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A connected pair on 127.0.0.1: the server's end as a [`Tcp`] sending as `sending`, and
+    /// the client's, blocking, with a bounded read timeout.
+    pub(crate) fn tcp_pair(sending: Sending) -> (Tcp, std::net::TcpStream) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        client
+            .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+            .unwrap();
+        let (accepted, _) = listener.accept().unwrap();
+        accepted.set_nonblocking(true).unwrap();
+        let tcp = Tcp::new(TcpStream::from_std(accepted), sending).unwrap();
+        (tcp, client)
     }
 }

@@ -21,7 +21,8 @@ use mioserve::http::date::DateCache;
 use mioserve::pool::BufferPool;
 use mioserve::response::compress::sample_text;
 use mioserve::stats::Stats;
-use mioserve::transport::MemoryTransport;
+use mioserve::sys::Strategy;
+use mioserve::transport::{MemoryTransport, Tcp};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 
 #[global_allocator]
@@ -326,7 +327,12 @@ fn tls_cost(version: &'static rustls::SupportedProtocolVersion, measured: usize)
     client_tcp.set_nonblocking(true).unwrap();
     let (server_tcp, peer) = listener.accept().unwrap();
     server_tcp.set_nonblocking(true).unwrap();
-    let socket = TlsStream::new(mio::net::TcpStream::from_std(server_tcp), &tls).unwrap();
+    let tcp = Tcp::new(
+        mio::net::TcpStream::from_std(server_tcp),
+        Strategy::native().sending,
+    )
+    .unwrap();
+    let socket = TlsStream::new(tcp, &tls).unwrap();
     let now = Instant::now();
     let mut conn = Conn::new(socket, peer.ip(), 0, now, &config);
 

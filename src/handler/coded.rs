@@ -15,8 +15,6 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::fs::File;
-use std::path::Path;
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -32,6 +30,7 @@ use crate::http::parse::RequestHead;
 use crate::response::coding::Coding;
 use crate::response::etag::ETag;
 use crate::response::reason::{CodingWhy, Representation};
+use crate::sys;
 
 /// Paths remembered at most in [`Probes`]; beyond it the map starts over. Arbitrary, as the
 /// open-file cache's bound.
@@ -180,8 +179,7 @@ pub fn select_injected(req: &RequestHead<'_>, policy: Policy, page: Rc<Vec<u8>>)
 /// Where sidecars are opened, and the cache policy of their own names (for the open-file cache,
 /// which may serve a sidecar by its own URL too).
 pub struct Root<'a> {
-    pub dir: &'a File,
-    pub path: &'a Path,
+    pub dir: &'a sys::Root,
     pub cache: &'a CachePolicy,
 }
 
@@ -288,9 +286,9 @@ fn sidecar(
     let suffix = coding.sidecar_suffix()?;
     let len = path.len();
     path.extend_from_slice(suffix);
-    let found = match files.lookup(root.dir, path, now) {
+    let found = match files.lookup(root.dir.dir(), path, now) {
         Some(hit) => Some(CachedFile::clone(&hit)),
-        None => match resolve::resolve(root.dir, root.path, None, None, path) {
+        None => match resolve::resolve(root.dir, None, None, path) {
             Ok(Resolved::File(sidecar, meta)) => {
                 // Cached under its own name as what it is, for a request naming it directly.
                 let name = path.rsplit(|&b| b == b'/').next().unwrap_or(path);
@@ -302,7 +300,7 @@ fn sidecar(
                     meta,
                     content: None,
                 };
-                files.insert(root.dir, path, &found, now);
+                files.insert(root.dir.dir(), path, &found, now);
                 Some(found)
             }
             _ => None,

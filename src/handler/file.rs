@@ -49,8 +49,7 @@ pub(super) fn serve_file(
     state: &mut WorkerState,
 ) -> ResponsePlan {
     let root = coded::Root {
-        dir: &site.root_dir,
-        path: &site.root,
+        dir: &site.root,
         cache: &site.cache_control,
     };
     let mut injection = match state.live {
@@ -103,8 +102,7 @@ pub(super) fn serve_page(
         ..*req
     };
     let root = coded::Root {
-        dir: &site.root_dir,
-        path: &site.root,
+        dir: &site.root,
         cache: &site.cache_control,
     };
     let policy = coded::Policy {

@@ -12,6 +12,7 @@
 
 use std::fs::File;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use super::listing::{self, Listing};
 use super::live::{self, Feed};
@@ -65,7 +66,7 @@ fn listing_plan(
         _ => None,
     };
     options.live_reload = injection == Some(Injection::Injected);
-    let listing = Listing::new(dir, path, &site.root, site.hidden, options);
+    let listing = Listing::new(dir, path, Arc::clone(&site.root), options);
     // A listing is text: coded on the fly when the client accepts it.
     let coding = if site.coding.compress {
         encoding::Accepted::parse(req.fields.accept_encoding).choose(Coding::on_the_fly)
@@ -116,20 +117,12 @@ fn archive_plan(
     let explain = site
         .explain
         .then(|| format!("{} {}", req.method_token, req.target));
-    match archive::body(
-        format,
-        &site.root_dir,
-        &site.root,
-        dir,
-        path,
-        site.hidden,
-        explain,
-    ) {
+    match archive::body(format, Arc::clone(&site.root), dir, path, explain) {
         Ok(body) => ResponsePlan {
             content_type: Some(format.content_type()),
             content_length: None,
             rare: Some(RareField::Disposition(
-                archive::content_disposition(archive::folder_name(path, &site.root), format)
+                archive::content_disposition(archive::folder_name(path, site.root()), format)
                     .into_boxed_str(),
             )),
             body: Body::Stream(body),

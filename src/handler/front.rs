@@ -159,7 +159,7 @@ fn spa_index(req: &RequestHead<'_>, site: &Site, state: &mut WorkerState) -> Res
 /// The regular file `name` at the root, opened afresh (so an edit shows at once), with its
 /// metadata; `None` if there is none or it cannot be read.
 fn open_page(site: &Site, name: &[u8]) -> Option<(File, Metadata)> {
-    let file = resolve::open_beneath(&site.root_dir, &site.root, name).ok()?;
+    let file = resolve::open_beneath(&site.root, name).ok()?;
     let meta = file.metadata().ok().filter(Metadata::is_file)?;
     Some((file, meta))
 }

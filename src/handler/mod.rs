@@ -182,16 +182,10 @@ fn find<'t>(target: &'t str, site: &Site, state: &mut WorkerState) -> Result<Fou
     }
     let index = decoded.dir_len.is_some();
     let now = state.now;
-    if let Some(cached) = state.open_files.lookup(&site.root_dir, path, now) {
+    if let Some(cached) = state.open_files.lookup(site.root.dir(), path, now) {
         return Ok(Found::File { cached, index });
     }
-    match resolve::resolve(
-        &site.root_dir,
-        &site.root,
-        decoded.dir_len,
-        decoded.query,
-        path,
-    ) {
+    match resolve::resolve(&site.root, decoded.dir_len, decoded.query, path) {
         Ok(Resolved::File(file, meta)) => {
             let name = path.rsplit(|&b| b == b'/').next().unwrap_or(path);
             let cached = CachedFile {
@@ -202,7 +196,7 @@ fn find<'t>(target: &'t str, site: &Site, state: &mut WorkerState) -> Result<Fou
                 meta,
                 content: None,
             };
-            state.open_files.insert(&site.root_dir, path, &cached, now);
+            state.open_files.insert(site.root.dir(), path, &cached, now);
             Ok(Found::File {
                 cached: Rc::new(cached),
                 index,

@@ -23,18 +23,14 @@
 //! Cost of a hit: one `statat` per path per loop wake-up, a hash lookup; no allocation.
 
 use std::collections::HashMap;
-use std::ffi::OsStr;
 use std::fs::{File, Metadata};
 use std::hash::{BuildHasherDefault, Hasher};
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use rustix::fs::{AtFlags, Stat};
-
 use crate::response::content_type::{ContentType, Source};
 use crate::response::etag::ETag;
+use crate::sys::FileVersion;
 
 /// Entries kept at most; beyond it the cache starts over. Arbitrary: each costs a descriptor and
 /// about 300 bytes, and the working set of a static site is usually far smaller.
@@ -50,38 +46,6 @@ pub(crate) const CONTENT_MAX: u64 = crate::response::writer::INLINE_FILE_MAX;
 /// Most content bytes held by one worker's entries. Arbitrary: 256 files of the largest kept size,
 /// a small site's whole working set, a fixed bound on the memory it costs.
 const CONTENT_BUDGET: usize = 4 * 1024 * 1024;
-
-/// What identifies a file's current version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Identity {
-    dev: u64,
-    ino: u64,
-    size: u64,
-    mtime: (i64, i64),
-    ctime: (i64, i64),
-}
-
-impl Identity {
-    fn of_metadata(meta: &Metadata) -> Identity {
-        Identity {
-            dev: meta.dev(),
-            ino: meta.ino(),
-            size: meta.size(),
-            mtime: (meta.mtime(), meta.mtime_nsec()),
-            ctime: (meta.ctime(), meta.ctime_nsec()),
-        }
-    }
-
-    fn of_stat(st: &Stat) -> Identity {
-        Identity {
-            dev: st.st_dev,
-            ino: st.st_ino,
-            size: st.st_size as u64,
-            mtime: (st.st_mtime, st.st_mtime_nsec as i64),
-            ctime: (st.st_ctime, st.st_ctime_nsec as i64),
-        }
-    }
-}
 
 /// An open file and what the handler derives from it alone, worked out once when it is opened
 /// rather than on every request: the ETag (hex formatting) and the content type (`mime_guess`'s
@@ -102,7 +66,7 @@ struct Entry {
     /// Shared with the responses that use it: a hit hands out a reference count, not a copy of
     /// the metadata and the handles (about 300 bytes and three counts).
     cached: Rc<CachedFile>,
-    identity: Identity,
+    identity: FileVersion,
     /// When the path was last fully resolved to this file.
     resolved_at: Instant,
     /// The loop wake-up in which the identity was last checked.
@@ -155,8 +119,7 @@ impl OpenFiles {
         // Checked in this wake-up means it passed both tests as of this `now` already.
         let fresh = entry.checked_at == now
             || (now.duration_since(entry.resolved_at) < RECHECK
-                && lstat(root_dir, path)
-                    .is_some_and(|st| Identity::of_stat(&st) == entry.identity));
+                && FileVersion::of_path(root_dir, path) == Some(entry.identity));
         if fresh {
             entry.checked_at = now;
             Some(Rc::clone(&entry.cached))
@@ -177,7 +140,7 @@ impl OpenFiles {
         now: Instant,
     ) {
         let meta = &cached.meta;
-        let identity = Identity::of_metadata(meta);
+        let identity = FileVersion::of(meta);
         if !meta.is_file() {
             return;
         }
@@ -190,7 +153,7 @@ impl OpenFiles {
             && self.held + meta.len() as usize <= CONTENT_BUDGET)
             .then(|| read_whole(&cached.file, meta.len()))
             .flatten();
-        if lstat(root_dir, path).is_none_or(|st| Identity::of_stat(&st) != identity) {
+        if FileVersion::of_path(root_dir, path) != Some(identity) {
             return;
         }
         let entry = Entry {
@@ -248,11 +211,6 @@ fn read_whole(file: &File, len: u64) -> Option<Rc<Vec<u8>>> {
     let mut bytes = vec![0; usize::try_from(len).ok()?];
     file.read_exact_at(&mut bytes, 0).ok()?;
     Some(Rc::new(bytes))
-}
-
-/// `fstatat(root_dir, path, AT_SYMLINK_NOFOLLOW)`.
-fn lstat(root_dir: &File, path: &[u8]) -> Option<Stat> {
-    rustix::fs::statat(root_dir, OsStr::from_bytes(path), AtFlags::SYMLINK_NOFOLLOW).ok()
 }
 
 #[cfg(test)]

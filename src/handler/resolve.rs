@@ -4,22 +4,19 @@
 //! bytes, normalising dot-segments lexically (rejecting any that climb above the root), the hidden
 //! file policy, and opening the result relative to the root directory.
 //!
-//! Containment is enforced twice: lexically here (`..` can never climb above the root), and by the
-//! kernel: `openat2(root, path, RESOLVE_BENEATH)` refuses any path, symlinks included, that would
-//! leave the root. A symlink the kernel refuses (an absolute one, say) is resolved once with
-//! `canonicalize` and served only if it lands inside the root.
+//! Containment is enforced twice: lexically here (`..` can never climb above the root), and when
+//! opening, by [`crate::sys::Root`]: the kernel's own containment, or a walk that holds each
+//! directory open, so no path and no symlink leads out of the root, and none leads through a
+//! hidden name unless hidden files are served.
 //!
 //! Cost per request: the decoded path is built in a caller-owned buffer (no allocation);
 //! one `openat2` and one `fstat` for a file; one more `openat2` for a directory's index.
 
-use std::fs::{File, Metadata, OpenOptions};
-use std::os::fd::AsFd;
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::fs::{File, Metadata};
 
-use rustix::fs::{Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
+
+use crate::sys::{Refusal, Root};
 
 /// Why a target did not resolve to something to serve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,7 +26,8 @@ pub enum ResolveError {
     BadRequest,
     /// `..` that would climb above the root.
     LeavesRoot,
-    /// A name starting with `.` while hidden files are not served.
+    /// A name starting with `.` while hidden files are not served, asked for or on the way of a
+    /// symlink.
     Hidden,
     /// No such file, a symlink whose target leaves the root, or a file named with a
     /// trailing slash.
@@ -243,19 +241,17 @@ fn push_index(path: &mut Vec<u8>) -> usize {
     dir_len
 }
 
-/// Resolves the path [`normalise`] wrote into `path` under `root_dir` (an open directory whose
-/// canonical path is `root`), leaving the relative path of what was found in `path`. For a
-/// target naming a directory (with a trailing slash, or the root), `path` holds the index's path
-/// from [`push_index`] and `dir_len` the directory's length. `query` is kept in a redirect's
-/// `Location`.
+/// Resolves the path [`normalise`] wrote into `path` beneath `root`, leaving the relative path
+/// of what was found in `path`. For a target naming a directory (with a trailing slash, or the
+/// root), `path` holds the index's path from [`push_index`] and `dir_len` the directory's length.
+/// `query` is kept in a redirect's `Location`.
 pub(crate) fn resolve(
-    root_dir: &File,
-    root: &Path,
+    root: &Root,
     dir_len: Option<usize>,
     query: Option<&str>,
     path: &mut Vec<u8>,
 ) -> Result<Resolved, ResolveError> {
-    let file = open_beneath(root_dir, root, &path[..dir_len.unwrap_or(path.len())])?;
+    let file = open_beneath(root, &path[..dir_len.unwrap_or(path.len())])?;
     let meta = file.metadata().map_err(|_| ResolveError::Forbidden)?;
     if meta.is_file() {
         // A trailing slash names a directory, as `open("a.txt/")` would say (ENOTDIR): serving
@@ -271,7 +267,7 @@ pub(crate) fn resolve(
     let Some(dir_len) = dir_len else {
         return Ok(Resolved::AddSlash(slash_location(path, query)));
     };
-    match open_beneath(root_dir, root, path) {
+    match open_beneath(root, path) {
         Ok(index) => {
             let meta = index.metadata().map_err(|_| ResolveError::Forbidden)?;
             if meta.is_file() {
@@ -280,7 +276,7 @@ pub(crate) fn resolve(
                 Err(ResolveError::Forbidden)
             }
         }
-        Err(ResolveError::NotFound) => {
+        Err(ResolveError::NotFound | ResolveError::Hidden) => {
             path.truncate(dir_len);
             Ok(Resolved::Directory(file))
         }
@@ -322,41 +318,16 @@ pub(crate) const PATH_ENCODE: &percent_encoding::AsciiSet = &percent_encoding::C
     .add(b'|')
     .add(b'}');
 
-/// Opens `rel` (normalised, relative) beneath `root_dir`. Non-blocking, so a FIFO opens at once
+/// Opens `rel` (normalised, relative) beneath the root. Non-blocking, so a FIFO opens at once
 /// (and is then refused as not a regular file) instead of stalling the event loop.
-pub(crate) fn open_beneath(root_dir: &File, root: &Path, rel: &[u8]) -> Result<File, ResolveError> {
-    let path: &[u8] = if rel.is_empty() { b"." } else { rel };
-    let path = Path::new(std::ffi::OsStr::from_bytes(path));
-    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
-    let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS;
-    match rustix::fs::openat2(root_dir.as_fd(), path, flags, Mode::empty(), resolve) {
-        Ok(fd) => Ok(File::from(fd)),
-        // EXDEV: a symlink the kernel would not follow beneath the root (absolute, or leaving it).
-        // ENOSYS/EPERM: no openat2 here (old kernel, seccomp filter). Both: decide by canonical path.
-        Err(Errno::XDEV) | Err(Errno::NOSYS) | Err(Errno::PERM) => open_checked(root, path),
-        Err(e) => Err(map_errno(e)),
-    }
-}
-
-/// Opens `root/rel` only if its canonical path lies inside `root` (which is canonical).
-fn open_checked(root: &Path, rel: &Path) -> Result<File, ResolveError> {
-    let full = root.join(rel);
-    let canonical = full.canonicalize().map_err(|e| map_io(&e))?;
-    if !canonical.starts_with(root) {
-        return Err(ResolveError::NotFound);
-    }
-    OpenOptions::new()
-        .read(true)
-        .custom_flags((OFlags::NONBLOCK | OFlags::NOCTTY).bits() as i32)
-        .open(&canonical)
-        .map_err(|e| map_io(&e))
-}
-
-fn map_io(e: &std::io::Error) -> ResolveError {
-    match e.raw_os_error() {
-        Some(code) => map_errno(Errno::from_raw_os_error(code)),
-        None => ResolveError::NotFound,
-    }
+pub(crate) fn open_beneath(root: &Root, rel: &[u8]) -> Result<File, ResolveError> {
+    root.open_beneath(rel).map_err(|refusal| match refusal {
+        // A symlink leading out of the root answers as a missing file: whether something lies
+        // there does not show.
+        Refusal::Escapes => ResolveError::NotFound,
+        Refusal::Hidden => ResolveError::Hidden,
+        Refusal::Os(e) => map_errno(e),
+    })
 }
 
 fn map_errno(e: Errno) -> ResolveError {
@@ -366,7 +337,7 @@ fn map_errno(e: Errno) -> ResolveError {
         Errno::NXIO | Errno::NODEV => ResolveError::Forbidden,
         Errno::NAMETOOLONG => ResolveError::TooLong,
         Errno::MFILE | Errno::NFILE | Errno::NOMEM => ResolveError::Unavailable,
-        // ENOENT, ENOTDIR, ELOOP (a symlink loop), EXDEV and anything else: nothing to serve here.
+        // ENOENT, ENOTDIR, ELOOP (a symlink loop) and anything else: nothing to serve here.
         _ => ResolveError::NotFound,
     }
 }

@@ -3,7 +3,6 @@
 //!
 //! Cost: nothing per request; the fields are read where a responder needs them.
 
-use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,6 +13,7 @@ use crate::config::Config;
 use crate::http::auth::Credentials;
 use crate::response::extra_headers::ExtraHeaders;
 use crate::stats::Registry;
+use crate::sys;
 
 /// The policies a [`Site`] applies, from the configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +34,8 @@ pub struct SiteOptions {
     pub(crate) cors: bool,
     /// Say on stderr what an archive leaves out (`--explain`).
     pub(crate) explain: bool,
+    /// How files are opened beneath the root.
+    pub(crate) opening: sys::Opening,
 }
 
 impl Default for SiteOptions {
@@ -49,6 +51,7 @@ impl Default for SiteOptions {
             spa: false,
             cors: false,
             explain: false,
+            opening: sys::Strategy::forced().opening,
         }
     }
 }
@@ -64,6 +67,7 @@ impl From<&Config> for SiteOptions {
             spa: config.spa,
             cors: config.cors,
             explain: config.conn.explain,
+            opening: config.strategy.opening,
         }
     }
 }
@@ -71,10 +75,9 @@ impl From<&Config> for SiteOptions {
 /// The directory being served and the policies that apply to it.
 #[derive(Debug)]
 pub struct Site {
-    /// Canonical path of the root, for the containment check of symlinks.
-    pub(super) root: PathBuf,
-    /// The root, opened once: every file is opened relative to it.
-    pub(super) root_dir: File,
+    /// The root, opened once: every file is opened beneath it. Shared with the listings and
+    /// archives that outlive a request.
+    pub(super) root: Arc<sys::Root>,
     /// Serve and list names starting with `.`.
     pub(super) hidden: bool,
     /// The `Cache-Control` value of each file.
@@ -119,17 +122,8 @@ impl Site {
 
     /// Opens `root` (which must be a directory) for serving, with the default cache policy.
     pub fn open(root: &Path, options: SiteOptions) -> io::Result<Site> {
-        let root = root.canonicalize()?;
-        let root_dir = File::open(&root)?;
-        if !root_dir.metadata()?.is_dir() {
-            return Err(io::Error::new(
-                io::ErrorKind::NotADirectory,
-                "not a directory",
-            ));
-        }
         Ok(Site {
-            root,
-            root_dir,
+            root: Arc::new(sys::Root::open(root, options.hidden, options.opening)?),
             hidden: options.hidden,
             listing: options.listing,
             cache_control: CachePolicy::default(),
@@ -151,7 +145,7 @@ impl Site {
 
     /// The canonical root path.
     pub fn root(&self) -> &Path {
-        &self.root
+        self.root.path()
     }
 
     /// The operator's fields, rendered, which every response carries: the exchange has the head

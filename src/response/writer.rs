@@ -538,6 +538,7 @@ fn chunk_size_line(size: u64, out: &mut [u8; CHUNK_HEAD_ROOM]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sys::Sending;
     use crate::transport::MemoryTransport;
     use std::fs::File;
     use std::rc::Rc;
@@ -579,8 +580,92 @@ mod tests {
         }
     }
 
-    /// Sends a scripted generated body to memory; returns the bytes and whether it was cut short.
-    fn send_script(steps: &[Step], delimiter: Delimiter, sendfile: bool) -> (String, bool) {
+    /// Where a test body goes: memory, or a real TCP connection on 127.0.0.1 sending with the
+    /// platform's hints or without (as a platform without them does).
+    #[derive(Debug, Clone, Copy)]
+    enum Wire {
+        Memory,
+        Tcp(Sending),
+    }
+
+    const WIRES: [Wire; 3] = [
+        Wire::Memory,
+        Wire::Tcp(Sending::Hinted),
+        Wire::Tcp(Sending::Plain),
+    ];
+
+    /// Drives `writer` until its body is done, over `wire`; returns the bytes that arrived and
+    /// whether the body was cut short. Over TCP a reader thread drains the peer, so a body larger
+    /// than the socket buffers blocks and resumes as in the server.
+    fn deliver(
+        mut writer: BodyWriter,
+        mut outbox: Outbox,
+        mut pool: BufferPool,
+        sendfile: bool,
+        wire: Wire,
+    ) -> (Vec<u8>, bool) {
+        fn drive(
+            writer: &mut BodyWriter,
+            transport: &mut impl Transport,
+            outbox: &mut Outbox,
+            pool: &mut BufferPool,
+            sendfile: bool,
+        ) -> bool {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+            let mut cut_short = false;
+            while std::time::Instant::now() < deadline {
+                let mut budget = Budget::default();
+                let turn = writer
+                    .send(transport, outbox, pool, sendfile, &mut budget)
+                    .unwrap();
+                cut_short |= writer.take_cut_short();
+                match turn {
+                    Turn::Done => return cut_short,
+                    Turn::Blocked { .. } => std::thread::sleep(std::time::Duration::from_millis(1)),
+                    Turn::Yield | Turn::Pending => {}
+                }
+            }
+            panic!("the body never finished");
+        }
+        match wire {
+            Wire::Memory => {
+                let mut transport = MemoryTransport::default();
+                let cut = drive(
+                    &mut writer,
+                    &mut transport,
+                    &mut outbox,
+                    &mut pool,
+                    sendfile,
+                );
+                (transport.sent, cut)
+            }
+            Wire::Tcp(sending) => {
+                let (mut transport, mut peer) = crate::transport::tests::tcp_pair(sending);
+                let reader = std::thread::spawn(move || {
+                    let mut got = Vec::new();
+                    std::io::Read::read_to_end(&mut peer, &mut got).map(|_| got)
+                });
+                let cut = drive(
+                    &mut writer,
+                    &mut transport,
+                    &mut outbox,
+                    &mut pool,
+                    sendfile,
+                );
+                drop(transport);
+                (reader.join().unwrap().unwrap(), cut)
+            }
+        }
+    }
+
+    /// Sends a scripted generated body over `wire`; returns the bytes and whether it was cut
+    /// short.
+    fn send_script(
+        steps: &[Step],
+        delimiter: Delimiter,
+        sendfile: bool,
+        wire: Wire,
+    ) -> (String, bool) {
         let path = std::env::temp_dir().join(format!("mioserve-writer-{}", std::process::id()));
         std::fs::write(&path, b"0123456789").unwrap();
         let file = Rc::new(File::open(&path).unwrap());
@@ -591,31 +676,14 @@ mod tests {
         };
         let mut pool = BufferPool::new(1024);
         let mut outbox = Outbox::default();
-        let mut writer = BodyWriter::start(
+        let writer = BodyWriter::start(
             Body::Stream(Box::new(source)),
             delimiter,
             outbox.buf(&mut pool),
         );
-        let mut transport = MemoryTransport::default();
-        let mut cut_short = false;
-        for _ in 0..100 {
-            let mut budget = Budget::default();
-            let turn = writer
-                .send(
-                    &mut transport,
-                    &mut outbox,
-                    &mut pool,
-                    sendfile,
-                    &mut budget,
-                )
-                .unwrap();
-            cut_short |= writer.take_cut_short();
-            if turn == Turn::Done {
-                let _ = std::fs::remove_file(&path);
-                return (String::from_utf8(transport.sent).unwrap(), cut_short);
-            }
-        }
-        panic!("the body never finished");
+        let (sent, cut_short) = deliver(writer, outbox, pool, sendfile, wire);
+        let _ = std::fs::remove_file(&path);
+        (String::from_utf8(sent).unwrap(), cut_short)
     }
 
     /// A transport that keeps every send with its `more` flag.
@@ -751,14 +819,49 @@ mod tests {
         ];
         for &(steps, delimiter, want, cut) in cases {
             for sendfile in [true, false] {
-                let got = send_script(steps, delimiter, sendfile);
-                assert_eq!(
-                    got,
-                    (want.to_string(), cut),
-                    "{steps:?} {delimiter:?} {sendfile}"
+                for wire in WIRES {
+                    let got = send_script(steps, delimiter, sendfile, wire);
+                    assert_eq!(
+                        got,
+                        (want.to_string(), cut),
+                        "{steps:?} {delimiter:?} {sendfile} {wire:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// A head and a file body larger than the socket buffers arrive whole and in order, by
+    /// `sendfile` or `pread`, with hints or without: the writer resumes exactly where a full
+    /// socket stopped it.
+    #[test]
+    fn a_large_file_arrives_whole_over_every_wire() {
+        let path = std::env::temp_dir().join(format!("mioserve-writer-big-{}", std::process::id()));
+        let content: Vec<u8> = (0..24u32 << 20).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &content).unwrap();
+        let file = Rc::new(File::open(&path).unwrap());
+        for sendfile in [true, false] {
+            for wire in WIRES {
+                let mut pool = BufferPool::new(1024);
+                let mut outbox = Outbox::default();
+                let out = outbox.buf(&mut pool);
+                out.extend_from_slice(b"HEAD\r\n\r\n");
+                let body = Body::File(FileBody {
+                    file: Rc::clone(&file),
+                    offset: 1,
+                    remaining: content.len() as u64 - 1,
+                });
+                let writer = BodyWriter::start(body, Delimiter::Length, out);
+                let (sent, cut) = deliver(writer, outbox, pool, sendfile, wire);
+                assert!(!cut, "{sendfile} {wire:?}");
+                assert_eq!(&sent[..8], b"HEAD\r\n\r\n", "{sendfile} {wire:?}");
+                assert!(
+                    sent[8..] == content[1..],
+                    "{sendfile} {wire:?}: body differs"
                 );
             }
         }
+        let _ = std::fs::remove_file(&path);
     }
 
     /// A file or shared bytes larger than the turn's file budget: each `send` stops at the

@@ -5,22 +5,21 @@ use std::fs::File;
 use std::io;
 
 use mio::event::Source;
-use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 
 use super::Outcome;
 use super::stream::TlsStream;
-use crate::transport::{Security, Transport};
+use crate::transport::{Security, Tcp, Transport};
 
 /// Plain TCP or TLS over TCP.
 #[derive(Debug)]
 pub(crate) enum Socket {
-    Plain(TcpStream),
+    Plain(Tcp),
     Tls(Box<TlsStream>),
 }
 
 impl Socket {
-    fn tcp(&mut self) -> &mut TcpStream {
+    fn tcp(&mut self) -> &mut Tcp {
         match self {
             Socket::Plain(tcp) => tcp,
             Socket::Tls(tls) => tls.tcp(),

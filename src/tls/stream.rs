@@ -28,11 +28,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use mio::net::TcpStream;
-use rustix::net::{SendAncillaryBuffer, SendFlags};
 use rustls::server::ServerConnection;
 
 use super::{Failure, Outcome, TlsContext};
-use crate::transport::{Security, Transport};
+use crate::sys;
+use crate::transport::{Security, Tcp, Transport};
 
 /// The first byte of a TLS handshake record (RFC 8446 §5.1, `ContentType.handshake`).
 const HANDSHAKE_RECORD: u8 = 0x16;
@@ -50,7 +50,7 @@ enum Mode {
 
 /// A server-side TLS connection over `tcp`.
 pub struct TlsStream {
-    tcp: TcpStream,
+    tcp: Tcp,
     session: ServerConnection,
     mode: Mode,
     /// The TCP peer shut its side: nothing more will come.
@@ -87,23 +87,17 @@ impl Read for Reading<'_> {
     }
 }
 
-/// The socket as rustls writes it: `sendmsg` with every queued record at once, with
-/// `MSG_NOSIGNAL` (a vanished peer fails the write instead of raising SIGPIPE).
+/// The socket as rustls writes it: `sendmsg` with every queued record at once, through the
+/// platform seam (a vanished peer fails the write instead of raising SIGPIPE).
 struct Writing<'a>(&'a TcpStream);
 
 impl Write for Writing<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        Ok(rustix::net::send(self.0, buf, SendFlags::NOSIGNAL)?)
+        sys::send(self.0, buf, false, sys::Sending::Plain)
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        let mut control = SendAncillaryBuffer::default();
-        Ok(rustix::net::sendmsg(
-            self.0,
-            bufs,
-            &mut control,
-            SendFlags::NOSIGNAL,
-        )?)
+        sys::send_vectored(self.0, bufs)
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -113,7 +107,7 @@ impl Write for Writing<'_> {
 
 impl TlsStream {
     /// A connection accepted on an HTTPS port; the handshake starts with the first bytes.
-    pub fn new(tcp: TcpStream, tls: &TlsContext) -> io::Result<TlsStream> {
+    pub fn new(tcp: Tcp, tls: &TlsContext) -> io::Result<TlsStream> {
         let session = ServerConnection::new(Arc::clone(tls.config())).map_err(io::Error::other)?;
         Ok(TlsStream {
             tcp,
@@ -127,7 +121,7 @@ impl TlsStream {
     }
 
     /// The TCP socket (for the poll).
-    pub(crate) fn tcp(&mut self) -> &mut TcpStream {
+    pub(crate) fn tcp(&mut self) -> &mut Tcp {
         &mut self.tcp
     }
 
@@ -158,6 +152,7 @@ impl TlsStream {
             // leaves the unspecified one, and the redirect then names the Host alone.
             let here = self
                 .tcp
+                .stream()
                 .local_addr()
                 .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
             self.mode = Mode::Plain(here);
@@ -204,7 +199,7 @@ impl TlsStream {
                 };
             }
             let mut reading = Reading {
-                tcp: &self.tcp,
+                tcp: self.tcp.stream(),
                 short: false,
             };
             match self.session.read_tls(&mut reading) {
@@ -241,7 +236,7 @@ impl TlsStream {
     /// Writes queued records until none is left (`Ok`) or the socket is full (`WouldBlock`).
     fn write_records(&mut self) -> io::Result<()> {
         while self.session.wants_write() {
-            match self.session.write_tls(&mut Writing(&self.tcp)) {
+            match self.session.write_tls(&mut Writing(self.tcp.stream())) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

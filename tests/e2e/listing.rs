@@ -588,12 +588,15 @@ fn no_listing_answers_403() {
 }
 
 /// The built binary serving `root` with `args`, as an unprivileged user when the tests run as
-/// root (so that mode 000 really means unreadable). Killed on drop.
+/// root (so that mode 000 really means unreadable: through `setpriv`, so Linux only). Killed on
+/// drop.
+#[cfg(target_os = "linux")]
 struct Process {
     child: Child,
     port: u16,
 }
 
+#[cfg(target_os = "linux")]
 impl Process {
     fn start(root: &Path, args: &[&str]) -> Process {
         // MIOSERVE_BIN runs another build (a release one, to measure).
@@ -650,6 +653,7 @@ impl Process {
     }
 }
 
+#[cfg(target_os = "linux")]
 impl Drop for Process {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -657,6 +661,7 @@ impl Drop for Process {
     }
 }
 
+#[cfg(target_os = "linux")]
 #[test]
 fn unreadable_entries_are_listed_but_forbidden() {
     let dir = TempDir::new();
@@ -697,6 +702,7 @@ fn unreadable_entries_are_listed_but_forbidden() {
     server.get("/names-only/a.txt").assert_status(403);
 }
 
+#[cfg(target_os = "linux")]
 #[test]
 fn no_listing_flag_on_the_command_line() {
     let dir = TempDir::new();
@@ -853,6 +859,8 @@ impl WriteAllBytes for File {
 // ---------------------------------------------------------------------------------------------
 // 100,000 entries: bounded memory, other clients still served
 
+/// Reads memory from `/proc`.
+#[cfg(target_os = "linux")]
 #[test]
 fn hundred_thousand_entries_stream_in_bounded_memory_without_stalling_others() {
     const ENTRIES: usize = 100_000;

@@ -213,6 +213,7 @@ fn connection_cap_makes_new_clients_wait_until_one_closes() {
 }
 
 /// Waits for the child's descriptor count to settle back to `baseline`.
+#[cfg(target_os = "linux")]
 #[track_caller]
 fn assert_fds_back(server: &ChildServer, baseline: usize, what: &str) {
     let back = wait_until(Duration::from_secs(5), || server.fd_count() == baseline);
@@ -223,6 +224,8 @@ fn assert_fds_back(server: &ChildServer, baseline: usize, what: &str) {
     );
 }
 
+/// Counts descriptors in `/proc`.
+#[cfg(target_os = "linux")]
 #[test]
 fn faults_end_only_their_connection_and_leak_no_descriptor() {
     let server = ChildServer::spawn(

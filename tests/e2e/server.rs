@@ -32,6 +32,51 @@ fn binds_port_zero_runs_and_stops() {
     );
 }
 
+/// Workers beside the first, each with its own listener or all sharing the first's: every
+/// connection is answered, by whichever worker accepts it, and once the workers stop, the port
+/// is closed (a shared listener stays open until its last worker lets it go).
+#[test]
+fn workers_beside_the_first_serve_the_same_port() {
+    use mioserve::sys::{Listening, Strategy};
+    for listening in [Strategy::native().listening, Listening::Shared] {
+        let dir = TempDir::new();
+        let root = dir.path().join("root");
+        write_file(&root, "a.txt", "hello\n");
+        let mut config = Config::new(&root, "127.0.0.1:0".parse().unwrap());
+        config.workers = 3;
+        config.strategy.listening = listening;
+        let first = Server::bind(&config).unwrap();
+        let addr = first.local_addr();
+        let others: Vec<Server> = (1..3)
+            .map(|worker| {
+                config.worker = worker;
+                Server::bind_beside(&config, &first).unwrap()
+            })
+            .collect();
+        let running: Vec<_> = std::iter::once(first)
+            .chain(others)
+            .map(|server| server.spawn().unwrap())
+            .collect();
+        let mut clients: Vec<Client> = (0..30).map(|_| Client::connect(addr)).collect();
+        for client in &mut clients {
+            assert_eq!(
+                client.response_to_get("/a.txt").text(),
+                "hello\n",
+                "{listening:?}"
+            );
+        }
+        drop(clients);
+        for worker in running {
+            worker.stop().expect("the loop ends cleanly");
+        }
+        let refused = TcpStream::connect_timeout(&addr, IO_TIMEOUT);
+        assert!(
+            refused.is_err(),
+            "{listening:?}: still accepting after stop"
+        );
+    }
+}
+
 #[test]
 fn many_connections_are_served_by_one_loop() {
     let server = TestServer::with(|root| write_file(root, "a.txt", "hello\n"), |_| {});

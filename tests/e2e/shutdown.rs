@@ -190,36 +190,83 @@ fn quiet_turns_the_access_log_off() {
     assert!(server.stdout_lines.lock().unwrap().is_empty());
 }
 
+/// Counts threads in `/proc`. Each worker with its own listener (the kernel spreading
+/// connections) and all of them sharing one (as on macOS).
+#[cfg(target_os = "linux")]
 #[test]
 fn workers_share_one_port_and_their_counts_are_summed() {
-    let mut server = ChildServer::spawn(site, &["--workers", "2", "--access-log", "off"]);
-    // Two worker threads besides the main one (no stats thread: stderr is not a terminal); they
-    // start right after the serving line is printed.
-    let tasks = || {
-        fs::read_dir(format!("/proc/{}/task", server.child.id()))
-            .map(|d| d.count())
-            .unwrap_or(0)
-    };
+    for strategy in ["native", "shared-listener"] {
+        let program = std::path::Path::new(env!("CARGO_BIN_EXE_mioserve"));
+        let mut server = ChildServer::spawn_with(
+            program,
+            site,
+            &["--workers", "2", "--access-log", "off"],
+            |command| {
+                command.env(mioserve::sys::STRATEGY_VAR, strategy);
+            },
+        );
+        // Two worker threads besides the main one (no stats thread: stderr is not a terminal);
+        // they start right after the serving line is printed.
+        let tasks = || {
+            fs::read_dir(format!("/proc/{}/task", server.child.id()))
+                .map(|d| d.count())
+                .expect("the child's /proc/PID/task")
+        };
+        assert!(
+            wait_until(Duration::from_secs(2), || tasks() == 3),
+            "{strategy}: main thread + 2 workers, got {}",
+            tasks()
+        );
+        for _ in 0..40 {
+            let mut client = server.connect();
+            client.send(b"GET /a.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+            assert_eq!(client.response().assert_status(200).text(), "hello\n");
+        }
+        server.signal(Signal::TERM);
+        let (status, stderr) = server.wait(Duration::from_secs(5));
+        assert!(status.success(), "{strategy}: {stderr}");
+        let report = exit_report(&stderr);
+        assert!(
+            report.starts_with("mioserve: 40 requests in "),
+            "{strategy}: {report}"
+        );
+        assert!(
+            report.ends_with(", 40 connections accepted"),
+            "{strategy}: {report}"
+        );
+        // Each worker says it is shutting down, and which it is.
+        for worker in ["worker 0: shutting down", "worker 1: shutting down"] {
+            assert_eq!(
+                stderr.matches(worker).count(),
+                1,
+                "{strategy} {worker}: {stderr}"
+            );
+        }
+        let listeners = if strategy == "native" {
+            "workers: a SO_REUSEPORT listener each"
+        } else {
+            "workers: one listener shared by the workers"
+        };
+        assert!(stderr.contains(listeners), "{strategy}: {stderr}");
+    }
+}
+
+/// A bad `MIOSERVE_STRATEGY` stops the start with one line, never a run without what it asked.
+#[test]
+fn an_unknown_strategy_is_refused() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_mioserve"))
+        .args([".", "-p", "0"])
+        .env(mioserve::sys::STRATEGY_VAR, "walk,sideways")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run mioserve");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        wait_until(Duration::from_secs(2), || tasks() == 3),
-        "main thread + 2 workers, got {}",
-        tasks()
+        stderr.contains("MIOSERVE_STRATEGY: unknown \"sideways\""),
+        "{stderr}"
     );
-    for _ in 0..40 {
-        let mut client = server.connect();
-        client.send(b"GET /a.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
-        assert_eq!(client.response().assert_status(200).text(), "hello\n");
-    }
-    server.signal(Signal::TERM);
-    let (status, stderr) = server.wait(Duration::from_secs(5));
-    assert!(status.success(), "{stderr}");
-    let report = exit_report(&stderr);
-    assert!(report.starts_with("mioserve: 40 requests in "), "{report}");
-    assert!(report.ends_with(", 40 connections accepted"), "{report}");
-    // Each worker says it is shutting down, and which it is.
-    for worker in ["worker 0: shutting down", "worker 1: shutting down"] {
-        assert_eq!(stderr.matches(worker).count(), 1, "{worker}: {stderr}");
-    }
+    assert!(output.stdout.is_empty(), "it must not start serving");
 }
 
 #[test]

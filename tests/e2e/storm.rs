@@ -83,6 +83,8 @@ fn connect(addr: SocketAddr) -> TcpStream {
     stream
 }
 
+/// Counts descriptors in `/proc`.
+#[cfg(target_os = "linux")]
 #[test]
 fn good_clients_are_served_through_a_storm_and_nothing_leaks() {
     let _alone = run_alone();

@@ -8,8 +8,8 @@
 //! chunked to HTTP/1.1 clients and close-delimited to HTTP/1.0 ones, a few entries or one file
 //! piece per call: an archive of any size neither sits in memory nor stalls the loop.
 //!
-//! Cost per request: one `dup` of the root descriptor, the folder's name copied twice (the
-//! disposition and the walk), then the walk's and the encoder's costs per call.
+//! Cost per request: the folder's name copied twice (the disposition and the walk), then the
+//! walk's and the encoder's costs per call.
 
 pub(crate) mod tar;
 pub(crate) mod walk;
@@ -18,9 +18,11 @@ pub(crate) mod zip;
 use std::fs::File;
 use std::io;
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::response::body::BodySource;
 use crate::response::content_type::ContentType;
+use crate::sys::Root;
 use walk::Walk;
 
 /// The archive formats offered.
@@ -107,23 +109,13 @@ pub(crate) fn content_disposition(name: &[u8], format: Format) -> String {
 /// `--explain` lines for entries left out; `None` keeps them quiet.
 pub(crate) fn body(
     format: Format,
-    root_dir: &File,
-    root: &Path,
+    root: Arc<Root>,
     dir: File,
     path: &[u8],
-    hidden: bool,
     explain: Option<String>,
 ) -> io::Result<Box<dyn BodySource>> {
-    let top = folder_name(path, root);
-    let walk = Walk::new(
-        root_dir.try_clone()?,
-        root.to_path_buf(),
-        dir,
-        path,
-        top,
-        hidden,
-        explain,
-    )?;
+    let top = folder_name(path, root.path());
+    let walk = Walk::new(Arc::clone(&root), dir, path, top, explain)?;
     Ok(match format {
         Format::Tar => Box::new(tar::TarBody::new(walk)),
         Format::Zip => Box::new(zip::ZipBody::new(walk)),

@@ -16,11 +16,12 @@
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
+use std::sync::Arc;
 
 use rustix::fs::Dir;
 
 use crate::handler::resolve::{ResolveError, open_beneath};
+use crate::sys::Root;
 
 /// Most directory entries looked at per call. Arbitrary, as the listing's batch: each costs an
 /// `openat2` and an `fstat`, so this bounds the delay one archive adds for other clients.
@@ -92,12 +93,8 @@ struct Level {
 
 /// A folder walked for an archive; see the module docs.
 pub(crate) struct Walk {
-    /// The served root, opened (a duplicate of the site's descriptor: the walk outlives the
-    /// request that started it).
-    root_dir: File,
-    /// Its canonical path, for [`open_beneath`]'s fallback check.
-    root: PathBuf,
-    hidden: bool,
+    /// The served root (shared with the site: the walk outlives the request that started it).
+    root: Arc<Root>,
     /// Prefix of `--explain` lines about left-out entries; `None` when `--explain` is off.
     explain: Option<String>,
     /// Path below the root of the entry being looked at.
@@ -126,19 +123,15 @@ impl Walk {
     /// A walk of `dir`, the open folder found at `path` below the root (`root_dir`, canonical
     /// path `root`), whose entries are named `top/...` in the archive.
     pub(crate) fn new(
-        root_dir: File,
-        root: PathBuf,
+        root: Arc<Root>,
         dir: File,
         path: &[u8],
         top: &[u8],
-        hidden: bool,
         explain: Option<String>,
     ) -> io::Result<Walk> {
         let meta = Meta::of(&dir.metadata()?);
         Ok(Walk {
-            root_dir,
             root,
-            hidden,
             explain,
             path: path.to_vec(),
             base_len: path.len(),
@@ -179,7 +172,7 @@ impl Walk {
                 Some(Ok(entry)) => entry,
             };
             let name = entry.file_name().to_bytes();
-            if name == b"." || name == b".." || (name.starts_with(b".") && !self.hidden) {
+            if name == b"." || name == b".." || (name.starts_with(b".") && !self.root.hidden()) {
                 continue;
             }
             self.path.truncate(path_len);
@@ -187,11 +180,11 @@ impl Walk {
                 self.path.push(b'/');
             }
             self.path.extend_from_slice(name);
-            let file = match open_beneath(&self.root_dir, &self.root, &self.path) {
+            let file = match open_beneath(&self.root, &self.path) {
                 Ok(file) => file,
-                // Vanished, or a symlink that dangles or leaves the root: not there to archive,
-                // as the listing does not show it.
-                Err(ResolveError::NotFound) => continue,
+                // Vanished, or a symlink that dangles, leaves the root or leads through a hidden
+                // name: not there to archive, as the listing does not show it.
+                Err(ResolveError::NotFound | ResolveError::Hidden) => continue,
                 Err(e) => {
                     self.left_out(match e {
                         ResolveError::Forbidden => "unreadable",
@@ -279,6 +272,7 @@ pub(crate) mod tests {
     use super::*;
     use std::collections::BTreeMap;
     use std::os::unix::fs::PermissionsExt;
+    use std::path::PathBuf;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     /// A temporary folder, removed on drop.
@@ -308,18 +302,10 @@ pub(crate) mod tests {
 
         /// A walk of the folder `rel` (empty for the root) named `top`.
         pub fn walk(&self, rel: &str, top: &str, hidden: bool) -> Walk {
-            let root_dir = File::open(&self.0).unwrap();
+            let opening = crate::sys::Strategy::forced().opening;
+            let root = Arc::new(Root::open(&self.0, hidden, opening).unwrap());
             let dir = File::open(self.0.join(rel)).unwrap();
-            Walk::new(
-                root_dir,
-                self.0.clone(),
-                dir,
-                rel.as_bytes(),
-                top.as_bytes(),
-                hidden,
-                None,
-            )
-            .unwrap()
+            Walk::new(root, dir, rel.as_bytes(), top.as_bytes(), None).unwrap()
         }
     }
 

@@ -34,8 +34,9 @@
 //! it runs under `cargo test` stays under 30 ms). Headless Chromium shows the first rows after
 //! 0.2 s and fires `load` after about 13 s, parsing as the bytes arrive.
 //!
-//! Cost per entry: a share of one `getdents64`, one `fstatat` (two for a symlink, plus the
-//! `canonicalize` of its target), one small allocation made by `rustix` for the name.
+//! Cost per entry: a share of one `getdents64`, one `fstatat` (for a symlink, its resolution
+//! beneath the root and an `fstat` instead of a second one), one small allocation made by
+//! `rustix` for the name.
 
 mod entry;
 mod escape;
@@ -47,7 +48,7 @@ mod sort;
 
 use std::fs::File;
 use std::io;
-use std::path::Path;
+use std::sync::Arc;
 
 pub(crate) use options::Format;
 pub(crate) use options::Options;
@@ -55,6 +56,7 @@ use read::{Progress, Reader};
 use sort::Runs;
 
 use crate::response::body::{BodySource, Piece};
+use crate::sys::Root;
 use entry::Kind;
 
 /// Most rows rendered per call. Arbitrary: like the reading batch, it bounds the delay a listing
@@ -99,13 +101,13 @@ impl std::fmt::Debug for Listing {
 }
 
 impl Listing {
-    /// A listing of `dir`, an open directory found at `path` below `root` (canonical). Makes no
-    /// system call: all the reading happens in [`BodySource::next_piece`].
-    pub fn new(dir: File, path: &[u8], root: &Path, hidden: bool, options: Options) -> Listing {
+    /// A listing of `dir`, an open directory found at `path` below `root`. Makes no system
+    /// call: all the reading happens in [`BodySource::next_piece`].
+    pub fn new(dir: File, path: &[u8], root: Arc<Root>, options: Options) -> Listing {
         Listing {
             options,
             path: path.to_vec(),
-            reader: Reader::new(dir, root, hidden),
+            reader: Reader::new(dir, root),
             stage: Stage::Top,
             runs: Runs::new(options),
             dirs: 0,

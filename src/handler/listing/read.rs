@@ -1,20 +1,23 @@
 //! Reading a directory for a listing, through the descriptor the resolver opened (never by path,
 //! so what is listed is what was resolved), applying the listing policy: names starting with `.`
-//! are left out unless hidden files are on; symlinks are followed, and left out if they dangle or
-//! lead out of the root; an entry that cannot be stat'ed is listed without size and date.
+//! are left out unless hidden files are on; symlinks are followed, and left out if they dangle,
+//! lead out of the root or through a hidden name (the rule serving applies: each is resolved as
+//! a request for it would be); an entry that cannot be stat'ed is listed without size and date.
 //!
-//! Cost per entry: a share of one `getdents64`, one `fstatat` (two for a symlink, plus the
-//! `canonicalize` of its target), one small allocation made by `rustix` for the name.
+//! Cost per entry: a share of one `getdents64`, one `fstatat` (for a symlink, its resolution
+//! beneath the root and an `fstat` instead of a second one), one small allocation made by
+//! `rustix` for the name.
 
-use std::ffi::{CStr, OsStr};
+use std::ffi::CStr;
 use std::fs::File;
 use std::io;
 use std::os::fd::BorrowedFd;
-use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rustix::fs::{AtFlags, Dir, FileType};
 use rustix::io::Errno;
+
+use crate::sys::Root;
 
 use super::entry::{Entry, entry_of_kind, kind_of};
 use super::sort::Runs;
@@ -28,10 +31,8 @@ const READ_BATCH: usize = 32;
 pub(crate) struct Reader {
     /// The directory; dropped (closed) once read.
     dir: Option<Dir>,
-    /// The canonical root, to check where symlinks lead.
-    root: PathBuf,
-    /// List names starting with `.`.
-    hidden: bool,
+    /// The served root, to resolve symlinks beneath it.
+    root: Arc<Root>,
 }
 
 /// Whether the directory has more entries to read.
@@ -42,12 +43,11 @@ pub(crate) enum Progress {
 }
 
 impl Reader {
-    /// A reader of `dir`, an open directory below `root` (canonical). Makes no system call.
-    pub fn new(dir: File, root: &Path, hidden: bool) -> Reader {
+    /// A reader of `dir`, an open directory below `root`. Makes no system call.
+    pub fn new(dir: File, root: Arc<Root>) -> Reader {
         Reader {
             dir: Dir::new(dir).ok(),
-            root: root.to_path_buf(),
-            hidden,
+            root,
         }
     }
 
@@ -71,10 +71,10 @@ impl Reader {
             };
             let name = entry.file_name();
             let bytes = name.to_bytes();
-            if bytes == b"." || bytes == b".." || (bytes.starts_with(b".") && !self.hidden) {
+            if bytes == b"." || bytes == b".." || (bytes.starts_with(b".") && !self.root.hidden()) {
                 continue;
             }
-            let place = (self.root.as_path(), path);
+            let place = (&*self.root, path);
             let Some(meta) = inspect(dir.fd()?, place, name, entry.file_type()) else {
                 continue;
             };
@@ -89,10 +89,10 @@ impl Reader {
 
 /// Stats the entry `name` of the directory `fd`, which lies at `place.1` below the root
 /// `place.0`. `None` leaves it out of the listing: it vanished, or it is a symlink that dangles,
-/// loops or leads out of the root.
+/// loops, leads out of the root or through a hidden name.
 fn inspect(
     fd: BorrowedFd<'_>,
-    place: (&Path, &[u8]),
+    place: (&Root, &[u8]),
     name: &CStr,
     d_type: FileType,
 ) -> Option<Entry> {
@@ -110,14 +110,15 @@ fn inspect(
         Err(_) => return None,
     };
     let stat = if FileType::from_raw_mode(stat.st_mode) == FileType::Symlink {
+        // The rule serving applies: resolved beneath the root as a request for it would be.
         let (root, path) = place;
-        let mut full = root.join(OsStr::from_bytes(path));
-        full.push(OsStr::from_bytes(name.to_bytes()));
-        // The rule serving applies: a symlink counts only if it lands inside the root.
-        if !full.canonicalize().is_ok_and(|c| c.starts_with(root)) {
-            return None;
+        let mut rel = Vec::with_capacity(path.len() + 1 + name.to_bytes().len());
+        rel.extend_from_slice(path);
+        if !rel.is_empty() {
+            rel.push(b'/');
         }
-        rustix::fs::statat(fd, name, AtFlags::empty()).ok()?
+        rel.extend_from_slice(name.to_bytes());
+        rustix::fs::fstat(root.open_beneath(&rel).ok()?).ok()?
     } else {
         stat
     };

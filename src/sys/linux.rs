@@ -1,0 +1,102 @@
+//! Linux: `openat2`, `sendfile`, `MSG_MORE`, `MSG_NOSIGNAL`, `SO_REUSEPORT`.
+
+use std::io::{self, IoSlice};
+use std::os::fd::BorrowedFd;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rustix::fs::{Mode, OFlags, ResolveFlags};
+use rustix::io::Errno;
+use rustix::net::{SendAncillaryBuffer, SendFlags};
+use socket2::Socket;
+
+use super::beneath::Kernel;
+
+pub(super) const KERNEL_OPENING: &str =
+    "openat2(RESOLVE_BENEATH), the walk where a symlink is on the way";
+pub(super) const SEND_HINTS: &str = "MSG_MORE ahead of a file body";
+pub(super) const LISTENER_PER_WORKER: &str = "a SO_REUSEPORT listener each";
+
+/// `SO_REUSEPORT` spreads connections among the listeners bound to one port.
+pub(super) const SPREADS_CONNECTIONS: bool = true;
+
+/// Directories the walk passes through are opened as paths only: searching them needs no read
+/// permission, as for the kernel's own lookup.
+pub(super) const WALK_DIR_FLAGS: OFlags = OFlags::PATH;
+
+/// Set once `openat2` answered `ENOSYS` (a kernel before 5.6): the walk does its work from then on.
+static NO_OPENAT2: AtomicBool = AtomicBool::new(false);
+
+/// `openat2` with `RESOLVE_BENEATH` (no `..` or absolute symlink out of the root) and
+/// `RESOLVE_NO_MAGICLINKS` (no `/proc` links). Unless hidden names are served, also
+/// `RESOLVE_NO_SYMLINKS`: only the walk can see the names a symlink leads through, so a path
+/// with one goes to it, and a path without one (nearly all) costs this one call.
+pub(super) fn open_kernel(root: BorrowedFd<'_>, rel: &Path, flags: OFlags, hidden: bool) -> Kernel {
+    if NO_OPENAT2.load(Ordering::Relaxed) {
+        return Kernel::Walk;
+    }
+    let mut resolve = ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS;
+    if !hidden {
+        resolve |= ResolveFlags::NO_SYMLINKS;
+    }
+    // `EAGAIN`: a rename somewhere on the system raced the lookup. Retried a few times, as
+    // cap-std does; there is no bound on how often it can happen, so then the walk decides.
+    for _ in 0..4 {
+        match rustix::fs::openat2(root, rel, flags, Mode::empty(), resolve) {
+            Ok(fd) => return Kernel::Opened(fd),
+            Err(Errno::AGAIN) => {}
+            // A symlink refused (`ELOOP` under RESOLVE_NO_SYMLINKS, or a real loop) or one that
+            // is absolute or leaves the root (`EXDEV`): the walk decides where it leads. `EPERM`:
+            // a seccomp filter that forbids openat2.
+            Err(Errno::LOOP | Errno::XDEV | Errno::PERM) => return Kernel::Walk,
+            Err(Errno::NOSYS) => {
+                NO_OPENAT2.store(true, Ordering::Relaxed);
+                return Kernel::Walk;
+            }
+            Err(e) => return Kernel::Failed(e),
+        }
+    }
+    Kernel::Walk
+}
+
+/// `send` with `MSG_NOSIGNAL` (a peer that went away fails the write instead of killing the
+/// process with `SIGPIPE`), and `MSG_MORE` when more of the response follows at once.
+pub(super) fn send(socket: BorrowedFd<'_>, buf: &[u8], more: bool) -> io::Result<usize> {
+    let flags = if more {
+        SendFlags::NOSIGNAL | SendFlags::MORE
+    } else {
+        SendFlags::NOSIGNAL
+    };
+    Ok(rustix::net::send(socket, buf, flags)?)
+}
+
+/// `sendmsg` of `bufs`, no control data, as `send` guards against `SIGPIPE`.
+pub(super) fn send_vectored(socket: BorrowedFd<'_>, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    let mut control = SendAncillaryBuffer::default();
+    Ok(rustix::net::sendmsg(
+        socket,
+        bufs,
+        &mut control,
+        SendFlags::NOSIGNAL,
+    )?)
+}
+
+/// Linux's `sendfile`: the count it returns is what was sent; `EAGAIN` means nothing was.
+pub(super) fn send_file(
+    socket: BorrowedFd<'_>,
+    file: BorrowedFd<'_>,
+    offset: &mut u64,
+    count: usize,
+) -> io::Result<usize> {
+    Ok(rustix::fs::sendfile(socket, file, Some(offset), count)?)
+}
+
+/// Nothing to set: `MSG_NOSIGNAL` guards every send, and `TCP_NODELAY` is inherited from the
+/// listener.
+pub(super) fn prepare_accepted(_socket: BorrowedFd<'_>) -> io::Result<()> {
+    Ok(())
+}
+
+pub(super) fn spread_connections(socket: &Socket) -> io::Result<()> {
+    socket.set_reuse_port(true)
+}

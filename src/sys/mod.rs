@@ -1,0 +1,266 @@
+//! The platform seam: everything that differs between Linux, macOS and FreeBSD lives in this
+//! folder, behind small functions; nothing above it names an operating system.
+//!
+//! | what | Linux | FreeBSD | macOS |
+//! |---|---|---|---|
+//! | opening beneath the root | `openat2(RESOLVE_BENEATH)` | `openat(O_RESOLVE_BENEATH)` where the kernel enforces it | `openat(O_NOFOLLOW_ANY)` |
+//! | … when a symlink is on the way | the walk ([`beneath`]) | the walk | the walk |
+//! | sending a file | `sendfile` | `sendfile` (partial count kept) | `sendfile` (partial count kept) |
+//! | a body follows the head | `MSG_MORE` | no hint | no hint |
+//! | no `SIGPIPE` | `MSG_NOSIGNAL` | `MSG_NOSIGNAL` | `SO_NOSIGPIPE` on each accepted socket |
+//! | several workers | `SO_REUSEPORT` listeners | `SO_REUSEPORT_LB` listeners | one listener, shared |
+//!
+//! Every choice the platform makes can be forced to its portable form at run time with
+//! [`Strategy`] (the `MIOSERVE_STRATEGY` environment variable), so the Linux test suite runs the
+//! walk, plain sends and a shared listener too. Nothing here uses `unsafe`: `rustix`, `socket2`
+//! and, on the BSDs, `nix` hold the system calls.
+//!
+//! Cost: the per-request calls (`send`, `sendfile`, opening beneath the root) are one system call
+//! each on the common path; the rest runs at startup.
+
+mod beneath;
+mod limits;
+mod net;
+mod sendfile;
+
+#[cfg(target_os = "freebsd")]
+mod freebsd;
+#[cfg(target_os = "linux")]
+mod linux;
+#[cfg(target_os = "macos")]
+mod macos;
+
+#[cfg(target_os = "freebsd")]
+use freebsd as os;
+#[cfg(target_os = "linux")]
+use linux as os;
+#[cfg(target_os = "macos")]
+use macos as os;
+
+#[cfg(not(any(target_os = "linux", target_os = "freebsd", target_os = "macos")))]
+compile_error!("mioserve runs on Linux, FreeBSD and macOS");
+
+pub use beneath::{Refusal, Root};
+pub use limits::{NofileLimits, raise_nofile_limit};
+pub(crate) use net::{listen, prepare_accepted, send, send_file, send_vectored, share_listener};
+
+use std::fs::Metadata;
+use std::os::unix::fs::MetadataExt;
+
+/// How files are opened beneath the root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opening {
+    /// The kernel's own containment (see the module table), and the walk only when a symlink is
+    /// on the way or the kernel lacks it.
+    Kernel,
+    /// The portable component-by-component walk for every path.
+    Walk,
+}
+
+/// How bytes are sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sending {
+    /// With every hint the platform has (`MSG_MORE` on Linux).
+    Hinted,
+    /// Without hints, as on a platform that has none.
+    Plain,
+}
+
+/// How several workers share the port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listening {
+    /// A listener per worker, the kernel spreading connections among them.
+    PerWorker,
+    /// One listener, every worker accepting from it.
+    Shared,
+}
+
+/// The platform mechanisms a server uses. [`Strategy::native`] is what the platform does best;
+/// the others are forced by tests so that every path runs on Linux too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Strategy {
+    pub opening: Opening,
+    pub sending: Sending,
+    pub listening: Listening,
+}
+
+/// The environment variable that forces portable mechanisms: a comma-separated list of `walk`,
+/// `plain-send`, `shared-listener`, or `portable` for all three (`native` or unset for none).
+pub const STRATEGY_VAR: &str = "MIOSERVE_STRATEGY";
+
+impl Strategy {
+    /// The platform's own mechanisms.
+    pub fn native() -> Strategy {
+        Strategy {
+            opening: Opening::Kernel,
+            sending: Sending::Hinted,
+            listening: if os::SPREADS_CONNECTIONS {
+                Listening::PerWorker
+            } else {
+                Listening::Shared
+            },
+        }
+    }
+
+    /// The portable mechanisms, every one of them.
+    pub fn portable() -> Strategy {
+        Strategy {
+            opening: Opening::Walk,
+            sending: Sending::Plain,
+            listening: Listening::Shared,
+        }
+    }
+
+    /// The native strategy with what [`STRATEGY_VAR`] forces; an unknown word is an error, never
+    /// ignored (a test run that asked for the walk must not silently run without it).
+    pub fn from_env() -> Result<Strategy, String> {
+        match std::env::var(STRATEGY_VAR) {
+            Ok(value) => Strategy::parse(&value),
+            Err(std::env::VarError::NotPresent) => Ok(Strategy::native()),
+            Err(std::env::VarError::NotUnicode(_)) => Err(format!("{STRATEGY_VAR} is not UTF-8")),
+        }
+    }
+
+    /// [`Strategy::from_env`], for a constructor that cannot fail: an invalid value panics, as a
+    /// test run that asked for a mechanism must not run without it. (The binary checks the
+    /// variable first and reports it in one line.)
+    pub fn forced() -> Strategy {
+        Strategy::from_env().unwrap_or_else(|why| panic!("{why}"))
+    }
+
+    fn parse(value: &str) -> Result<Strategy, String> {
+        let mut strategy = Strategy::native();
+        for word in value.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+            match word {
+                "native" => {}
+                "walk" => strategy.opening = Opening::Walk,
+                "plain-send" => strategy.sending = Sending::Plain,
+                "shared-listener" => strategy.listening = Listening::Shared,
+                "portable" => strategy = Strategy::portable(),
+                _ => {
+                    return Err(format!(
+                        "{STRATEGY_VAR}: unknown {word:?} (expected a comma-separated list of \
+                         walk, plain-send, shared-listener, portable, native)"
+                    ));
+                }
+            }
+        }
+        Ok(strategy)
+    }
+
+    /// One line for the startup log: what this server uses.
+    pub fn describe(&self) -> String {
+        let opening = match self.opening {
+            Opening::Kernel => os::KERNEL_OPENING,
+            Opening::Walk => "the portable walk",
+        };
+        let sending = match self.sending {
+            Sending::Hinted => os::SEND_HINTS,
+            Sending::Plain => "no hints",
+        };
+        let listening = match self.listening {
+            Listening::PerWorker => os::LISTENER_PER_WORKER,
+            Listening::Shared => "one listener shared by the workers",
+        };
+        format!("opening: {opening}; sends: {sending}; workers: {listening}")
+    }
+}
+
+/// Whether a browser can be shown: on macOS always (its `open` needs no variable); elsewhere (X11,
+/// Wayland) when `DISPLAY` or `WAYLAND_DISPLAY` is set, as on a desktop but not over plain SSH
+/// or in a container.
+pub fn has_display() -> bool {
+    cfg!(target_os = "macos")
+        || ["DISPLAY", "WAYLAND_DISPLAY"]
+            .iter()
+            .any(|var| std::env::var_os(var).is_some_and(|v| !v.is_empty()))
+}
+
+/// What identifies one version of a file: device, inode, size, modification and change times.
+/// A file edited in place, replaced by a rename or truncated has another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FileVersion {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl FileVersion {
+    /// The version `meta` describes.
+    pub(crate) fn of(meta: &Metadata) -> FileVersion {
+        FileVersion {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.size(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        }
+    }
+
+    /// The version of what `path` (relative to `dir`) names, its last component not followed;
+    /// `None` if it cannot be stat'ed. One `fstatat`, no allocation.
+    pub(crate) fn of_path(dir: &std::fs::File, path: &[u8]) -> Option<FileVersion> {
+        use std::os::unix::ffi::OsStrExt;
+        let st = rustix::fs::statat(
+            dir,
+            std::ffi::OsStr::from_bytes(path),
+            rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+        )
+        .ok()?;
+        // `dev_t` is `i32` on macOS and `u64` elsewhere: `as` converts as std's `MetadataExt::dev`
+        // does, so the two versions of one file compare equal.
+        #[allow(clippy::unnecessary_cast)]
+        let dev = st.st_dev as u64;
+        Some(FileVersion {
+            dev,
+            ino: st.st_ino,
+            size: st.st_size as u64,
+            mtime: (st.st_mtime, st.st_mtime_nsec as i64),
+            ctime: (st.st_ctime, st.st_ctime_nsec as i64),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strategy_words() {
+        let native = Strategy::native();
+        assert_eq!(Strategy::parse(""), Ok(native));
+        assert_eq!(Strategy::parse("native"), Ok(native));
+        assert_eq!(Strategy::parse("portable"), Ok(Strategy::portable()));
+        assert_eq!(
+            Strategy::parse(" walk , plain-send"),
+            Ok(Strategy {
+                opening: Opening::Walk,
+                sending: Sending::Plain,
+                ..native
+            })
+        );
+        assert_eq!(
+            Strategy::parse("shared-listener").map(|s| s.listening),
+            Ok(Listening::Shared)
+        );
+        let refused = Strategy::parse("walk,walkk").unwrap_err();
+        assert!(refused.contains("\"walkk\""), "{refused}");
+    }
+
+    #[test]
+    fn a_file_version_changes_with_its_content() {
+        let dir = std::env::temp_dir().join(format!("mioserve-version-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("f"), "one").unwrap();
+        let root = std::fs::File::open(&dir).unwrap();
+        let first = FileVersion::of_path(&root, b"f").unwrap();
+        let meta = std::fs::metadata(dir.join("f")).unwrap();
+        assert_eq!(FileVersion::of(&meta), first);
+        std::fs::write(dir.join("f"), "three").unwrap();
+        assert_ne!(FileVersion::of_path(&root, b"f"), Some(first));
+        assert_eq!(FileVersion::of_path(&root, b"missing"), None);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
