@@ -48,26 +48,7 @@ pub(super) fn serve_file(
     index: bool,
     state: &mut WorkerState,
 ) -> ResponsePlan {
-    let root = coded::Root {
-        dir: &site.root,
-        cache: &site.cache_control,
-    };
-    let mut injection = match state.live {
-        Some(_) if cached.content_type.0.mime == "text/html" => {
-            live::wants_injection(req, state.live.as_ref())
-        }
-        _ => None,
-    };
-    let page = match injection {
-        Some(Injection::Injected) => live::inject_file(cached)
-            .map_err(|why| injection = Some(why))
-            .ok(),
-        _ => None,
-    };
-    let selected = match page {
-        Some(page) => coded::select_injected(req, site.coding, page),
-        None => coded::select(req, site.coding, root, cached, state),
-    };
+    let (selected, injection) = select(req, site, site.coding, cached, state);
     let mut plan = plan_representation(req, cached, selected, &state.coding.variants, state.wall);
     plan.live = injection;
     if index && matches!(plan.reason, Some(Reason::File(_))) {
@@ -101,31 +82,11 @@ pub(super) fn serve_page(
         },
         ..*req
     };
-    let root = coded::Root {
-        dir: &site.root,
-        cache: &site.cache_control,
-    };
     let policy = coded::Policy {
         precompressed: site.coding.precompressed && sidecars,
         ..site.coding
     };
-    // Under live reload an HTML page gets the script as a file does, before it is coded.
-    let mut injection = match state.live {
-        Some(_) if page.content_type.0.mime == "text/html" => {
-            live::wants_injection(&req, state.live.as_ref())
-        }
-        _ => None,
-    };
-    let injected = match injection {
-        Some(Injection::Injected) => live::inject_file(page)
-            .map_err(|why| injection = Some(why))
-            .ok(),
-        _ => None,
-    };
-    let selected = match injected {
-        Some(bytes) => coded::select_injected(&req, site.coding, bytes),
-        None => coded::select(&req, policy, root, page, state),
-    };
+    let (selected, injection) = select(&req, site, policy, page, state);
     let vary =
         (!matches!(selected, Selected::Identity { vary: false, .. })).then_some("Accept-Encoding");
     let described = selected.representation();
@@ -144,6 +105,33 @@ pub(super) fn serve_page(
         body,
         ..ResponsePlan::empty(status)
     }
+}
+
+/// The representation of `cached` to send, under `policy`, and what live reload did with it: an
+/// HTML file under live reload is the file with the script injected (see `live`), coded after
+/// injection; anything else is chosen by [`coded::select`].
+fn select(
+    req: &RequestHead<'_>,
+    site: &Site,
+    policy: coded::Policy,
+    cached: &CachedFile,
+    state: &mut WorkerState,
+) -> (Selected, Option<Injection>) {
+    let mut injection = match state.page_load {
+        Some(verdict) if cached.content_type.0.mime == "text/html" => Some(verdict),
+        _ => None,
+    };
+    if injection == Some(Injection::Injected) {
+        match live::inject_file(cached) {
+            Ok(page) => return (coded::select_injected(req, site.coding, page), injection),
+            Err(why) => injection = Some(why),
+        }
+    }
+    let root = coded::Root {
+        dir: &site.root,
+        cache: &site.cache_control,
+    };
+    (coded::select(req, policy, root, cached, state), injection)
 }
 
 /// What a representation's content is.

@@ -11,11 +11,9 @@
 //! the folder as it is sent, one `openat2` per entry (see `archive`).
 
 use std::fs::File;
-use std::rc::Rc;
 use std::sync::Arc;
 
 use super::listing::{self, Listing};
-use super::live::{self, Feed};
 use super::{Site, archive, encoding};
 use crate::http::parse::RequestHead;
 use crate::http::{Method, Status};
@@ -26,15 +24,15 @@ use crate::response::plan::{RareField, ResponsePlan};
 use crate::response::reason::{CodingWhy, Injection, Reason, Representation};
 
 /// The answer for `dir`, an open directory at `path` (relative to the root) that the target
-/// named with its trailing slash and that holds no index; `query` is the target's query, `feed`
-/// live reload's when it is on.
+/// named with its trailing slash and that holds no index; `query` is the target's query, `page_load`
+/// whether an HTML page gets live reload's script.
 pub(super) fn serve_folder(
     req: &RequestHead<'_>,
     site: &Site,
     dir: File,
     path: &[u8],
     query: Option<&str>,
-    feed: Option<&Rc<Feed>>,
+    page_load: Option<Injection>,
 ) -> ResponsePlan {
     if !site.listing {
         return ResponsePlan::error(Status::FORBIDDEN).because(Reason::NoListing);
@@ -45,24 +43,24 @@ pub(super) fn serve_folder(
         .flatten();
     match archive {
         Some(format) => archive_plan(req, site, dir, path, format),
-        None => listing_plan(req, site, dir, path, query, feed),
+        None => listing_plan(req, site, dir, path, query, page_load),
     }
 }
 
 /// The folder listed, as HTML, JSON or plain text (the query and `Accept` say which); an HTML
-/// page loads live reload's script when `feed` says it is on.
+/// page loads live reload's script when `page_load` says so.
 fn listing_plan(
     req: &RequestHead<'_>,
     site: &Site,
     dir: File,
     path: &[u8],
     query: Option<&str>,
-    feed: Option<&Rc<Feed>>,
+    page_load: Option<Injection>,
 ) -> ResponsePlan {
     let mut options = listing::Options::from_request(query, req.fields.accept);
     options.archives = site.archives;
     let injection = match options.format {
-        listing::Format::Html => live::wants_injection(req, feed),
+        listing::Format::Html => page_load,
         _ => None,
     };
     options.live_reload = injection == Some(Injection::Injected);

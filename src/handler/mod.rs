@@ -64,6 +64,7 @@ pub use site::{Site, SiteOptions};
 /// Decides the response to `req`, using and updating the worker's open-file cache and path
 /// buffer in `state`.
 pub(crate) fn handle(req: &RequestHead<'_>, site: &Site, state: &mut WorkerState) -> ResponsePlan {
+    state.page_load = live::wants_injection(req, state.live.as_ref());
     let mut plan = match admit::admit(req, site.cors, site.auth.as_ref()) {
         None => route(req, site, state),
         // A container's health probe carries no credentials (see `reserved::is_health`).
@@ -82,7 +83,7 @@ pub(crate) fn handle(req: &RequestHead<'_>, site: &Site, state: &mut WorkerState
             .content_type
             .is_some_and(|t| t.mime == ContentType::HTML.mime)
     {
-        plan = match live::wants_injection(req, state.live.as_ref()) {
+        plan = match state.page_load {
             Some(Injection::Injected) => live::inject_error_page(plan),
             Some(why) => plan.injected(why),
             None => plan,
@@ -126,14 +127,14 @@ fn serve(req: &RequestHead<'_>, site: &Site, state: &mut WorkerState) -> Respons
     let answered = match find(req.target, site, state) {
         Ok(Found::File { cached, index }) => Ok(file::serve_file(req, site, &cached, index, state)),
         Ok(Found::Folder { dir, query }) => {
-            let feed = state.live.as_ref();
+            let page_load = state.page_load;
             Ok(folder::serve_folder(
                 req,
                 site,
                 dir,
                 &state.path,
                 query,
-                feed,
+                page_load,
             ))
         }
         Ok(Found::Reserved(decoded)) => {
@@ -228,6 +229,9 @@ pub struct WorkerState {
     pub(crate) coding: CodingState,
     /// Live reload's view of the latest change, when it is on.
     pub(crate) live: Option<Rc<Feed>>,
+    /// Whether an HTML answer to the request being handled gets live reload's script (`None`:
+    /// live reload is off), decided once by [`handle`] for every responder.
+    pub(crate) page_load: Option<Injection>,
 }
 
 impl Default for WorkerState {
@@ -246,6 +250,7 @@ impl WorkerState {
             open_files: OpenFiles::default(),
             coding: CodingState::new(cap),
             live: None,
+            page_load: None,
         }
     }
 
