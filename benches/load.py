@@ -804,18 +804,27 @@ SCENARIO_NAMES = [
 class Sample:
     result: Result
     cpu: float  # server CPU seconds during the run
+    client_cpu: float = 0.0  # the generator's CPU seconds (user + system) during the run
+
+
+def children_cpu() -> float:
+    """CPU seconds of every child process that has ended and been waited for (the generators)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def measure(server: Server, scenario: Scenario) -> Sample:
     server.check_alive(f"before {scenario.name}")
     before = cpu_seconds(server.pid)
+    client_before = children_cpu()
     result = scenario.run(server.port)
+    client = children_cpu() - client_before
     # Let the server finish closing the generator's connections: part of the run's cost.
     time.sleep(0.3)
     if not server.check_alive(f"during {scenario.name}"):
         result.failed = (result.failed or "") + " server died"
-        return Sample(result, 0.0)
-    return Sample(result, cpu_seconds(server.pid) - before)
+        return Sample(result, 0.0, client)
+    return Sample(result, cpu_seconds(server.pid) - before, client)
 
 
 def fmt_time(seconds: float | None) -> str:
@@ -850,11 +859,15 @@ def table(scenario: Scenario, by_server: dict[str, list[Sample]], base: str = "n
     cpu_unit = "µs/MiB" if scenario.per_mib else "µs/req"
     rows = []
     stats = {}
+    client_cpu: dict[str, float | None] = {}
     for name, samples in by_server.items():
         ok = [s for s in samples if not s.result.failed and s.result.requests]
         if scenario.per_mib:
             rate = median([s.result.bytes / s.result.seconds / MIB for s in ok])
             cpu = median([s.cpu * 1e6 / (s.result.bytes / MIB) for s in ok if s.result.bytes])
+            client_cpu[name] = median(
+                [s.client_cpu * 1e6 / (s.result.bytes / MIB) for s in ok if s.result.bytes]
+            )
         else:
             rate = median([s.result.rate for s in ok])
             cpu = median([s.cpu * 1e6 / s.result.requests for s in ok])
@@ -885,6 +898,18 @@ def table(scenario: Scenario, by_server: dict[str, list[Sample]], base: str = "n
         if with_ceiling:
             line += f" {cpu / ceiling_cpu:.2f}× |" if cpu and ceiling_cpu else " n/a |"
         lines.append(line)
+    if client_cpu:
+        # Where the generator is the limit, the shape of the server's stream shows in what it
+        # costs the client to receive it.
+        lines += [
+            "",
+            "Generator (client) CPU per MiB received: "
+            + ", ".join(
+                f"{name} {value:.0f} µs" if value is not None else f"{name} n/a"
+                for name, value in client_cpu.items()
+            )
+            + ".",
+        ]
     if scenario.note:
         lines += ["", scenario.note]
     return "\n".join(lines) + "\n"
