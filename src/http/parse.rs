@@ -46,6 +46,9 @@
 //!     other field keeps tabs as whitespace, as the RFC says.
 
 use std::mem::MaybeUninit;
+use std::sync::LazyLock;
+
+use memchr::memmem::Finder;
 
 use super::error::ParseError;
 use super::host;
@@ -314,18 +317,26 @@ pub fn skip_leading_empty_lines(buf: &[u8]) -> usize {
 /// Finds the end of a head (the byte after its blank line) in `buf`, scanning only from
 /// `scanned` on, the length already searched by an earlier call. A blank line is `\n\n` or
 /// `\n\r\n`, so bare-LF heads, which `httparse` accepts, are found too.
+///
+/// Cost: one vectorised search for `\n\r\n` (how heads end in practice), then one for `\n\n`
+/// over the bytes before it only, since a bare-LF blank line counts only if it comes first.
+/// Two searches with prebuilt finders take about a third of the instructions of visiting every
+/// line end of a head.
 pub fn find_head_end(buf: &[u8], scanned: usize) -> Option<usize> {
+    static CRLF_BLANK: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\n\r\n"));
+    static LF_BLANK: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\n\n"));
     // Back up so a terminator split across two reads is still seen.
     let start = scanned.saturating_sub(3);
-    for offset in memchr::memchr_iter(b'\n', &buf[start..]) {
-        let i = start + offset;
-        match buf.get(i + 1) {
-            Some(b'\n') => return Some(i + 2),
-            Some(b'\r') if buf.get(i + 2) == Some(&b'\n') => return Some(i + 3),
-            _ => {}
-        }
-    }
-    None
+    let haystack = &buf[start..];
+    let crlf = CRLF_BLANK.find(haystack);
+    // A `\n\n` at `j` ends the head first only if `j` is before the `\n\r\n`'s first byte;
+    // both of its bytes then lie within `..=i`.
+    let before = crlf.map_or(haystack, |i| &haystack[..=i]);
+    let end = match LF_BLANK.find(before) {
+        Some(j) => j + 2,
+        None => crlf? + 3,
+    };
+    Some(start + end)
 }
 
 /// The error for a head that did not end within the limit: 414 if even the request line did not
@@ -749,6 +760,25 @@ mod tests {
                 "{:?}",
                 String::from_utf8_lossy(buf)
             );
+        }
+    }
+
+    proptest::proptest! {
+        /// The two searches find what a walk over every line end finds: the first blank line,
+        /// CRLF or bare LF, from wherever an earlier call stopped.
+        #[test]
+        fn head_end_is_the_first_blank_line(
+            buf in proptest::collection::vec(proptest::sample::select(b"\r\na".to_vec()), 0..40),
+            scanned in 0usize..40,
+        ) {
+            let scanned = scanned.min(buf.len());
+            let start = scanned.saturating_sub(3);
+            let walked = (start..buf.len()).find_map(|i| match &buf[i..] {
+                [b'\n', b'\n', ..] => Some(i + 2),
+                [b'\n', b'\r', b'\n', ..] => Some(i + 3),
+                _ => None,
+            });
+            proptest::prop_assert_eq!(find_head_end(&buf, scanned), walked);
         }
     }
 
