@@ -240,11 +240,16 @@ fn run_workers(servers: Vec<Server>) -> std::io::Result<Exit> {
 
 /// `RUST_LOG` decides when set; otherwise info, raised by `-v`/`-vv` or lowered to errors by `-q`.
 /// Records go through the [`Terminal`], so they never land in the live line.
+///
+/// rustls logs what single clients do (a warning for each ClientHello that names an IP address
+/// as its server name, as wrk and some load generators send); left at the server's level, any
+/// client could write a line to the terminal per connection. The TLS counters and `-v`'s own
+/// line per failed handshake say what matters, so rustls speaks only at `-vv` (or by `RUST_LOG`).
 fn init_logging(cli: &Cli) {
     let default = match (cli.quiet, cli.verbose) {
-        (true, _) => "error",
-        (false, 0) => "info",
-        (false, 1) => "debug",
+        (true, _) => "error,rustls=off",
+        (false, 0) => "info,rustls=off",
+        (false, 1) => "debug,rustls=off",
         (false, _) => "trace",
     };
     let env = env_logger::Env::default().default_filter_or(default);

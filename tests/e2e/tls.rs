@@ -310,6 +310,41 @@ fn any_server_name_gets_the_certificate_and_openssl_agrees() {
     assert!(refused, "the certificate is not valid for other.example");
 }
 
+/// A client that names an IP address as its server name (wrk does) is served, and writes nothing
+/// to the server's log: rustls's warning about it would be a line per connection that any client
+/// could cause.
+#[test]
+fn an_ip_address_as_server_name_is_not_logged() {
+    let mut server = ChildServer::spawn_speaking(
+        Scheme::Https,
+        Path::new(env!("CARGO_BIN_EXE_mioserve")),
+        one_file,
+        &["--no-stats"],
+        |command| {
+            command.env_remove("RUST_LOG");
+        },
+    );
+    for _ in 0..3 {
+        let Ok(output) = Command::new("openssl")
+            .args(["s_client", "-connect", &server.addr.to_string()])
+            .args(["-servername", "127.0.0.1", "-tls1_3"])
+            .stdin(Stdio::null())
+            .output()
+        else {
+            eprintln!("skipped: no openssl (.ci/run installs it)");
+            return;
+        };
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert!(text.contains("TLSv1.3"), "{text}");
+    }
+    server.signal(rustix::process::Signal::TERM);
+    let (status, stderr) = server.wait(Duration::from_secs(10));
+    assert!(status.success(), "{stderr}");
+    assert!(stderr.contains("handshakes completed 3"), "{stderr}");
+    assert!(!stderr.contains("rustls"), "{stderr}");
+    assert!(!stderr.contains("WARN"), "{stderr}");
+}
+
 #[test]
 fn curl_trusts_the_self_signed_certificate_by_its_pem() {
     if Command::new("curl").arg("--version").output().is_err() {
