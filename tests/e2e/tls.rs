@@ -269,6 +269,21 @@ fn sighup_swaps_the_certificate_and_a_failed_reload_keeps_it() {
     );
 }
 
+/// What `openssl s_client` prints after a TLS 1.3 handshake (offering `http/1.1`) with `addr`,
+/// naming `server_name`; `None`, with a note, where openssl is not installed.
+fn s_client(addr: SocketAddr, server_name: &str) -> Option<String> {
+    let Ok(output) = Command::new("openssl")
+        .args(["s_client", "-connect", &addr.to_string()])
+        .args(["-servername", server_name, "-alpn", "http/1.1", "-tls1_3"])
+        .stdin(Stdio::null())
+        .output()
+    else {
+        eprintln!("skipped: no openssl (.ci/run installs it)");
+        return None;
+    };
+    Some(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
 #[test]
 fn any_server_name_gets_the_certificate_and_openssl_agrees() {
     let server = ChildServer::spawn_speaking(
@@ -278,22 +293,9 @@ fn any_server_name_gets_the_certificate_and_openssl_agrees() {
         &["--no-stats"],
         |_| {},
     );
-    let Ok(output) = Command::new("openssl")
-        .args(["s_client", "-connect", &server.addr.to_string()])
-        .args([
-            "-servername",
-            "wrong.example",
-            "-alpn",
-            "http/1.1",
-            "-tls1_3",
-        ])
-        .stdin(Stdio::null())
-        .output()
-    else {
-        eprintln!("skipped: no openssl (.ci/run installs it)");
+    let Some(text) = s_client(server.addr, "wrong.example") else {
         return;
     };
-    let text = String::from_utf8_lossy(&output.stdout);
     assert!(
         text.contains("CN=rcgen self signed cert") || text.contains("CN = rcgen self signed cert"),
         "{text}"
@@ -325,16 +327,9 @@ fn an_ip_address_as_server_name_is_not_logged() {
         },
     );
     for _ in 0..3 {
-        let Ok(output) = Command::new("openssl")
-            .args(["s_client", "-connect", &server.addr.to_string()])
-            .args(["-servername", "127.0.0.1", "-tls1_3"])
-            .stdin(Stdio::null())
-            .output()
-        else {
-            eprintln!("skipped: no openssl (.ci/run installs it)");
+        let Some(text) = s_client(server.addr, "127.0.0.1") else {
             return;
         };
-        let text = String::from_utf8_lossy(&output.stdout);
         assert!(text.contains("TLSv1.3"), "{text}");
     }
     server.signal(rustix::process::Signal::TERM);
