@@ -60,6 +60,12 @@ const EVENTS_CAPACITY: usize = 1024;
 /// open whose closing would free one. nginx uses 500 ms; shorter recovers sooner at little cost.
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
+/// How often reaching the connection limit is said on stderr at most. Clients decide how often it
+/// is reached (at the limit, every close lets one more in and the next arrival reaches it again),
+/// so saying it each time would let them write a line per connection; the exit report and the
+/// metrics count every pause.
+const LIMIT_WARNING_INTERVAL: Duration = Duration::from_secs(60);
+
 /// How the loop ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
@@ -270,6 +276,7 @@ impl Server {
                 accepting: true,
                 retry_at: None,
                 emfile_logged: false,
+                limit_warned_at: None,
                 max_connections: config.max_connections,
             },
             sending: config.strategy.sending,
@@ -457,6 +464,8 @@ struct Acceptor {
     retry_at: Option<Instant>,
     /// The pause for lack of file descriptors has been logged (once per pause, not per attempt).
     emfile_logged: bool,
+    /// When reaching the connection limit was last said (see [`LIMIT_WARNING_INTERVAL`]).
+    limit_warned_at: Option<Instant>,
     max_connections: usize,
 }
 
@@ -476,10 +485,17 @@ impl Acceptor {
                 return None;
             }
             if open >= self.max_connections {
-                log::warn!(
-                    "connection limit ({}) reached: new connections wait until one closes",
-                    self.max_connections
-                );
+                if self
+                    .limit_warned_at
+                    .is_none_or(|at| now.saturating_duration_since(at) >= LIMIT_WARNING_INTERVAL)
+                {
+                    log::warn!(
+                        "connection limit ({}) reached: new connections wait until one closes \
+                         (said at most once a minute; the exit report counts every pause)",
+                        self.max_connections
+                    );
+                    self.limit_warned_at = Some(now);
+                }
                 self.pause(registry);
                 stats.accept_paused();
                 return None;

@@ -212,6 +212,42 @@ fn connection_cap_makes_new_clients_wait_until_one_closes() {
     b.response().assert_status(200);
 }
 
+/// At the connection cap every close lets one client in and the next arrival reaches the cap
+/// again: clients decide how often that happens, so it is said once, not once a pause.
+#[test]
+fn reaching_the_connection_cap_is_said_once_not_per_pause() {
+    let mut server = ChildServer::spawn(small_site, &["--max-connections", "1", "--no-stats"]);
+    let request = b"GET /a.txt HTTP/1.1\r\nHost: t\r\n\r\n";
+    let mut first = server.connect();
+    first.send(request);
+    first.response().assert_status(200);
+    for _ in 0..3 {
+        // The next client waits at the cap until the one before it closes.
+        let mut next = server.connect();
+        next.send(request);
+        std::thread::sleep(Duration::from_millis(200));
+        drop(first);
+        next.response().assert_status(200);
+        first = next;
+    }
+    drop(first);
+    server.signal(rustix::process::Signal::TERM);
+    let (status, stderr) = server.wait(Duration::from_secs(10));
+    assert!(status.success(), "{stderr}");
+    assert_eq!(
+        stderr.matches("connection limit (1) reached").count(),
+        1,
+        "{stderr}"
+    );
+    let paused: u32 = stderr
+        .split("accept paused ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no pause count in {stderr}"));
+    assert!(paused >= 2, "the cap was reached once only: {stderr}");
+}
+
 /// Waits for the child's descriptor count to settle back to `baseline`.
 #[cfg(target_os = "linux")]
 #[track_caller]
