@@ -256,13 +256,15 @@ impl Walk {
         self.name.extend_from_slice(below);
     }
 
-    /// Says under `--explain` that the entry at `self.path` is left out, and why.
+    /// Says under `--explain` that the entry at `self.path` is left out, and why: through the
+    /// terminal writer, as every `--explain` line, so it never lands in the live stats line.
     fn left_out(&self, why: &str) {
         if let Some(prefix) = &self.explain {
-            eprintln!(
-                "{prefix}: left /{} out of the archive ({why})",
+            let line = format!(
+                "{prefix}: left /{} out of the archive ({why})\n",
                 String::from_utf8_lossy(&self.path)
             );
+            let _ = crate::terminal::Terminal::global().write_stderr(line.as_bytes());
         }
     }
 }
