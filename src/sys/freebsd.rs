@@ -1,14 +1,14 @@
 //! FreeBSD: `openat(O_RESOLVE_BENEATH)` where the kernel enforces it, its own `sendfile`,
 //! `MSG_NOSIGNAL`, `SO_REUSEPORT_LB`. Type-checked by CI; not yet run on a FreeBSD machine.
 
-use std::io::{self, IoSlice};
+use std::io;
 use std::os::fd::BorrowedFd;
 use std::path::Path;
 use std::sync::OnceLock;
 
 use rustix::fs::{AtFlags, Mode, OFlags};
 use rustix::io::Errno;
-use rustix::net::{SendAncillaryBuffer, SendFlags};
+use rustix::net::SendFlags;
 use socket2::Socket;
 
 use super::beneath::Kernel;
@@ -55,19 +55,11 @@ pub(super) fn open_kernel(root: BorrowedFd<'_>, rel: &Path, flags: OFlags, hidde
 
 /// `send` with `MSG_NOSIGNAL`; FreeBSD has no `MSG_MORE`, so that hint is dropped.
 pub(super) fn send(socket: BorrowedFd<'_>, buf: &[u8], _more: bool) -> io::Result<usize> {
-    Ok(rustix::net::send(socket, buf, SendFlags::NOSIGNAL)?)
+    Ok(rustix::net::send(socket, buf, NO_SIGPIPE)?)
 }
 
-/// `sendmsg` of `bufs`, no control data, as `send` guards against `SIGPIPE`.
-pub(super) fn send_vectored(socket: BorrowedFd<'_>, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-    let mut control = SendAncillaryBuffer::default();
-    Ok(rustix::net::sendmsg(
-        socket,
-        bufs,
-        &mut control,
-        SendFlags::NOSIGNAL,
-    )?)
-}
+/// The flag that keeps a send to a peer that went away from raising `SIGPIPE`.
+pub(super) const NO_SIGPIPE: SendFlags = SendFlags::NOSIGNAL;
 
 /// FreeBSD's `sendfile`, through `nix`: it reports what it sent even when it fails, and
 /// [`super::sendfile::outcome`] keeps that count.

@@ -1,13 +1,13 @@
 //! Linux: `openat2`, `sendfile`, `MSG_MORE`, `MSG_NOSIGNAL`, `SO_REUSEPORT`.
 
-use std::io::{self, IoSlice};
+use std::io;
 use std::os::fd::BorrowedFd;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
-use rustix::net::{SendAncillaryBuffer, SendFlags};
+use rustix::net::SendFlags;
 use socket2::Socket;
 
 use super::beneath::Kernel;
@@ -63,23 +63,15 @@ pub(super) fn open_kernel(root: BorrowedFd<'_>, rel: &Path, flags: OFlags, hidde
 /// process with `SIGPIPE`), and `MSG_MORE` when more of the response follows at once.
 pub(super) fn send(socket: BorrowedFd<'_>, buf: &[u8], more: bool) -> io::Result<usize> {
     let flags = if more {
-        SendFlags::NOSIGNAL | SendFlags::MORE
+        NO_SIGPIPE | SendFlags::MORE
     } else {
-        SendFlags::NOSIGNAL
+        NO_SIGPIPE
     };
     Ok(rustix::net::send(socket, buf, flags)?)
 }
 
-/// `sendmsg` of `bufs`, no control data, as `send` guards against `SIGPIPE`.
-pub(super) fn send_vectored(socket: BorrowedFd<'_>, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-    let mut control = SendAncillaryBuffer::default();
-    Ok(rustix::net::sendmsg(
-        socket,
-        bufs,
-        &mut control,
-        SendFlags::NOSIGNAL,
-    )?)
-}
+/// The flag that keeps a send to a peer that went away from raising `SIGPIPE`.
+pub(super) const NO_SIGPIPE: SendFlags = SendFlags::NOSIGNAL;
 
 /// Linux's `sendfile`: the count it returns is what was sent; `EAGAIN` means nothing was.
 pub(super) fn send_file(

@@ -1,14 +1,14 @@
 //! macOS: `openat(O_NOFOLLOW_ANY)`, its own `sendfile`, `SO_NOSIGPIPE`, one listener shared by
 //! the workers. Type-checked by CI; not yet run on a Mac.
 
-use std::io::{self, IoSlice};
+use std::io;
 use std::os::fd::BorrowedFd;
 use std::path::Path;
 use std::sync::OnceLock;
 
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
-use rustix::net::{SendAncillaryBuffer, SendFlags};
+use rustix::net::SendFlags;
 use socket2::{SockRef, Socket};
 
 use super::beneath::Kernel;
@@ -59,19 +59,12 @@ pub(super) fn open_kernel(
 /// `send` without flags: macOS has neither `MSG_NOSIGNAL` (each accepted socket has
 /// `SO_NOSIGPIPE` instead, see [`prepare_accepted`]) nor `MSG_MORE`.
 pub(super) fn send(socket: BorrowedFd<'_>, buf: &[u8], _more: bool) -> io::Result<usize> {
-    Ok(rustix::net::send(socket, buf, SendFlags::empty())?)
+    Ok(rustix::net::send(socket, buf, NO_SIGPIPE)?)
 }
 
-/// `sendmsg` of `bufs`, no control data, as `send` guards against `SIGPIPE`.
-pub(super) fn send_vectored(socket: BorrowedFd<'_>, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-    let mut control = SendAncillaryBuffer::default();
-    Ok(rustix::net::sendmsg(
-        socket,
-        bufs,
-        &mut control,
-        SendFlags::empty(),
-    )?)
-}
+/// No flag keeps a send from raising `SIGPIPE` here: each accepted socket has `SO_NOSIGPIPE`
+/// instead (see [`prepare_accepted`]).
+pub(super) const NO_SIGPIPE: SendFlags = SendFlags::empty();
 
 /// macOS's `sendfile`, through `nix`: it reports what it sent even when it fails, and
 /// [`super::sendfile::outcome`] keeps that count.

@@ -8,6 +8,7 @@ use std::io::{self, IoSlice};
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::AsFd;
 
+use rustix::net::SendAncillaryBuffer;
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
 use super::{Sending, os};
@@ -70,7 +71,13 @@ pub(crate) fn send(
 /// (TLS hands over its queued records this way).
 #[inline]
 pub(crate) fn send_vectored(socket: &impl AsFd, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-    os::send_vectored(socket.as_fd(), bufs)
+    let mut no_control = SendAncillaryBuffer::default();
+    Ok(rustix::net::sendmsg(
+        socket,
+        bufs,
+        &mut no_control,
+        os::NO_SIGPIPE,
+    )?)
 }
 
 /// Sends up to `count` bytes of `file` from `*offset`, advancing it by what was sent. Any bytes
