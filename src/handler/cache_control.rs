@@ -17,10 +17,22 @@
 //!
 //! Cost per request: one scan of the file name; the value is shared text (an `Arc` clone).
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 /// The default: store, but revalidate before every use.
 pub(crate) const NO_CACHE: &str = "no-cache";
+
+/// `no-cache` as answers share it: a response clones a reference count, never the text.
+pub(crate) fn no_cache() -> Arc<str> {
+    static SHARED: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(NO_CACHE));
+    Arc::clone(&SHARED)
+}
+
+/// `no-store` (answers no cache may keep: live reload's stream, metrics, health), shared likewise.
+pub(crate) fn no_store() -> Arc<str> {
+    static SHARED: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("no-store"));
+    Arc::clone(&SHARED)
+}
 
 /// For content-hashed names: a year (the longest value RFC 9111 §5.2.2.1 caches commonly honour),
 /// and `immutable` (RFC 8246) so a reload does not even revalidate.

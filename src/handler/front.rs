@@ -17,7 +17,6 @@ use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::rc::Rc;
-use std::sync::{Arc, LazyLock};
 
 use rustix::fs::OFlags;
 
@@ -35,8 +34,6 @@ use crate::response::reason::Reason;
 const NOT_FOUND_PAGE: &[u8] = b"404.html";
 /// The SPA fallback's page.
 const SPA_INDEX: &[u8] = b"index.html";
-/// The not-found page's `Cache-Control` (see [`file::serve_page`]).
-static NO_CACHE: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(cache_control::NO_CACHE));
 
 /// Why the router has nothing to serve for a target.
 #[derive(Debug)]
@@ -58,9 +55,7 @@ pub(super) fn serve_front(
 ) -> ResponsePlan {
     match miss {
         Miss::NotFound(_) if state.path == favicon::PATH => favicon::plan(req, state.wall),
-        Miss::NotFound(decoded)
-            if site.spa.is_some() && is_client_route(decoded.named(&state.path)) =>
-        {
+        Miss::NotFound(decoded) if site.spa && is_client_route(decoded.named(&state.path)) => {
             spa_index(req, site, state)
         }
         Miss::NotFound(_) => error_page(req, site, ResolveError::NotFound, state),
@@ -114,7 +109,7 @@ fn not_found(req: &RequestHead<'_>, site: &Site, state: &mut WorkerState) -> Res
         file: Rc::new(file),
         etag: ETag::of(&meta),
         content_type: mime::content_type(name),
-        cache_control: Arc::clone(&NO_CACHE),
+        cache_control: cache_control::no_cache(),
         meta,
         content: None,
     };
@@ -139,10 +134,7 @@ fn spa_index(req: &RequestHead<'_>, site: &Site, state: &mut WorkerState) -> Res
         file: Rc::new(file),
         etag: ETag::of(&meta),
         content_type: mime::content_type(SPA_INDEX),
-        cache_control: site
-            .spa
-            .clone()
-            .unwrap_or_else(|| Arc::from(cache_control::NO_CACHE)),
+        cache_control: cache_control::no_cache(),
         meta,
         content: None,
     };

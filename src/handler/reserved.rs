@@ -17,11 +17,10 @@
 //! a snapshot of every worker's counters and the page rendered into one allocation.
 
 use std::rc::Rc;
-use std::sync::{Arc, LazyLock};
 use std::time::SystemTime;
 
 use super::live::{self, Feed};
-use super::{Site, favicon};
+use super::{Site, cache_control, favicon};
 use crate::http::Status;
 use crate::http::parse::RequestHead;
 use crate::metrics;
@@ -35,8 +34,6 @@ use crate::stats::Registry;
 const PREFIX: &[u8] = b"__mioserve";
 /// The health probe's target, exactly as probes send it.
 const HEALTH_TARGET: &str = "/__mioserve/health";
-/// Neither page may be kept by a cache: each answer is of its moment.
-static NO_STORE: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("no-store"));
 
 /// The part of `path` (decoded and normalised, no leading slash) below the reserved prefix, if
 /// it lies under it: `__mioserve/a/b` → `a/b`, `__mioserve` → empty.
@@ -85,7 +82,7 @@ fn metrics_page(registry: &Registry) -> ResponsePlan {
             charset: true,
         }),
         content_length: Some(len),
-        cache_control: Some(Arc::clone(&NO_STORE)),
+        cache_control: Some(cache_control::no_store()),
         body: Body::Memory(MemoryBody::new(Rc::new(page), 0, len)),
         reason: Some(Reason::Metrics),
         ..ResponsePlan::empty(Status::OK)
@@ -101,7 +98,7 @@ fn health() -> ResponsePlan {
             charset: true,
         }),
         content_length: Some(OK.len() as u64),
-        cache_control: Some(Arc::clone(&NO_STORE)),
+        cache_control: Some(cache_control::no_store()),
         body: Body::Static(OK),
         reason: Some(Reason::Health),
         ..ResponsePlan::empty(Status::OK)

@@ -7,7 +7,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::cache_control::{self, CachePolicy};
+use super::cache_control::CachePolicy;
 use super::coded;
 use crate::config::Config;
 use crate::http::auth::Credentials;
@@ -88,8 +88,8 @@ pub struct Site {
     pub(super) coding: coded::Policy,
     /// Offer listed folders as archives.
     pub(super) archives: bool,
-    /// The SPA fallback, with the `Cache-Control` of the index it serves.
-    pub(super) spa: Option<Arc<str>>,
+    /// Answer client routes with the root's `index.html` (revalidated on every use).
+    pub(super) spa: bool,
     /// The not-found page when not the root's `404.html` (`--page404`).
     pub(super) page404: Option<PathBuf>,
     /// Answer CORS preflights.
@@ -132,7 +132,7 @@ impl Site {
                 precompressed: options.precompressed,
             },
             archives: options.archives,
-            spa: options.spa.then(|| Arc::from(cache_control::NO_CACHE)),
+            spa: options.spa,
             page404: None,
             cors: options.cors,
             auth: None,

@@ -28,6 +28,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::cache_control;
 use super::open_files::CachedFile;
 use crate::http::Status;
 use crate::http::parse::RequestHead;
@@ -196,7 +197,7 @@ pub(super) fn serve_reserved(rest: &[u8], feed: Option<&Rc<Feed>>) -> Option<Res
         }),
         content_length: Some(bytes.len() as u64),
         // The scripts change only with the server: revalidated cheaply, never stale.
-        cache_control: Some(Arc::from("no-cache")),
+        cache_control: Some(cache_control::no_cache()),
         body: Body::Static(bytes),
         reason: Some(Reason::LiveReload),
         ..ResponsePlan::empty(Status::OK)
@@ -214,7 +215,7 @@ pub(super) fn serve_reserved(rest: &[u8], feed: Option<&Rc<Feed>>) -> Option<Res
                 charset: false,
             }),
             content_length: None,
-            cache_control: Some(Arc::from("no-store")),
+            cache_control: Some(cache_control::no_store()),
             body: Body::Stream(Box::new(EventStream::new(Rc::clone(feed)))),
             reason: Some(Reason::LiveReload),
             ..ResponsePlan::empty(Status::OK)
