@@ -206,7 +206,7 @@ impl Entry {
 
 /// The first `len` bytes of `file`, if it has that many (by `pread`, so the descriptor's offset
 /// is left alone).
-fn read_whole(file: &File, len: u64) -> Option<Rc<Vec<u8>>> {
+pub(super) fn read_whole(file: &File, len: u64) -> Option<Rc<Vec<u8>>> {
     use std::os::unix::fs::FileExt;
     let mut bytes = vec![0; usize::try_from(len).ok()?];
     file.read_exact_at(&mut bytes, 0).ok()?;

@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::cache_control;
-use super::open_files::CachedFile;
+use super::open_files::{CachedFile, read_whole};
 use crate::http::Status;
 use crate::http::parse::RequestHead;
 use crate::response::body::{Body, BodySource, MemoryBody, Piece};
@@ -241,18 +241,15 @@ pub(super) fn inject_file(cached: &CachedFile) -> Result<Rc<Vec<u8>>, Injection>
     if len > INJECT_MAX {
         return Err(Injection::TooLarge);
     }
+    let read;
     let html = match &cached.content {
-        Some(held) => inject(held),
+        Some(held) => held,
         None => {
-            let mut bytes = vec![0; len as usize];
-            cached
-                .file
-                .read_exact_at(&mut bytes, 0)
-                .map_err(|_| Injection::Unreadable)?;
-            inject(&bytes)
+            read = read_whole(&cached.file, len).ok_or(Injection::Unreadable)?;
+            &read
         }
     };
-    Ok(Rc::new(html))
+    Ok(Rc::new(inject(html)))
 }
 
 /// `plan`, an HTML error page (built in, or the root's `404.html`), with the script injected.
