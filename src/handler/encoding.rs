@@ -6,6 +6,7 @@
 //!
 //! Cost per request: one scan of the field, no allocation.
 
+use crate::http::is_tchar;
 use crate::http::parse::{FieldLines, trim_ows};
 use crate::response::coding::Coding;
 
@@ -150,10 +151,6 @@ fn parse_q(param: &[u8]) -> Option<u16> {
 }
 
 /// A token character (RFC 9110 §5.6.2).
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-}
-
 /// Whether content of type `mime` is worth compressing: text, JavaScript, JSON, XML and their
 /// `+json`/`+xml` families (SVG, web manifests, feeds), WebAssembly, playlists and uncompressed
 /// fonts. Never images other than SVG, audio, video, archives or WOFF/WOFF2: they are compressed

@@ -9,6 +9,7 @@
 //! Cost: a byte-at-a-time state machine over chunk framing, a skip over data; no allocation.
 
 use super::error::ParseError;
+use super::is_tchar;
 use super::parse::BodyFraming;
 
 /// Most hex digits in a chunk size: 16 is a full `u64`, anything longer is an attack.
@@ -216,10 +217,6 @@ impl Chunked {
 }
 
 /// A token character (RFC 9110 §5.6.2), as a field name is made of.
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,11 @@ pub mod error;
 pub mod host;
 pub mod parse;
 
+/// Whether `b` may appear in a token (RFC 9110 §5.6.2): field names, codings, methods.
+pub(crate) fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
 /// A request method. Unknown tokens are kept as [`Method::Unknown`] so the handler can answer 501.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
@@ -126,6 +131,16 @@ impl Status {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token_characters() {
+        for b in b"aZ09!#$%&'*+-.^_`|~" {
+            assert!(is_tchar(*b), "{:?}", *b as char);
+        }
+        for b in b" \t\"(),/:;<=>?@[\\]{}\x7f\xe9" {
+            assert!(!is_tchar(*b), "{b:#x}");
+        }
+    }
 
     #[test]
     fn reasons_come_from_the_status_line() {

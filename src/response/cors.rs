@@ -10,7 +10,7 @@
 //!
 //! Cost: only preflights pay, one small `String` for the echoed header list.
 
-use super::extra_headers::is_tchar;
+use crate::http::is_tchar;
 use crate::http::parse::FieldLines;
 
 /// The methods a cross-origin page may use: the only ones this server serves.
@@ -77,7 +77,7 @@ fn header_list(value: FieldLines<'_>) -> Option<String> {
     }
     let mut out = String::new();
     for name in value.elements() {
-        if !name.iter().all(|&b| is_tchar(b as char)) {
+        if !name.iter().all(|&b| is_tchar(b)) {
             return None;
         }
         if !out.is_empty() {
