@@ -47,7 +47,7 @@ use crate::stats::{CloseReason, Stats};
 use crate::sys::{self, Listening, Sending};
 use crate::timer::{Timers, Verdict};
 use crate::tls::{Outcome, Socket, TlsContext, TlsStream};
-use crate::transport::{Tcp, Transport};
+use crate::transport::Tcp;
 use crate::watch::{Change, IgnoreRules};
 
 const LISTENER: Token = Token(usize::MAX - 1);
@@ -798,7 +798,6 @@ impl Loop<'_> {
     fn close(&mut self, slot: usize) {
         let mut conn = self.conns.remove(slot);
         conn.release(&mut self.shared.pool);
-        conn.socket().close();
         self.shared.ended(&mut conn, Instant::now());
     }
 

@@ -47,9 +47,6 @@ pub trait Transport {
     fn holds_output(&self) -> bool {
         false
     }
-    /// The connection is being dropped: the transport's last word where its protocol has one
-    /// (TLS's `close_notify`), sent without waiting.
-    fn close(&mut self) {}
     /// What the client connected with: for the logs, and to answer plain HTTP on an HTTPS port.
     fn security(&self) -> Security {
         Security::Plain

@@ -90,12 +90,6 @@ impl Transport for Socket {
         }
     }
 
-    fn close(&mut self) {
-        if let Socket::Tls(tls) = self {
-            tls.close();
-        }
-    }
-
     #[inline]
     fn security(&self) -> Security {
         match self {

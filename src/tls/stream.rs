@@ -63,6 +63,14 @@ pub struct TlsStream {
     said_goodbye: bool,
 }
 
+/// The session's last word, however the connection ends (closed by either side, refused, or cut
+/// off when the shutdown grace period runs out): `close_notify`, sent without waiting.
+impl Drop for TlsStream {
+    fn drop(&mut self) {
+        let _ = self.goodbye();
+    }
+}
+
 impl std::fmt::Debug for TlsStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TlsStream")
@@ -284,12 +292,15 @@ impl Transport for TlsStream {
 
     fn send_file(
         &mut self,
-        _file: &std::fs::File,
-        _offset: &mut u64,
-        _count: usize,
+        file: &std::fs::File,
+        offset: &mut u64,
+        count: usize,
     ) -> io::Result<usize> {
-        // Never called: `can_send_file` says no, so the body writer reads the file instead.
-        Err(io::ErrorKind::Unsupported.into())
+        match self.mode {
+            Mode::Plain(_) => Transport::send_file(&mut self.tcp, file, offset, count),
+            // Never called: `can_send_file` says no, so the body writer reads the file instead.
+            _ => Err(io::ErrorKind::Unsupported.into()),
+        }
     }
 
     fn shutdown_write(&mut self) -> io::Result<()> {
@@ -310,10 +321,6 @@ impl Transport for TlsStream {
 
     fn holds_output(&self) -> bool {
         self.session.wants_write()
-    }
-
-    fn close(&mut self) {
-        let _ = self.goodbye();
     }
 
     fn security(&self) -> Security {
