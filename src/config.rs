@@ -643,6 +643,11 @@ pub struct Config {
 }
 
 impl Config {
+    /// The URL scheme the server answers: `https` with a certificate, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
+    }
+
     /// A configuration serving `root` on `addr` with default limits and timeouts, no access log
     /// and no signal handling (what an embedding or a test wants; the binary turns both on).
     pub fn new(root: impl Into<PathBuf>, addr: SocketAddr) -> Config {

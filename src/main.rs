@@ -69,11 +69,7 @@ fn main() -> ExitCode {
     if let Some(tls) = &config.tls {
         describe_certificate(tls, self_signed.as_ref(), addr);
     }
-    let scheme = if config.tls.is_some() {
-        "https"
-    } else {
-        "http"
-    };
+    let scheme = config.scheme();
     // The one line on stdout before the access log: a person clicks it, a script reads the port.
     let line = format!("Serving {} at {scheme}://{addr}/\n", describe_root(&cli));
     if let Err(e) = Terminal::global().write_stdout(line.as_bytes()) {
@@ -362,14 +358,8 @@ fn preflight(config: &Config, server: &Server, addr: SocketAddr, limits: NofileL
             }
         }
     }
-    let url = format!(
-        "{}://{addr}/",
-        if config.tls.is_some() {
-            "https"
-        } else {
-            "http"
-        }
-    );
+    // A wildcard bind is tried on loopback: what the commands can reach.
+    let url = share::local_url(config.scheme(), addr);
     log::debug!("try: curl -I {url}");
     log::debug!("try: wrk -t1 -c64 -d10s {url}");
     log::debug!("try: oha -c64 -z10s {url}");
