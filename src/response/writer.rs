@@ -358,13 +358,7 @@ impl BodyWriter {
             let Some(stream) = &mut self.stream else {
                 // The response is done once the transport holds none of it either (TLS records
                 // the socket did not take): no event would come to send them later.
-                return match transport.flush() {
-                    Ok(()) => Ok(Turn::Done),
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Turn::Blocked {
-                        progressed: budget.written > start,
-                    }),
-                    Err(e) => Err(e),
-                };
+                return after_flush(transport, Turn::Done, budget.written > start);
             };
             let out = outbox.buf(pool);
             if stream.crlf_after_file {
@@ -390,13 +384,7 @@ impl BodyWriter {
                     self.waited = true;
                     // What the transport still holds (TLS records the socket did not take) goes
                     // before the wait, which no writable event would end.
-                    return match transport.flush() {
-                        Ok(()) => Ok(Turn::Pending),
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Turn::Blocked {
-                            progressed: budget.written > start,
-                        }),
-                        Err(e) => Err(e),
-                    };
+                    return after_flush(transport, Turn::Pending, budget.written > start);
                 }
                 // A piece costs at least a full one: a source may work without output (reading a
                 // directory) and must still yield.
@@ -408,6 +396,17 @@ impl BodyWriter {
                 }
             }
         }
+    }
+}
+
+/// `then` once the transport has written what it holds back (TLS records the socket did not
+/// take), else `Blocked` until the socket is writable; `progressed`: this turn sent something.
+#[inline]
+fn after_flush<T: Transport>(transport: &mut T, then: Turn, progressed: bool) -> io::Result<Turn> {
+    match transport.flush() {
+        Ok(()) => Ok(then),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Turn::Blocked { progressed }),
+        Err(e) => Err(e),
     }
 }
 
