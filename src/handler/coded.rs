@@ -21,14 +21,12 @@ use std::time::Instant;
 use super::WorkerState;
 use super::cache_control::CachePolicy;
 use super::encoding::{Accepted, MIN_COMPRESS_SIZE, compressible};
-use super::mime::content_type;
 use super::open_files::{CachedFile, OpenFiles, RECHECK};
 use super::resolve::{self, Resolved};
 use super::variants::{VariantKey, Variants};
 use crate::http::Version;
 use crate::http::parse::RequestHead;
 use crate::response::coding::Coding;
-use crate::response::etag::ETag;
 use crate::response::reason::{CodingWhy, Representation};
 use crate::sys;
 
@@ -292,14 +290,7 @@ fn sidecar(
             Ok(Resolved::File(sidecar, meta)) => {
                 // Cached under its own name as what it is, for a request naming it directly.
                 let name = path.rsplit(|&b| b == b'/').next().unwrap_or(path);
-                let found = CachedFile {
-                    file: Rc::new(sidecar),
-                    etag: ETag::of(&meta),
-                    content_type: content_type(name),
-                    cache_control: root.cache.for_name(name),
-                    meta,
-                    content: None,
-                };
+                let found = CachedFile::new(sidecar, meta, name, root.cache.for_name(name));
                 files.insert(root.dir.dir(), path, &found, now);
                 Some(found)
             }

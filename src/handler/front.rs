@@ -16,16 +16,14 @@ use std::fs::{File, Metadata, OpenOptions};
 use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-use std::rc::Rc;
 
 use rustix::fs::OFlags;
 
 use super::open_files::CachedFile;
 use super::resolve::{self, Decoded, ResolveError};
-use super::{Site, WorkerState, cache_control, favicon, file, mime};
+use super::{Site, WorkerState, cache_control, favicon, file};
 use crate::http::Status;
 use crate::http::parse::RequestHead;
-use crate::response::etag::ETag;
 use crate::response::plan::ResponsePlan;
 use crate::response::reason::Reason;
 
@@ -105,14 +103,7 @@ fn not_found(req: &RequestHead<'_>, site: &Site, state: &mut WorkerState) -> Res
         Some(path) => path.file_name().map_or(&[][..], |n| n.as_encoded_bytes()),
         None => NOT_FOUND_PAGE,
     };
-    let page = CachedFile {
-        file: Rc::new(file),
-        etag: ETag::of(&meta),
-        content_type: mime::content_type(name),
-        cache_control: cache_control::no_cache(),
-        meta,
-        content: None,
-    };
+    let page = CachedFile::new(file, meta, name, cache_control::no_cache());
     // Sidecars are looked for beside the page's path in the root: the path buffer names it now.
     if in_root {
         state.path.clear();
@@ -130,14 +121,7 @@ fn spa_index(req: &RequestHead<'_>, site: &Site, state: &mut WorkerState) -> Res
     let Some((file, meta)) = open_page(site, SPA_INDEX) else {
         return error_page(req, site, ResolveError::NotFound, state);
     };
-    let cached = CachedFile {
-        file: Rc::new(file),
-        etag: ETag::of(&meta),
-        content_type: mime::content_type(SPA_INDEX),
-        cache_control: cache_control::no_cache(),
-        meta,
-        content: None,
-    };
+    let cached = CachedFile::new(file, meta, SPA_INDEX, cache_control::no_cache());
     // Sidecars are those of `index.html`, not of the route's path (`app/settings.gz`).
     state.path.clear();
     state.path.extend_from_slice(SPA_INDEX);

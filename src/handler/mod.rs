@@ -51,7 +51,6 @@ use std::time::{Instant, SystemTime};
 use crate::http::parse::RequestHead;
 use crate::http::{Method, Status};
 use crate::response::content_type::ContentType;
-use crate::response::etag::ETag;
 use crate::response::plan::{RareField, ResponsePlan};
 use crate::response::reason::{Injection, Reason};
 use coded::CodingState;
@@ -189,14 +188,7 @@ fn find<'t>(target: &'t str, site: &Site, state: &mut WorkerState) -> Result<Fou
     match resolve::resolve(&site.root, decoded.dir_len, decoded.query, path) {
         Ok(Resolved::File(file, meta)) => {
             let name = path.rsplit(|&b| b == b'/').next().unwrap_or(path);
-            let cached = CachedFile {
-                file: Rc::new(file),
-                etag: ETag::of(&meta),
-                content_type: mime::content_type(name),
-                cache_control: site.cache_control.for_name(name),
-                meta,
-                content: None,
-            };
+            let cached = CachedFile::new(file, meta, name, site.cache_control.for_name(name));
             state.open_files.insert(site.root.dir(), path, &cached, now);
             Ok(Found::File {
                 cached: Rc::new(cached),

@@ -61,6 +61,26 @@ pub(crate) struct CachedFile {
     pub(crate) content: Option<Rc<Vec<u8>>>,
 }
 
+impl CachedFile {
+    /// `file`, just opened, with its validator and the content type its `name` (the last path
+    /// component) says; the content is read only when the cache keeps it.
+    pub(crate) fn new(
+        file: File,
+        meta: Metadata,
+        name: &[u8],
+        cache_control: std::sync::Arc<str>,
+    ) -> CachedFile {
+        CachedFile {
+            file: Rc::new(file),
+            etag: ETag::of(&meta),
+            content_type: super::mime::content_type(name),
+            cache_control,
+            meta,
+            content: None,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Entry {
     /// Shared with the responses that use it: a hit hands out a reference count, not a copy of
@@ -240,14 +260,7 @@ mod tests {
     fn open(dir: &Dir, name: &str) -> CachedFile {
         let file = File::open(dir.0.join(name)).unwrap();
         let meta = file.metadata().unwrap();
-        CachedFile {
-            file: Rc::new(file),
-            etag: ETag::of(&meta),
-            meta,
-            content_type: crate::handler::mime::content_type(name.as_bytes()),
-            cache_control: "no-cache".into(),
-            content: None,
-        }
+        CachedFile::new(file, meta, name.as_bytes(), "no-cache".into())
     }
 
     #[test]
