@@ -164,14 +164,25 @@ pub fn select_injected(req: &RequestHead<'_>, policy: Policy, page: Rc<Vec<u8>>)
         Coding::Identity
     };
     let why = match coding {
-        Coding::Identity if !accepted.wants_coding() || !policy.compress => None,
-        Coding::Identity if small => Some(CodingWhy::TooSmall),
-        Coding::Identity if range => Some(CodingWhy::Range),
-        Coding::Identity if !http11 => Some(CodingWhy::Http10),
-        Coding::Identity => Some(CodingWhy::NotAccepted),
+        Coding::Identity if !accepted.wants_coding() => None,
+        Coding::Identity => policy
+            .compress
+            .then(|| identity_why(policy.compress, small, range, http11)),
         _ => Some(CodingWhy::OnTheFly),
     };
     Selected::Injected { coding, why, page }
+}
+
+/// Why the identity goes to a client that accepts a coding, for `--explain`: with compression on,
+/// the content is too small, a range was asked for, or the client speaks HTTP/1.0 (no stream
+/// for either); otherwise the client accepts no coding this server has for it.
+fn identity_why(compress: bool, small: bool, range: bool, http11: bool) -> CodingWhy {
+    match (compress, small, range, http11) {
+        (true, true, _, _) => CodingWhy::TooSmall,
+        (true, _, true, _) => CodingWhy::Range,
+        (true, _, _, false) => CodingWhy::Http10,
+        _ => CodingWhy::NotAccepted,
+    }
 }
 
 /// Where sidecars are opened, and the cache policy of their own names (for the open-file cache,
@@ -244,18 +255,10 @@ pub fn select(
     let coding = accepted
         .choose(|c| sidecars[c.index()].is_some() || cached[c.index()].is_some() || stream(c));
     if coding == Coding::Identity {
-        let why = if policy.compress && len < MIN_COMPRESS_SIZE {
-            CodingWhy::TooSmall
-        } else if compress && range {
-            CodingWhy::Range
-        } else if compress && !http11 {
-            CodingWhy::Http10
-        } else {
-            CodingWhy::NotAccepted
-        };
+        let small = len < MIN_COMPRESS_SIZE;
         return Selected::Identity {
             vary: true,
-            why: Some(why),
+            why: Some(identity_why(policy.compress, small, range, http11)),
         };
     }
     if let Some(sidecar) = sidecars[coding.index()].take() {
