@@ -23,7 +23,6 @@
 use std::cell::Cell;
 use std::fmt;
 use std::io;
-use std::os::unix::fs::FileExt;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -252,21 +251,14 @@ pub(super) fn inject_file(cached: &CachedFile) -> Result<Rc<Vec<u8>>, Injection>
     Ok(Rc::new(inject(html)))
 }
 
-/// `plan`, an HTML error page (built in, or the root's `404.html`), with the script injected.
-/// Its status and fields stay; only its body and length change.
+/// `plan`, a built-in HTML error page, with the script injected. Its status and fields stay; only
+/// its body and length change. (The root's `404.html` is a file and has its script already:
+/// `file::serve_page` injects it as it injects any page.)
 pub(super) fn inject_error_page(plan: ResponsePlan) -> ResponsePlan {
-    let page = match &plan.body {
-        Body::Static(bytes) => inject(bytes),
-        Body::File(file) if file.remaining <= INJECT_MAX => {
-            let mut bytes = vec![0; file.remaining as usize];
-            if file.file.read_exact_at(&mut bytes, file.offset).is_err() {
-                return plan.injected(Injection::Unreadable);
-            }
-            inject(&bytes)
-        }
-        Body::File(_) => return plan.injected(Injection::TooLarge),
-        _ => return plan,
+    let Body::Static(bytes) = &plan.body else {
+        return plan;
     };
+    let page = inject(bytes);
     let len = page.len() as u64;
     ResponsePlan {
         content_length: Some(len),
