@@ -32,7 +32,6 @@ use crate::access_log::{AccessLog, Deferred};
 use crate::config::ConnConfig;
 pub use crate::exchange::Cx;
 use crate::exchange::{self, Client, Queued, Refusal};
-use crate::http::Method;
 use crate::http::body::BodyDecoder;
 use crate::http::error::ParseError;
 use crate::http::parse::{self, find_head_end, parse_head, skip_leading_empty_lines};
@@ -141,8 +140,6 @@ struct Discarding {
     decoder: BodyDecoder,
     mark: usize,
     then: Sending,
-    /// The request is a HEAD: an error answer replacing its response carries no content.
-    head_request: bool,
     /// The request line as sent, for the log line of an error answer replacing the response.
     request_line: Box<[u8]>,
     /// What the response adds to the counters once the body is whole (see
@@ -550,7 +547,6 @@ impl<T: Transport> Conn<T> {
         // the connection closes, since the body may or may not follow (RFC 9110 §10.1.1).
         let skip_body = head.expect_continue && decoder.is_some();
         let body_follows = decoder.is_some() && !skip_body;
-        let is_head = head.method == Method::Head;
         let client_keeps_alive = head.keep_alive;
         let out = self.out.buf(cx.pool);
         let mark = out.len();
@@ -591,7 +587,6 @@ impl<T: Transport> Conn<T> {
                     decoder,
                     mark,
                     then: sending,
-                    head_request: is_head,
                     request_line,
                     tally,
                 }));
@@ -628,20 +623,14 @@ impl<T: Transport> Conn<T> {
         if matches!(self.phase, Phase::Body(_)) {
             self.account.unfinished_log = None;
         }
-        let (head_request, replaced) = match &self.phase {
-            Phase::Head => (
-                self.read
-                    .as_ref()
-                    .is_some_and(|r| r.data().starts_with(b"HEAD ")),
-                None,
-            ),
-            Phase::Body(discarding) => (discarding.head_request, Some(&discarding.request_line)),
-            _ => (false, None),
+        let replaced = match &self.phase {
+            Phase::Body(discarding) => Some(&discarding.request_line),
+            _ => None,
         };
         let client = self.account.client(self.socket.security());
         let line = replaced.map_or_else(|| pending_line(self.read.as_ref()), |line| &line[..]);
         let out = self.out.buf(cx.pool);
-        let Queued { body, .. } = exchange::refuse(cx, refusal, head_request, line, client, out);
+        let Queued { body, .. } = exchange::refuse(cx, refusal, line, client, out);
         if let Some(read) = &mut self.read {
             let len = read.data().len();
             read.consume(len);

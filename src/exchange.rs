@@ -222,13 +222,12 @@ impl Refusal {
 }
 
 /// Queues the built-in error page for `refusal` behind what `out` holds; `request_line` is what
-/// there was of the request's first line. A refused HEAD request still gets no content (RFC 9110
-/// §9.3.2). Where a request was refused, where the next one starts is not known: the connection
+/// there was of the request's first line, which also says whether it is a HEAD request: a refused
+/// one still gets no content (RFC 9110 §9.3.2). Where a request was refused, where the next one starts is not known: the connection
 /// always closes.
 pub(crate) fn refuse(
     cx: &mut Cx<'_>,
     refusal: Refusal,
-    head_request: bool,
     request_line: &[u8],
     client: Client<'_>,
     out: &mut Vec<u8>,
@@ -243,7 +242,8 @@ pub(crate) fn refuse(
         Refusal::Malformed(error) => ResponsePlan::refused(error),
         Refusal::Timeout => ResponsePlan::error(status),
     };
-    if head_request {
+    let method = method_of(request_line);
+    if method == Method::Head {
         plan = plan.without_body();
     }
     let framing = framing::decide(Terms {
@@ -255,7 +255,7 @@ pub(crate) fn refuse(
     let body_bytes = plan.body_bytes();
     let body = start(cx, plan, framing, out);
     let tally = Tally {
-        method: method_of(request_line),
+        method,
         status: status.code(),
         coded: None,
     };
