@@ -5,6 +5,18 @@
 //!
 //! Cost: a few integer divisions per conversion; digits appended by hand; no allocation.
 
+/// Days from 1970-01-01 to `year`-`month`-`day` (Howard Hinnant's `days_from_civil`): the inverse
+/// of [`Civil::from_unix`]'s date, for dates read from text (a certificate's validity).
+pub(crate) fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// A UTC date and time from Unix seconds, written by [`Civil::push`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Civil {
@@ -141,6 +153,18 @@ pub(crate) fn imf_fixdate(secs: u64) -> [u8; 29] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn days_from_civil_inverts_from_unix() {
+        for days in [-719_468, -1, 0, 1, 10_957, 11_016, 19_723, 2_932_896] {
+            let c = Civil::from_unix(days * 86_400);
+            assert_eq!(
+                days_from_civil(c.year(), i64::from(c.month()), i64::from(c.day())),
+                days,
+                "{c:?}"
+            );
+        }
+    }
 
     #[test]
     fn imf_fixdate_matches_httpdate() {

@@ -19,7 +19,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::sign::CertifiedKey;
 use sha2::{Digest, Sha256};
 
-use crate::http::calendar::Civil;
+use crate::http::calendar::{Civil, TimeStyle, days_from_civil};
 
 /// Days a self-signed certificate is valid from the day it is made: under the 398 days browsers
 /// accept for a leaf, long enough for any development session.
@@ -254,16 +254,10 @@ fn colon_hex(bytes: &[u8]) -> String {
 
 /// `secs` since the epoch as `YYYY-MM-DD HH:MM:SS UTC`.
 fn date(secs: i64) -> String {
-    let c = Civil::from_unix(secs);
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
-        c.year(),
-        c.month(),
-        c.day(),
-        c.hour(),
-        c.minute(),
-        c.second()
-    )
+    let mut text = Vec::with_capacity(23);
+    Civil::from_unix(secs).push(&mut text, TimeStyle::Seconds);
+    text.extend_from_slice(b" UTC");
+    String::from_utf8_lossy(&text).into_owned()
 }
 
 /// What the checks need from a leaf certificate: its validity and its public key.
@@ -376,17 +370,6 @@ impl<'a> Der<'a> {
         let days = days_from_civil(year, month, day);
         Some((days * 86_400 + hour * 3600 + minute * 60 + second, rest))
     }
-}
-
-/// Days from 1970-01-01 to the given date (proleptic Gregorian; Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]
