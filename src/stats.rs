@@ -404,13 +404,7 @@ impl Stats {
             .responses
             .each_ref()
             .map(|row| row.each_ref().map(read));
-        let mut classes = [0; 5];
-        for row in &responses {
-            add(&mut classes, row);
-        }
         Snapshot {
-            requests: classes.iter().sum(),
-            classes,
             responses,
             coded: self.coded.each_ref().map(|row| row.each_ref().map(read)),
             bytes_out: read(&self.bytes_out),
@@ -474,10 +468,8 @@ impl Registry {
 /// Counter values at one moment, summable across workers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Snapshot {
-    /// Responses (requests answered or refused), and the same by status class.
-    pub(crate) requests: u64,
-    pub(crate) classes: [u64; 5],
-    /// Responses by method ([`METHODS`]) and status class.
+    /// Responses (requests answered or refused) by method ([`METHODS`]) and status class; their
+    /// totals are [`Snapshot::classes`] and [`Snapshot::requests`].
     pub(crate) responses: [[u64; 5]; METHODS.len()],
     /// Compressed responses by coding ([`CODINGS`]) and source ([`CODED_FROM`]).
     pub(crate) coded: [[u64; CODED_FROM.len()]; CODINGS.len()],
@@ -507,6 +499,20 @@ pub struct TlsSnapshot {
 }
 
 impl Snapshot {
+    /// Responses by status class, every method's together.
+    pub(crate) fn classes(&self) -> [u64; 5] {
+        let mut classes = [0; 5];
+        for row in &self.responses {
+            add(&mut classes, row);
+        }
+        classes
+    }
+
+    /// Responses (requests answered or refused).
+    pub(crate) fn requests(&self) -> u64 {
+        self.classes().iter().sum()
+    }
+
     /// The sum of several workers' snapshots.
     pub fn sum<'a>(all: impl IntoIterator<Item = &'a Snapshot>) -> Snapshot {
         let mut total = Snapshot {
@@ -514,7 +520,6 @@ impl Snapshot {
             ..Snapshot::default()
         };
         for s in all {
-            total.requests += s.requests;
             total.bytes_out += s.bytes_out;
             total.accepted += s.accepted;
             total.open += s.open;
@@ -523,7 +528,6 @@ impl Snapshot {
             total.subscribers += s.subscribers;
             total.subscriptions += s.subscriptions;
             total.events += s.events;
-            add(&mut total.classes, &s.classes);
             for (into, from) in total.responses.iter_mut().zip(&s.responses) {
                 add(into, from);
             }
@@ -567,7 +571,8 @@ impl Snapshot {
             Histogram::quantile(&self.service, &before.service, q)
                 .map_or_else(|| "-".to_string(), format_micros)
         };
-        let class = |i: usize| self.classes[i] - before.classes[i];
+        let (classes, classes_before) = (self.classes(), before.classes());
+        let class = |i: usize| classes[i] - classes_before[i];
         let errors: u64 = [
             CloseReason::Reset,
             CloseReason::Error,
@@ -584,7 +589,7 @@ impl Snapshot {
         };
         format!(
             "{:>8.0} req/s {:>8.2} MB/s {:>6} conns{live}  p50 {:>7} p99 {:>7}  2xx {} 3xx {} 4xx {} 5xx {}  errors {}",
-            per_sec(self.requests, before.requests),
+            per_sec(self.requests(), before.requests()),
             per_sec(self.bytes_out, before.bytes_out) / 1e6,
             self.open,
             micros(0.5),
@@ -599,17 +604,18 @@ impl Snapshot {
 
     /// The exit report: totals and why connections ended.
     pub fn report(&self, uptime: Duration) -> String {
+        let classes = self.classes();
         let mut out = String::new();
         let _ = writeln!(
             out,
             "mioserve: {} requests in {:.1}s (1xx {}, 2xx {}, 3xx {}, 4xx {}, 5xx {}), {} bytes out, {} connections accepted",
-            self.requests,
+            self.requests(),
             uptime.as_secs_f64(),
-            self.classes[0],
-            self.classes[1],
-            self.classes[2],
-            self.classes[3],
-            self.classes[4],
+            classes[0],
+            classes[1],
+            classes[2],
+            classes[3],
+            classes[4],
             self.bytes_out,
             self.accepted,
         );
@@ -797,8 +803,8 @@ mod tests {
         b.served(3, Duration::from_micros(7));
         let total = registry.snapshot();
         assert_eq!(registry.workers(), 2);
-        assert_eq!(total.requests, 3);
-        assert_eq!(total.classes, [0, 2, 0, 1, 0]);
+        assert_eq!(total.requests(), 3);
+        assert_eq!(total.classes(), [0, 2, 0, 1, 0]);
         assert_eq!(total.responses[0][1], 2);
         assert_eq!(total.responses[3][3], 1);
         assert_eq!(total.coded[0][2], 1);
@@ -824,7 +830,7 @@ mod tests {
         stats.closed(CloseReason::HeaderTimeout);
         stats.closed(CloseReason::TlsHandshake);
         let total = Snapshot::sum([&stats.snapshot(), &stats.snapshot()]);
-        assert_eq!(total.requests, 4);
+        assert_eq!(total.requests(), 4);
         assert_eq!(total.closes(CloseReason::HeaderTimeout), 2);
         let report = total.report(Duration::from_secs(3));
         assert!(

@@ -125,8 +125,8 @@ pub struct Hub {
     latest: AtomicU64,
     /// One per worker loop.
     wakers: Mutex<Vec<Arc<Waker>>>,
-    /// The root being watched, once the watcher runs (it starts once per hub).
-    watching: Mutex<Option<PathBuf>>,
+    /// The watcher runs (it starts once per hub; a second start is a no-op).
+    watching: Mutex<bool>,
 }
 
 impl Hub {
@@ -174,7 +174,7 @@ impl Hub {
             .watching
             .lock()
             .map_err(|_| WatchError::Other("watcher state poisoned".into()))?;
-        if watching.is_some() {
+        if *watching {
             return Ok(0);
         }
         let (events, incoming) = mpsc::channel();
@@ -193,7 +193,7 @@ impl Hub {
             .name("mioserve-watch".into())
             .spawn(move || coalesce(folders, incoming, hub, quiet))
             .map_err(|e| WatchError::Other(format!("cannot start the watcher thread: {e}")))?;
-        *watching = Some(root.to_path_buf());
+        *watching = true;
         Ok(count)
     }
 }
