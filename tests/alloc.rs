@@ -302,18 +302,15 @@ fn tls_cost(version: &'static rustls::SupportedProtocolVersion, measured: usize)
     let mut log = AccessLog::to(LogFormat::Combined, Box::new(std::io::sink()));
     let stats = Stats::default();
 
-    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    let cert_pem = made.cert.pem();
-    let tls = TlsContext::from_pem(
-        cert_pem.as_bytes(),
-        made.signing_key.serialize_pem().as_bytes(),
-    )
-    .unwrap();
+    let params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    let key = mioserve::tls::cert::P256Key::generate().unwrap();
+    let cert_pem = key.self_sign(params).unwrap().pem();
+    let tls = TlsContext::from_pem(cert_pem.as_bytes(), key.pkcs8_pem().as_bytes()).unwrap();
     let mut roots = rustls::RootCertStore::empty();
     roots
         .add(CertificateDer::from_pem_slice(cert_pem.as_bytes()).unwrap())
         .unwrap();
-    let provider = rustls::crypto::aws_lc_rs::default_provider();
+    let provider = mioserve::tls::provider();
     let client_config = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
         .with_protocol_versions(&[version])
         .unwrap()

@@ -13,6 +13,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
+use graviola::hashing::Sha256 as Sha256Hash;
+use graviola::signing::ecdsa::{P256, SigningKey as EcdsaKey};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -79,6 +81,7 @@ impl LoadedCert {
         key: &Path,
         provider: &CryptoProvider,
     ) -> Result<LoadedCert, CertError> {
+        cpu_supported()?;
         let cert_pem = std::fs::read(cert).map_err(|e| CertError::new(cert, read_error(&e)))?;
         let key_pem = std::fs::read(key).map_err(|e| CertError::new(key, read_error(&e)))?;
         let chain = parse_chain(&cert_pem).map_err(|why| CertError::new(cert, why))?;
@@ -93,6 +96,7 @@ impl LoadedCert {
         key_pem: &[u8],
         provider: &CryptoProvider,
     ) -> Result<LoadedCert, CertError> {
+        cpu_supported()?;
         let error = |why| CertError { file: None, why };
         let chain = parse_chain(cert_pem).map_err(error)?;
         let key_der = parse_key(key_pem).map_err(error)?;
@@ -203,14 +207,118 @@ impl SelfSigned {
             rcgen::DnType::CommonName,
             "mioserve development certificate",
         );
-        let key = rcgen::KeyPair::generate().map_err(error)?;
-        let cert = params.self_signed(&key).map_err(error)?;
+        let key = P256Key::generate()?;
+        let cert = key.self_sign(params).map_err(error)?;
         Ok(SelfSigned {
             cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
+            key_pem: key.pkcs8_pem(),
             names,
         })
     }
+}
+
+/// An ECDSA P-256 key made here, by graviola (the crypto under the server's TLS), that rcgen signs
+/// certificates with: rcgen's own keys need a crypto library with C in it (see the README's
+/// platforms section).
+pub struct P256Key {
+    key: EcdsaKey<P256>,
+    /// The public point, uncompressed (what a certificate's key field holds).
+    public: [u8; 65],
+}
+
+impl P256Key {
+    /// A fresh random key.
+    pub fn generate() -> Result<P256Key, CertError> {
+        cpu_supported()?;
+        let error = |why| CertError { file: None, why };
+        let key =
+            EcdsaKey::<P256>::generate().map_err(|e| error(format!("cannot make a key: {e:?}")))?;
+        let mut spki = [0u8; 128];
+        let spki = key
+            .to_spki_der(&mut spki)
+            .map_err(|e| error(format!("cannot encode a public key: {e:?}")))?;
+        // The SubjectPublicKeyInfo ends with the point, in a BIT STRING.
+        let mut public = [0u8; 65];
+        public.copy_from_slice(&spki[spki.len() - 65..]);
+        Ok(P256Key { key, public })
+    }
+
+    /// A certificate for `params` signed by this key, with a random serial number unless
+    /// `params` names one (browsers refuse two certificates with the same issuer and serial).
+    pub fn self_sign(
+        &self,
+        mut params: rcgen::CertificateParams,
+    ) -> Result<rcgen::Certificate, rcgen::Error> {
+        if params.serial_number.is_none() {
+            let mut serial = [0u8; 16];
+            graviola::random::fill(&mut serial).map_err(|_| rcgen::Error::RemoteKeyError)?;
+            // Positive and without a leading zero byte, as RFC 5280 wants it.
+            serial[0] = serial[0] & 0x7f | 0x40;
+            params.serial_number = Some(rcgen::SerialNumber::from_slice(&serial));
+        }
+        params.self_signed(self)
+    }
+
+    /// The key as PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`).
+    pub fn pkcs8_pem(&self) -> String {
+        // A P-256 PKCS#8 document is 138 bytes with its public key.
+        let mut der = [0u8; 256];
+        let der = self
+            .key
+            .to_pkcs8_der(&mut der)
+            .expect("a P-256 PKCS#8 document fits 256 bytes");
+        let pem = pem::Pem::new("PRIVATE KEY", der);
+        pem::encode_config(
+            &pem,
+            pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+        )
+    }
+}
+
+impl fmt::Debug for P256Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("P256Key").finish_non_exhaustive()
+    }
+}
+
+impl rcgen::PublicKeyData for P256Key {
+    fn der_bytes(&self) -> &[u8] {
+        &self.public
+    }
+
+    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+        &rcgen::PKCS_ECDSA_P256_SHA256
+    }
+}
+
+impl rcgen::SigningKey for P256Key {
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
+        // A DER ECDSA-Sig-Value on P-256 is at most 72 bytes.
+        let mut signature = [0u8; 72];
+        let signature = self
+            .key
+            .sign_asn1::<Sha256Hash>(&[msg], &mut signature)
+            .map_err(|_| rcgen::Error::RemoteKeyError)?;
+        Ok(signature.to_vec())
+    }
+}
+
+/// Whether this CPU has the instructions graviola's cryptography is written with (it would panic at
+/// the first handshake otherwise): said once, at start, instead.
+fn cpu_supported() -> Result<(), CertError> {
+    cpu_verdict(graviola::util::is_cpu_supported())
+}
+
+fn cpu_verdict(supported: bool) -> Result<(), CertError> {
+    if supported {
+        return Ok(());
+    }
+    Err(CertError {
+        file: None,
+        why: "this CPU lacks instructions HTTPS needs here (x86_64: AES-NI, PCLMULQDQ, AVX, AVX2, \
+              BMI1 and ADX, in x86_64 CPUs from about 2014 on; aarch64: AES, SHA-2, PMULL and NEON)"
+            .to_string(),
+    })
 }
 
 /// The chain in `pem`, leaf first.
@@ -385,9 +493,19 @@ mod tests {
         let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
         params.not_before = rcgen::date_time_ymd(not_before.0, not_before.1, not_before.2);
         params.not_after = rcgen::date_time_ymd(not_after.0, not_after.1, not_after.2);
-        let key = rcgen::KeyPair::generate().unwrap();
-        let cert = params.self_signed(&key).unwrap();
-        (cert.pem(), key.serialize_pem())
+        let key = P256Key::generate().unwrap();
+        let cert = key.self_sign(params).unwrap();
+        (cert.pem(), key.pkcs8_pem())
+    }
+
+    #[test]
+    fn a_cpu_without_the_instructions_is_told_at_start() {
+        assert_eq!(cpu_verdict(true), Ok(()));
+        let refused = cpu_verdict(false).unwrap_err();
+        assert_eq!(refused.file, None);
+        assert!(refused.to_string().contains("AES-NI"), "{refused}");
+        // The machines this runs on have them: HTTPS is tested here, not refused.
+        assert_eq!(cpu_supported(), Ok(()));
     }
 
     #[test]
@@ -398,10 +516,11 @@ mod tests {
         assert_eq!(date(loaded.not_after), "2049-12-31 00:00:00 UTC");
         assert_eq!(loaded.fingerprint.len(), 32 * 3 - 1);
         // The SPKI hash is that of the key's public half, as Chromium computes it.
-        let key_pair = rcgen::KeyPair::from_pem(&key).unwrap();
-        let want = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(
-            rcgen::PublicKeyData::subject_public_key_info(&key_pair),
-        ));
+        let der = PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap();
+        let key_pair = EcdsaKey::<P256>::from_pkcs8_der(der.secret_der()).unwrap();
+        let mut spki = [0u8; 128];
+        let spki = key_pair.to_spki_der(&mut spki).unwrap();
+        let want = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(spki));
         assert_eq!(loaded.spki_sha256, want);
     }
 

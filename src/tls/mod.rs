@@ -1,4 +1,4 @@
-//! HTTPS: TLS 1.3 and 1.2 by rustls (the aws-lc-rs provider), as a transport under the connection.
+//! HTTPS: TLS 1.3 and 1.2 by rustls (the graviola provider), as a transport under the connection.
 //!
 //! Owns: the rustls server configuration every worker shares ([`TlsContext`]: the certificate,
 //! swapped in place on reload; the session cache and the ticketer for resumption; ALPN
@@ -75,13 +75,11 @@ impl fmt::Debug for TlsContext {
     }
 }
 
-/// The crypto provider: aws-lc-rs. Measured on this project's 2-core machine against `ring`
-/// (rustls's own client and server in one process, 1,000 handshakes each, CPU time): a full TLS
-/// 1.3 handshake 420 µs against 1,700, a resumed one 265 against 1,550, bulk AES-GCM 313-352
-/// µs/MiB against 391-430; ring builds faster (see the README's HTTPS section). Its key
-/// exchanges include X25519MLKEM768 (post-quantum), after X25519 in preference.
-pub(crate) fn provider() -> CryptoProvider {
-    rustls::crypto::aws_lc_rs::default_provider()
+/// The crypto provider: graviola (through rustls-graviola), Rust and assembly without C, so the
+/// project builds and type-checks for every platform with rustc alone; measured against aws-lc-rs
+/// in the README's HTTPS section. Its key exchanges put X25519MLKEM768 (post-quantum) first.
+pub fn provider() -> CryptoProvider {
+    rustls_graviola::default_provider()
 }
 
 impl TlsContext {
@@ -117,7 +115,7 @@ impl TlsContext {
             .with_cert_resolver(Arc::clone(&current) as Arc<dyn ResolvesServerCert>);
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         config.session_storage = ServerSessionMemoryCache::new(SESSION_CACHE_ENTRIES);
-        config.ticketer = rustls::crypto::aws_lc_rs::Ticketer::new().map_err(error)?;
+        config.ticketer = rustls_graviola::Ticketer::new().map_err(error)?;
         config.send_tls13_tickets = TICKETS_PER_HANDSHAKE;
         Ok(TlsContext {
             config: Arc::new(config),

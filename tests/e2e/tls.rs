@@ -50,9 +50,9 @@ fn certificate(from: i32, until: i32) -> (String, String) {
     let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
     params.not_before = rcgen::date_time_ymd(from, 1, 1);
     params.not_after = rcgen::date_time_ymd(until, 1, 1);
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = params.self_signed(&key).unwrap();
-    (cert.pem(), key.serialize_pem())
+    let key = mioserve::tls::cert::P256Key::generate().unwrap();
+    let cert = key.self_sign(params).unwrap();
+    (cert.pem(), key.pkcs8_pem())
 }
 
 #[test]

@@ -294,18 +294,17 @@ fn is_tls(addr: SocketAddr) -> bool {
 pub fn test_certificate() -> &'static (String, String) {
     static CERT: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
     CERT.get_or_init(|| {
-        let made = rcgen::generate_simple_self_signed(vec![
-            "localhost".to_string(),
-            "127.0.0.1".to_string(),
-        ])
-        .expect("make the test certificate");
-        (made.cert.pem(), made.signing_key.serialize_pem())
+        let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+        let params = rcgen::CertificateParams::new(names).expect("the test certificate's names");
+        let key = mioserve::tls::cert::P256Key::generate().expect("a key");
+        let cert = key.self_sign(params).expect("make the test certificate");
+        (cert.pem(), key.pkcs8_pem())
     })
 }
 
-/// rustls's aws-lc-rs provider, as the server uses it.
+/// The crypto provider the server uses.
 pub fn tls_provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+    Arc::new(mioserve::tls::provider())
 }
 
 /// A client configuration trusting `cert_pem` (the test certificate unless told otherwise),
