@@ -23,6 +23,7 @@ Environment (all optional):
   MIOSERVE_BASELINE=/path/to/mioserve
                     also run that binary (an older build, say) as its own row, `mioserve-base`,
                     in the same interleaved rounds, so two builds are compared in one run
+                    (over TLS too, as `mioserve-base-tls`, in the HTTPS scenarios)
   IDLE_CONNS=10000  connections opened by the idle scenario
   SERVER_CPUS=0     taskset CPU list for the servers
   CLIENT_CPUS=1     taskset CPU list for the load generators
@@ -627,9 +628,14 @@ def tls_files() -> tuple[Path, Path]:
     return cert, key
 
 
-def mioserve_tls():
+def mioserve_tls(name: str = "mioserve-tls", binary: Path = MIOSERVE):
     cert, key = tls_files()
-    return mioserve("mioserve-tls", ["--tls-cert", str(cert), "--tls-key", str(key)])
+    return mioserve(name, ["--tls-cert", str(cert), "--tls-key", str(key)], binary=binary)
+
+
+def mioserve_base_tls():
+    """The binary named by MIOSERVE_BASELINE, over TLS exactly as mioserve-tls."""
+    return mioserve_tls("mioserve-base-tls", Path(BASELINE))
 
 
 def nginx_tls():
@@ -689,6 +695,7 @@ def https_scenarios() -> list[Scenario]:
 
 SERVER_FACTORIES["mioserve-tls"] = mioserve_tls
 SERVER_FACTORIES["nginx-tls"] = nginx_tls
+SERVER_FACTORIES["mioserve-base-tls"] = mioserve_base_tls
 
 
 def https_get(port: int, path: str, context, session=None, timeout: float = 10.0) -> dict:
@@ -735,8 +742,9 @@ def check_https(server: Server) -> str | None:
 def run_https(wanted: set[str]) -> list[str] | None:
     """The HTTPS scenarios: mioserve and nginx (one worker, TLS 1.3, the same ECDSA P-256
     certificate, session cache and tickets) in the same interleaved rounds; then the memory of an
-    idle TLS connection. None if a server does not serve the fixture over TLS 1.3 as expected."""
-    servers = [mioserve_tls(), nginx_tls()]
+    idle TLS connection (MIOSERVE_BASELINE's binary as a third server). None if a server does not
+    serve the fixture over TLS 1.3 as expected."""
+    servers = [mioserve_tls(), *([mioserve_base_tls()] if BASELINE else []), nginx_tls()]
     texts = []
     try:
         for server in servers:
@@ -759,7 +767,8 @@ def run_https(wanted: set[str]) -> list[str] | None:
             server.stop()
     if "https-idle" in wanted or "https" in wanted:
         log("scenario https-idle")
-        text = run_idle(["mioserve-tls", "nginx-tls"], min(IDLE_CONNS, 2000), tls=True)
+        names = [s.name for s in servers]
+        text = run_idle(names, min(IDLE_CONNS, 2000), tls=True)
         print(text, flush=True)
         texts.append(text)
     return texts
