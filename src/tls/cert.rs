@@ -577,6 +577,25 @@ mod tests {
         assert_eq!(unspecified.names, ["localhost", "127.0.0.1", "::1"]);
     }
 
+    /// The serial number's contents in a certificate's PEM.
+    fn serial(cert_pem: &str) -> Vec<u8> {
+        let der = CertificateDer::from_pem_slice(cert_pem.as_bytes()).unwrap();
+        let (cert, _) = Der::read(&der, 0x30).unwrap();
+        let (tbs, _) = Der::read(cert.body, 0x30).unwrap();
+        let rest = Der::read(tbs.body, 0xa0).unwrap().1;
+        Der::read(rest, 0x02).unwrap().0.body.to_vec()
+    }
+
+    #[test]
+    fn each_certificate_made_has_its_own_positive_serial() {
+        let bind = "127.0.0.1".parse().unwrap();
+        let first = serial(&SelfSigned::generate(bind, None).unwrap().cert_pem);
+        let second = serial(&SelfSigned::generate(bind, None).unwrap().cert_pem);
+        assert_eq!(first.len(), 16, "{first:02x?}");
+        assert!(first[0] & 0x80 == 0 && first[0] != 0, "{first:02x?}");
+        assert_ne!(first, second);
+    }
+
     #[test]
     fn times_in_both_forms() {
         let cases: &[(&[u8], Option<i64>)] = &[
