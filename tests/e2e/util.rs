@@ -290,6 +290,26 @@ fn is_tls(addr: SocketAddr) -> bool {
         .contains(&addr)
 }
 
+/// Spawns `command`, again while the program is "text file busy": a test that copies the binary
+/// (to run it as another user) can meet another test thread's child, forked while the copy's
+/// file was open for writing and not yet exec'd, still holding it. Bounded to 2 s.
+#[track_caller]
+pub fn spawn_retrying_busy(command: &mut Command) -> Child {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        match command.spawn() {
+            Ok(child) => return child,
+            Err(e)
+                if e.raw_os_error() == Some(rustix::io::Errno::TXTBSY.raw_os_error())
+                    && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => panic!("spawn {:?}: {e}", command.get_program()),
+        }
+    }
+}
+
 /// The test certificate (for `localhost` and `127.0.0.1`) and its key, as PEM, made once per run.
 pub fn test_certificate() -> &'static (String, String) {
     static CERT: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
@@ -917,7 +937,7 @@ impl ChildServer {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         adjust(&mut command);
-        let mut child = command.spawn().expect("spawn mioserve");
+        let mut child = spawn_retrying_busy(&mut command);
         let stdout = child.stdout.take().expect("child stdout");
         let (tx, rx) = std::sync::mpsc::channel();
         let stdout_lines = Arc::new(Mutex::new(Vec::new()));
