@@ -27,6 +27,10 @@ use crate::http::calendar::{Civil, TimeStyle, days_from_civil};
 /// accept for a leaf, long enough for any development session.
 const SELF_SIGNED_DAYS: u64 = 397;
 
+/// The keys the crypto signs with, for a person whose key it cannot use.
+const SIGNING_KEYS: &str = "keys that can be: RSA of 2048 to 8192 bits, ECDSA on P-256 or P-384, \
+                            Ed25519";
+
 /// Why a certificate cannot be used; the message names the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertError {
@@ -135,7 +139,10 @@ impl LoadedCert {
         let signing = provider
             .key_provider
             .load_private_key(key_der)
-            .map_err(|e| (true, format!("the private key cannot be used ({e})")))?;
+            .map_err(|e| {
+                let why = format!("the private key cannot be used ({e}); {SIGNING_KEYS}");
+                (true, why)
+            })?;
         let key = CertifiedKey::new(chain, signing);
         match key.keys_match() {
             Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {}

@@ -455,3 +455,175 @@ fn the_exit_report_counts_handshakes_and_explain_marks_tls() {
         "{lines:?}"
     );
 }
+
+/// Runs `openssl` with `args` in `dir`, failing the test if it cannot (CI installs openssl).
+fn openssl(dir: &Path, args: &[&str]) {
+    let output = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("openssl is needed for this test");
+    assert!(
+        output.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Keys as people have them, made by openssl: RSA as PKCS#1 and PKCS#8, ECDSA P-256 as SEC1,
+/// P-384 and Ed25519 as PKCS#8. Each, with a certificate openssl made for it, serves over TLS 1.3
+/// and TLS 1.2 (rustls's client checks the server's signature with the certificate's key),
+/// except Ed25519 over TLS 1.2, which rustls-graviola's TLS 1.2 suites do not offer (no browser
+/// takes an Ed25519 certificate either); a P-521 key, which the crypto cannot sign with, stops
+/// the start naming the key file.
+#[test]
+fn keys_of_every_kind_openssl_makes_serve_both_versions() {
+    let cases: &[(&str, &[&str], &str)] = &[
+        (
+            "rsa-pkcs1",
+            &["genrsa", "-traditional", "-out", "key.pem", "2048"],
+            "BEGIN RSA PRIVATE KEY",
+        ),
+        (
+            "rsa-pkcs8",
+            &[
+                "genpkey",
+                "-algorithm",
+                "RSA",
+                "-pkeyopt",
+                "rsa_keygen_bits:3072",
+                "-out",
+                "key.pem",
+            ],
+            "BEGIN PRIVATE KEY",
+        ),
+        (
+            "p256-sec1",
+            &[
+                "ecparam",
+                "-name",
+                "prime256v1",
+                "-genkey",
+                "-noout",
+                "-out",
+                "key.pem",
+            ],
+            "BEGIN EC PRIVATE KEY",
+        ),
+        (
+            "p384-pkcs8",
+            &[
+                "genpkey",
+                "-algorithm",
+                "EC",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-384",
+                "-out",
+                "key.pem",
+            ],
+            "BEGIN PRIVATE KEY",
+        ),
+        (
+            "ed25519-pkcs8",
+            &["genpkey", "-algorithm", "ed25519", "-out", "key.pem"],
+            "BEGIN PRIVATE KEY",
+        ),
+    ];
+    let certify = |dir: &Path| {
+        openssl(
+            dir,
+            &[
+                "req",
+                "-x509",
+                "-new",
+                "-key",
+                "key.pem",
+                "-subj",
+                "/CN=localhost",
+                "-addext",
+                "subjectAltName=DNS:localhost",
+                "-addext",
+                // A leaf, not the CA certificate req -x509 makes by default.
+                "basicConstraints=critical,CA:FALSE",
+                "-days",
+                "30",
+                "-out",
+                "cert.pem",
+            ],
+        );
+    };
+    for (kind, make_key, header) in cases {
+        let dir = TempDir::new();
+        openssl(dir.path(), make_key);
+        certify(dir.path());
+        let (cert_file, key_file) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        assert!(
+            fs::read_to_string(&key_file).unwrap().contains(header),
+            "{kind}"
+        );
+        let cert = fs::read_to_string(&cert_file).unwrap();
+        let server = ChildServer::spawn(
+            one_file,
+            &[
+                "--tls-cert",
+                cert_file.to_str().unwrap(),
+                "--tls-key",
+                key_file.to_str().unwrap(),
+                "--no-stats",
+            ],
+        );
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(der(&cert).into()).unwrap();
+        for version in [&rustls::version::TLS13, &rustls::version::TLS12] {
+            let config = ClientConfig::builder_with_provider(tls_provider())
+                .with_protocol_versions(&[version])
+                .unwrap()
+                .with_root_certificates(roots.clone())
+                .with_no_client_auth();
+            let mut stream = tls_connect(server.addr, Arc::new(config), "localhost");
+            if *kind == "ed25519-pkcs8" && version == &rustls::version::TLS12 {
+                let refused = stream.write_all(b"GET /a.txt HTTP/1.1\r\n\r\n");
+                assert!(
+                    refused.is_err_and(|e| e.to_string().contains("HandshakeFailure")),
+                    "Ed25519 over TLS 1.2"
+                );
+                continue;
+            }
+            let text = get_and_close(&mut stream);
+            assert!(text.ends_with("hello\n"), "{kind} {version:?}: {text}");
+            assert_eq!(
+                stream.conn.protocol_version(),
+                Some(version.version),
+                "{kind}"
+            );
+        }
+    }
+    let dir = TempDir::new();
+    openssl(
+        dir.path(),
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-521",
+            "-out",
+            "key.pem",
+        ],
+    );
+    certify(dir.path());
+    let (cert_file, key_file) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let stderr = start_fails(&[
+        "--tls-cert",
+        cert_file.to_str().unwrap(),
+        "--tls-key",
+        key_file.to_str().unwrap(),
+    ]);
+    assert!(
+        stderr.contains(key_file.to_str().unwrap())
+            && stderr.contains("the private key cannot be used")
+            && stderr.contains("ECDSA on P-256 or P-384"),
+        "the key file is named, and what can be used: {stderr}"
+    );
+}
