@@ -292,8 +292,15 @@ impl BodyWriter {
         budget: &mut Budget,
     ) -> io::Result<Turn> {
         let start = budget.written;
+        let by_sendfile = sendfile && transport.can_send_file();
         loop {
-            if outbox.has_unsent() {
+            // A file read into the buffer (no `sendfile`: TLS, or sendfile off) has its first
+            // chunk join what waits there, its head, so both leave in one send: over TLS one
+            // flush of records in one system call instead of two.
+            let file_joins = !by_sendfile
+                && matches!(self.bulk, Some(Bulk::File(_)))
+                && outbox.len() < READ_CHUNK / 4;
+            if outbox.has_unsent() && !file_joins {
                 // `MSG_MORE` only when a file or memory slice follows in this same call: the
                 // kernel holds bytes sent with it for up to 200 ms, which a generated body that
                 // waits (an event stream) or yields would pay.
@@ -306,7 +313,6 @@ impl BodyWriter {
                 }
             }
             if let Some(bulk) = &mut self.bulk {
-                let by_sendfile = sendfile && transport.can_send_file();
                 let limit = match bulk {
                     Bulk::File(_) if !by_sendfile => READ_BYTES_PER_TURN,
                     _ => FILE_BYTES_PER_TURN,
@@ -341,12 +347,15 @@ impl BodyWriter {
                     }
                     Bulk::File(file) => {
                         let out = outbox.buf(pool);
-                        if file.read_into(out, READ_CHUNK).is_err() {
+                        // Up to one chunk in the buffer, what joined the head included.
+                        let buffered = out.len();
+                        let chunk = READ_CHUNK - buffered.min(READ_CHUNK / 4);
+                        if file.read_into(out, chunk).is_err() {
                             self.bulk = None;
                             self.stream = None;
                             self.cut_short = true;
                         } else {
-                            budget.file += out.len() as u64;
+                            budget.file += (out.len() - buffered) as u64;
                             if file.remaining == 0 {
                                 self.bulk = None;
                             }
@@ -778,6 +787,53 @@ mod tests {
         );
         assert_eq!(turn.unwrap(), Turn::Done);
         assert_eq!(transport.sends, [(b"HEAD\r\n\r\n".to_vec(), true)]);
+    }
+
+    /// Without `sendfile` (TLS, or sendfile off) a file is read into the buffer: its first chunk
+    /// joins the head there, so the two leave in one send, and the buffer never holds more than
+    /// a chunk.
+    #[test]
+    fn a_file_read_into_the_buffer_leaves_with_its_head() {
+        const HEAD: &[u8] = b"HTTP/1.1 200 OK\r\n\r\n";
+        let len = 150_000;
+        let content: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        let path = std::env::temp_dir().join(format!("mioserve-join-{}", std::process::id()));
+        std::fs::write(&path, &content).unwrap();
+        let file = FileBody {
+            file: Rc::new(File::open(&path).unwrap()),
+            offset: 0,
+            remaining: len as u64,
+        };
+        let _ = std::fs::remove_file(&path);
+        let mut pool = BufferPool::new(1024);
+        let mut outbox = Outbox::default();
+        outbox.buf(&mut pool).extend_from_slice(HEAD);
+        let mut writer =
+            BodyWriter::start(Body::File(file), Delimiter::Length, outbox.buf(&mut pool));
+        let mut transport = Recorder::default();
+        let turn = writer.send(
+            &mut transport,
+            &mut outbox,
+            &mut pool,
+            false,
+            &mut Budget::default(),
+        );
+        assert_eq!(turn.unwrap(), Turn::Done);
+        let sizes: Vec<usize> = transport.sends.iter().map(|(b, _)| b.len()).collect();
+        assert_eq!(
+            sizes,
+            [READ_CHUNK, READ_CHUNK, HEAD.len() + len - 2 * READ_CHUNK]
+        );
+        let sent: Vec<u8> = transport
+            .sends
+            .iter()
+            .flat_map(|(b, _)| b.clone())
+            .collect();
+        assert_eq!(&sent[..HEAD.len()], HEAD);
+        assert!(
+            sent[HEAD.len()..] == content[..],
+            "the body arrives whole and in order"
+        );
     }
 
     #[test]
