@@ -294,8 +294,12 @@ fn sidecar(
                 // Cached under its own name as what it is, for a request naming it directly.
                 let name = path.rsplit(|&b| b == b'/').next().unwrap_or(path);
                 let found = CachedFile::new(sidecar, meta, name, root.cache.for_name(name));
-                files.insert(root.dir.dir(), path, &found, now);
-                Some(found)
+                Some(CachedFile::clone(&files.insert(
+                    root.dir.dir(),
+                    path,
+                    found,
+                    now,
+                )))
             }
             _ => None,
         },

@@ -189,11 +189,8 @@ fn find<'t>(target: &'t str, site: &Site, state: &mut WorkerState) -> Result<Fou
         Ok(Resolved::File(file, meta)) => {
             let name = path.rsplit(|&b| b == b'/').next().unwrap_or(path);
             let cached = CachedFile::new(file, meta, name, site.cache_control.for_name(name));
-            state.open_files.insert(site.root.dir(), path, &cached, now);
-            Ok(Found::File {
-                cached: Rc::new(cached),
-                index,
-            })
+            let cached = state.open_files.insert(site.root.dir(), path, cached, now);
+            Ok(Found::File { cached, index })
         }
         Ok(Resolved::Directory(dir)) => Ok(Found::Folder {
             dir,

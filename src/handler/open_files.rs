@@ -151,18 +151,20 @@ impl OpenFiles {
         }
     }
 
-    /// Remembers `file`, just resolved at `path`, if it may be cached (see the module docs).
+    /// Remembers `cached`, just resolved at `path`, if it may be cached (see the module docs), and
+    /// returns it shared: as the entry holds it (its content read, for a small file), so the
+    /// first response is the same as the next ones.
     pub(crate) fn insert(
         &mut self,
         root_dir: &File,
         path: &[u8],
-        cached: &CachedFile,
+        cached: CachedFile,
         now: Instant,
-    ) {
+    ) -> Rc<CachedFile> {
         let meta = &cached.meta;
         let identity = FileVersion::of(meta);
         if !meta.is_file() {
-            return;
+            return Rc::new(cached);
         }
         if self.entries.len() >= MAX_ENTRIES {
             self.entries.clear();
@@ -174,21 +176,20 @@ impl OpenFiles {
             .then(|| read_whole(&cached.file, meta.len()))
             .flatten();
         if FileVersion::of_path(root_dir, path) != Some(identity) {
-            return;
+            return Rc::new(cached);
         }
         let entry = Entry {
-            cached: Rc::new(CachedFile {
-                content,
-                ..cached.clone()
-            }),
+            cached: Rc::new(CachedFile { content, ..cached }),
             identity,
             resolved_at: now,
             checked_at: now,
         };
+        let shared = Rc::clone(&entry.cached);
         self.held += entry.held();
         if let Some(old) = self.entries.insert(path.into(), entry) {
             self.held -= old.held();
         }
+        shared
     }
 
     /// Closes the entries not resolved within [`RECHECK`], so an unused file (a deleted one
@@ -268,13 +269,18 @@ mod tests {
         let (dir, root) = setup("content");
         let mut cache = OpenFiles::default();
         let now = Instant::now();
-        cache.insert(&root, b"a.txt", &open(&dir, "a.txt"), now);
+        // The first response gets what the entry holds, content included.
+        let inserted = cache.insert(&root, b"a.txt", open(&dir, "a.txt"), now);
+        assert_eq!(
+            inserted.content.as_deref().map(Vec::as_slice),
+            Some(&b"one"[..])
+        );
         let hit = cache.lookup(&root, b"a.txt", now).expect("hit");
-        assert_eq!(hit.content.as_deref().map(Vec::as_slice), Some(&b"one"[..]));
+        assert!(Rc::ptr_eq(&inserted, &hit));
         assert_eq!(cache.held, 3);
         // One byte over the largest held size: the descriptor only.
         fs::write(dir.0.join("big.bin"), vec![7; CONTENT_MAX as usize + 1]).unwrap();
-        cache.insert(&root, b"big.bin", &open(&dir, "big.bin"), now);
+        cache.insert(&root, b"big.bin", open(&dir, "big.bin"), now);
         assert!(
             cache
                 .lookup(&root, b"big.bin", now)
@@ -288,7 +294,7 @@ mod tests {
             .collect();
         for name in &names {
             fs::write(dir.0.join(name), vec![1; CONTENT_MAX as usize]).unwrap();
-            cache.insert(&root, name.as_bytes(), &open(&dir, name), now);
+            cache.insert(&root, name.as_bytes(), open(&dir, name), now);
         }
         assert!(cache.held <= CONTENT_BUDGET, "{} held", cache.held);
         let last = names.last().unwrap().as_bytes();
@@ -309,7 +315,7 @@ mod tests {
         let mut cache = OpenFiles::default();
         let now = Instant::now();
         let file = open(&dir, "a.txt");
-        cache.insert(&root, b"a.txt", &file, now);
+        cache.insert(&root, b"a.txt", file.clone(), now);
         let hit = cache.lookup(&root, b"a.txt", now).expect("hit");
         assert!(Rc::ptr_eq(&hit.file, &file.file));
         // An edit in place (size changes) is a miss from the next wake-up of the loop on.
@@ -330,7 +336,7 @@ mod tests {
         let mut cache = OpenFiles::default();
         let now = Instant::now();
         let file = open(&dir, "a.txt");
-        cache.insert(&root, b"a.txt", &file, now);
+        cache.insert(&root, b"a.txt", file.clone(), now);
         fs::remove_file(dir.0.join("a.txt")).unwrap();
         // Same wake-up: the check made when the file was opened stands.
         assert!(cache.lookup(&root, b"a.txt", now).is_some());
@@ -347,7 +353,7 @@ mod tests {
         let mut cache = OpenFiles::default();
         let now = Instant::now();
         let file = open(&dir, "a.txt");
-        cache.insert(&root, b"a.txt", &file, now);
+        cache.insert(&root, b"a.txt", file.clone(), now);
         fs::write(dir.0.join("b.txt"), "two").unwrap();
         fs::rename(dir.0.join("b.txt"), dir.0.join("a.txt")).unwrap();
         let next_wake_up = now + Duration::from_micros(1);
@@ -363,7 +369,7 @@ mod tests {
         let mut cache = OpenFiles::default();
         let now = Instant::now();
         let file = open(&dir, "a.txt");
-        cache.insert(&root, b"a.txt", &file, now);
+        cache.insert(&root, b"a.txt", file.clone(), now);
         drop(file);
         cache.sweep(now + RECHECK / 2);
         assert_eq!(cache.len(), 1);
@@ -377,14 +383,14 @@ mod tests {
         let mut cache = OpenFiles::default();
         let now = Instant::now();
         let file = open(&dir, "a.txt");
-        cache.insert(&root, b"a.txt", &file, now);
+        cache.insert(&root, b"a.txt", file.clone(), now);
         assert!(
             cache.lookup(&root, b"a.txt", now + RECHECK).is_none(),
             "expired"
         );
         std::os::unix::fs::symlink("a.txt", dir.0.join("link")).unwrap();
         let file = open(&dir, "link");
-        cache.insert(&root, b"link", &file, now);
+        cache.insert(&root, b"link", file.clone(), now);
         assert!(
             cache.is_empty(),
             "a symlink's target is not cached under the link"
