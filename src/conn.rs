@@ -209,11 +209,12 @@ struct Account {
 
 impl Account {
     /// The connection as an exchange names and counts it.
-    fn client(&mut self, security: Security) -> Client<'_> {
+    fn client(&mut self, security: Security, sends_files: bool) -> Client<'_> {
         Client {
             peer: self.peer,
             id: self.id,
             security,
+            sends_files,
             answered: &mut self.answered,
         }
     }
@@ -550,7 +551,9 @@ impl<T: Transport> Conn<T> {
         let client_keeps_alive = head.keep_alive;
         let out = self.out.buf(cx.pool);
         let mark = out.len();
-        let client = self.account.client(self.socket.security());
+        let client = self
+            .account
+            .client(self.socket.security(), self.socket.can_send_file());
         let Queued {
             framing,
             mut body,
@@ -627,7 +630,9 @@ impl<T: Transport> Conn<T> {
             Phase::Body(discarding) => Some(&discarding.request_line),
             _ => None,
         };
-        let client = self.account.client(self.socket.security());
+        let client = self
+            .account
+            .client(self.socket.security(), self.socket.can_send_file());
         let line = replaced.map_or_else(|| pending_line(self.read.as_ref()), |line| &line[..]);
         let out = self.out.buf(cx.pool);
         let Queued { body, .. } = exchange::refuse(cx, refusal, line, client, out);

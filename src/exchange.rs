@@ -58,6 +58,8 @@ pub(crate) struct Client<'a> {
     /// What the connection speaks: TLS is marked in `--explain` and the extended log; plain
     /// HTTP on the HTTPS port is answered with a redirect.
     pub(crate) security: Security,
+    /// Whether the transport can `sendfile` (not through TLS), for `--explain`'s delivery.
+    pub(crate) sends_files: bool,
     /// What the connection has answered so far, counted here.
     pub(crate) answered: &'a mut Answered,
 }
@@ -117,8 +119,8 @@ pub(crate) fn answer(
         unframed,
     });
     if cx.config.explain {
-        let tls = matches!(client.security, Security::Tls { .. });
-        let delivery = Delivery::of(&plan, framing.delimiter, cx.config.sendfile && !tls);
+        let sendfile = cx.config.sendfile && client.sends_files;
+        let delivery = Delivery::of(&plan, framing.delimiter, sendfile);
         let mut line = explain::line(head, &plan, delivery);
         explain::mark_security(&mut line, client.security);
         explain::print(line);

@@ -399,7 +399,10 @@ fn the_exit_report_counts_handshakes_and_explain_marks_tls() {
     let mut server = ChildServer::spawn_speaking(
         Scheme::Https,
         Path::new(env!("CARGO_BIN_EXE_mioserve")),
-        one_file,
+        |root| {
+            one_file(root);
+            write_file(root, "big.bin", "x".repeat(40_000));
+        },
         &[
             "--no-stats",
             "--explain",
@@ -415,6 +418,13 @@ fn the_exit_report_counts_handshakes_and_explain_marks_tls() {
         let mut stream = tls_connect(server.addr, Arc::clone(&config), "localhost");
         assert!(get_and_close(&mut stream).ends_with("hello\n"));
     }
+    // A file past the inline limit goes by pread through TLS, never by sendfile.
+    let mut big = tls_connect(server.addr, Arc::clone(&config), "localhost");
+    big.write_all(b"GET /big.bin HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    big.read_to_string(&mut text).unwrap();
+    assert!(text.ends_with(&"x".repeat(40_000)), "{}", text.len());
     // Plain HTTP, a garbage record, a handshake that stalls until the header deadline.
     let mut plain = TcpStream::connect(server.addr).unwrap();
     plain
@@ -438,7 +448,7 @@ fn the_exit_report_counts_handshakes_and_explain_marks_tls() {
     assert!(status.success(), "{stderr}");
     assert!(
         stderr.contains(
-            "TLS: handshakes completed 2 (resumed 1), failed 2 (protocol version 0, no shared \
+            "TLS: handshakes completed 3 (resumed 2), failed 2 (protocol version 0, no shared \
              cipher 0, bad certificate from client 0, timeout 1, malformed 1, client closed 0, \
              other 0); plain HTTP on the HTTPS port 1 (answered 308)"
         ),
@@ -446,6 +456,10 @@ fn the_exit_report_counts_handshakes_and_explain_marks_tls() {
     );
     assert!(
         stderr.contains("GET /a.txt → 200 text/plain (mime_guess, inline) [TLSv1.3 TLS13_"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("GET /big.bin → 200 application/octet-stream (mime_guess, pread) [TLS"),
         "{stderr}"
     );
     assert!(stderr.contains("GET / → 308 → https://h/"), "{stderr}");
