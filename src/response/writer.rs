@@ -766,15 +766,25 @@ mod tests {
             transport.sends
         );
         // A file body still shares its head's packet.
-        let path = std::env::temp_dir().join(format!("mioserve-more-{}", std::process::id()));
-        std::fs::write(&path, vec![b'x'; 100_000]).unwrap();
+        let sends = send_file_behind(b"HEAD\r\n\r\n", &[b'x'; 100_000], true);
+        assert_eq!(sends, [(b"HEAD\r\n\r\n".to_vec(), true)]);
+    }
+
+    /// What the transport is handed for `head` and then a file holding `content`, sent whole in
+    /// one turn, by `sendfile` or not.
+    fn send_file_behind(head: &[u8], content: &[u8], sendfile: bool) -> Vec<(Vec<u8>, bool)> {
+        let path =
+            std::env::temp_dir().join(format!("mioserve-behind-{}-{sendfile}", std::process::id()));
+        std::fs::write(&path, content).unwrap();
         let file = FileBody {
             file: Rc::new(File::open(&path).unwrap()),
             offset: 0,
-            remaining: 100_000,
+            remaining: content.len() as u64,
         };
         let _ = std::fs::remove_file(&path);
-        outbox.buf(&mut pool).extend_from_slice(b"HEAD\r\n\r\n");
+        let mut pool = BufferPool::new(1024);
+        let mut outbox = Outbox::default();
+        outbox.buf(&mut pool).extend_from_slice(head);
         let mut writer =
             BodyWriter::start(Body::File(file), Delimiter::Length, outbox.buf(&mut pool));
         let mut transport = Recorder::default();
@@ -782,11 +792,11 @@ mod tests {
             &mut transport,
             &mut outbox,
             &mut pool,
-            true,
+            sendfile,
             &mut Budget::default(),
         );
         assert_eq!(turn.unwrap(), Turn::Done);
-        assert_eq!(transport.sends, [(b"HEAD\r\n\r\n".to_vec(), true)]);
+        transport.sends
     }
 
     /// Without `sendfile` (TLS, or sendfile off) a file is read into the buffer: its first chunk
@@ -797,38 +807,13 @@ mod tests {
         const HEAD: &[u8] = b"HTTP/1.1 200 OK\r\n\r\n";
         let len = 150_000;
         let content: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
-        let path = std::env::temp_dir().join(format!("mioserve-join-{}", std::process::id()));
-        std::fs::write(&path, &content).unwrap();
-        let file = FileBody {
-            file: Rc::new(File::open(&path).unwrap()),
-            offset: 0,
-            remaining: len as u64,
-        };
-        let _ = std::fs::remove_file(&path);
-        let mut pool = BufferPool::new(1024);
-        let mut outbox = Outbox::default();
-        outbox.buf(&mut pool).extend_from_slice(HEAD);
-        let mut writer =
-            BodyWriter::start(Body::File(file), Delimiter::Length, outbox.buf(&mut pool));
-        let mut transport = Recorder::default();
-        let turn = writer.send(
-            &mut transport,
-            &mut outbox,
-            &mut pool,
-            false,
-            &mut Budget::default(),
-        );
-        assert_eq!(turn.unwrap(), Turn::Done);
-        let sizes: Vec<usize> = transport.sends.iter().map(|(b, _)| b.len()).collect();
+        let sends = send_file_behind(HEAD, &content, false);
+        let sizes: Vec<usize> = sends.iter().map(|(b, _)| b.len()).collect();
         assert_eq!(
             sizes,
             [READ_CHUNK, READ_CHUNK, HEAD.len() + len - 2 * READ_CHUNK]
         );
-        let sent: Vec<u8> = transport
-            .sends
-            .iter()
-            .flat_map(|(b, _)| b.clone())
-            .collect();
+        let sent: Vec<u8> = sends.iter().flat_map(|(b, _)| b.clone()).collect();
         assert_eq!(&sent[..HEAD.len()], HEAD);
         assert!(
             sent[HEAD.len()..] == content[..],

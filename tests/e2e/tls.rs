@@ -226,15 +226,9 @@ fn der(pem: &str) -> Vec<u8> {
         .to_vec()
 }
 
-#[test]
-fn sighup_swaps_the_certificate_and_a_failed_reload_keeps_it() {
-    let (old, old_key) = certificate(2020, 2049);
-    let (new, new_key) = certificate(2021, 2049);
-    let dir = TempDir::new();
-    let (cert_file, key_file) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    fs::write(&cert_file, &old).unwrap();
-    fs::write(&key_file, &old_key).unwrap();
-    let mut server = ChildServer::spawn(
+/// A server of [`one_file`] over HTTPS with the certificate and key in these files.
+fn serving_files(cert_file: &Path, key_file: &Path) -> ChildServer {
+    ChildServer::spawn(
         one_file,
         &[
             "--tls-cert",
@@ -243,7 +237,18 @@ fn sighup_swaps_the_certificate_and_a_failed_reload_keeps_it() {
             key_file.to_str().unwrap(),
             "--no-stats",
         ],
-    );
+    )
+}
+
+#[test]
+fn sighup_swaps_the_certificate_and_a_failed_reload_keeps_it() {
+    let (old, old_key) = certificate(2020, 2049);
+    let (new, new_key) = certificate(2021, 2049);
+    let dir = TempDir::new();
+    let (cert_file, key_file) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    fs::write(&cert_file, &old).unwrap();
+    fs::write(&key_file, &old_key).unwrap();
+    let mut server = serving_files(&cert_file, &key_file);
     let both = format!("{old}{new}");
     assert_eq!(presented(server.addr, &both, "localhost"), der(&old));
     fs::write(&cert_file, &new).unwrap();
@@ -577,16 +582,7 @@ fn keys_of_every_kind_openssl_makes_serve_both_versions() {
             "{kind}"
         );
         let cert = fs::read_to_string(&cert_file).unwrap();
-        let server = ChildServer::spawn(
-            one_file,
-            &[
-                "--tls-cert",
-                cert_file.to_str().unwrap(),
-                "--tls-key",
-                key_file.to_str().unwrap(),
-                "--no-stats",
-            ],
-        );
+        let server = serving_files(&cert_file, &key_file);
         let mut roots = rustls::RootCertStore::empty();
         roots.add(der(&cert).into()).unwrap();
         for version in [&rustls::version::TLS13, &rustls::version::TLS12] {
