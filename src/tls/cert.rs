@@ -85,7 +85,6 @@ impl LoadedCert {
         key: &Path,
         provider: &CryptoProvider,
     ) -> Result<LoadedCert, CertError> {
-        cpu_supported()?;
         let cert_pem = std::fs::read(cert).map_err(|e| CertError::new(cert, read_error(&e)))?;
         let key_pem = std::fs::read(key).map_err(|e| CertError::new(key, read_error(&e)))?;
         let chain = parse_chain(&cert_pem).map_err(|why| CertError::new(cert, why))?;
@@ -100,7 +99,6 @@ impl LoadedCert {
         key_pem: &[u8],
         provider: &CryptoProvider,
     ) -> Result<LoadedCert, CertError> {
-        cpu_supported()?;
         let error = |why| CertError { file: None, why };
         let chain = parse_chain(cert_pem).map_err(error)?;
         let key_der = parse_key(key_pem).map_err(error)?;
@@ -240,13 +238,7 @@ impl P256Key {
         let error = |why| CertError { file: None, why };
         let key =
             EcdsaKey::<P256>::generate().map_err(|e| error(format!("cannot make a key: {e:?}")))?;
-        let mut spki = [0u8; 128];
-        let spki = key
-            .to_spki_der(&mut spki)
-            .map_err(|e| error(format!("cannot encode a public key: {e:?}")))?;
-        // The SubjectPublicKeyInfo ends with the point, in a BIT STRING.
-        let mut public = [0u8; 65];
-        public.copy_from_slice(&spki[spki.len() - 65..]);
+        let public = key.private_key.public_key_uncompressed();
         Ok(P256Key { key, public })
     }
 
@@ -311,8 +303,9 @@ impl rcgen::SigningKey for P256Key {
 }
 
 /// Whether this CPU has the instructions graviola's cryptography is written with (it would panic at
-/// the first handshake otherwise): said once, at start, instead.
-fn cpu_supported() -> Result<(), CertError> {
+/// the first handshake otherwise): asked where TLS starts (a context made, a key made), so a
+/// start on such a CPU stops with one line instead; a reload does not ask again.
+pub(crate) fn cpu_supported() -> Result<(), CertError> {
     cpu_verdict(graviola::util::is_cpu_supported())
 }
 

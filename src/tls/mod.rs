@@ -86,6 +86,7 @@ impl TlsContext {
     /// A context serving the certificate chain in `cert` with the key in `key` (PEM files),
     /// which SIGHUP reloads.
     pub fn from_files(cert: &Path, key: &Path) -> Result<TlsContext, CertError> {
+        cert::cpu_supported()?;
         let loaded = LoadedCert::from_files(cert, key, &provider())?;
         TlsContext::new(
             loaded,
@@ -98,6 +99,7 @@ impl TlsContext {
 
     /// A context serving a chain and key given as PEM text (a certificate made at start).
     pub fn from_pem(cert_pem: &[u8], key_pem: &[u8]) -> Result<TlsContext, CertError> {
+        cert::cpu_supported()?;
         let loaded = LoadedCert::from_pem(cert_pem, key_pem, &provider())?;
         TlsContext::new(loaded, Source::Memory)
     }
