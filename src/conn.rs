@@ -618,9 +618,9 @@ impl<T: Transport> Conn<T> {
     /// Queues an error response after whatever is already buffered, drops the unread request
     /// bytes, and sets the connection to close (lingering) once it is sent.
     fn queue_error(&mut self, cx: &mut Cx<'_>, refusal: Refusal) {
-        // While a head is being read, its method is known from the buffered request line even
-        // if the rest is refused; while its body is being discarded, the body phase remembers it
-        // and the request line. The response this answer replaces was neither logged nor counted
+        // While a head is being read, its request line is in the buffer even if the rest is
+        // refused; while its body is being discarded, the body phase keeps the line (the refusal
+        // reads the method from it). The response this answer replaces was neither logged nor counted
         // (see `exchange::answer`), and never will be.
         self.ending(refusal.close_reason());
         if matches!(self.phase, Phase::Body(_)) {

@@ -225,8 +225,8 @@ impl Refusal {
 
 /// Queues the built-in error page for `refusal` behind what `out` holds; `request_line` is what
 /// there was of the request's first line, which also says whether it is a HEAD request: a refused
-/// one still gets no content (RFC 9110 §9.3.2). Where a request was refused, where the next one starts is not known: the connection
-/// always closes.
+/// one still gets no content (RFC 9110 §9.3.2). Where a request was refused, where the next one
+/// starts is not known: the connection always closes.
 pub(crate) fn refuse(
     cx: &mut Cx<'_>,
     refusal: Refusal,

@@ -150,7 +150,6 @@ fn parse_q(param: &[u8]) -> Option<u16> {
     }
 }
 
-/// A token character (RFC 9110 §5.6.2).
 /// Whether content of type `mime` is worth compressing: text, JavaScript, JSON, XML and their
 /// `+json`/`+xml` families (SVG, web manifests, feeds), WebAssembly, playlists and uncompressed
 /// fonts. Never images other than SVG, audio, video, archives or WOFF/WOFF2: they are compressed

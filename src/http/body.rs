@@ -216,7 +216,6 @@ impl Chunked {
     }
 }
 
-/// A token character (RFC 9110 §5.6.2), as a field name is made of.
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -95,7 +95,6 @@ pub(crate) fn parse_field(field: &str) -> Result<(&str, &str), String> {
     Ok((name, value))
 }
 
-/// `tchar` (RFC 9110 §5.6.2).
 /// A character of a field value (RFC 9110 §5.5) this server accepts from its operator: visible
 /// ASCII, space and tab. `obs-text` is refused, so every added field is plain ASCII.
 fn is_field_char(c: char) -> bool {
