@@ -164,10 +164,8 @@ pub fn select_injected(req: &RequestHead<'_>, policy: Policy, page: Rc<Vec<u8>>)
         Coding::Identity
     };
     let why = match coding {
-        Coding::Identity if !accepted.wants_coding() => None,
-        Coding::Identity => policy
-            .compress
-            .then(|| identity_why(policy.compress, small, range, http11)),
+        Coding::Identity if !accepted.wants_coding() || !policy.compress => None,
+        Coding::Identity => Some(identity_why(true, small, range, http11)),
         _ => Some(CodingWhy::OnTheFly),
     };
     Selected::Injected { coding, why, page }
@@ -177,11 +175,16 @@ pub fn select_injected(req: &RequestHead<'_>, policy: Policy, page: Rc<Vec<u8>>)
 /// the content is too small, a range was asked for, or the client speaks HTTP/1.0 (no stream
 /// for either); otherwise the client accepts no coding this server has for it.
 fn identity_why(compress: bool, small: bool, range: bool, http11: bool) -> CodingWhy {
-    match (compress, small, range, http11) {
-        (true, true, _, _) => CodingWhy::TooSmall,
-        (true, _, true, _) => CodingWhy::Range,
-        (true, _, _, false) => CodingWhy::Http10,
-        _ => CodingWhy::NotAccepted,
+    if !compress {
+        CodingWhy::NotAccepted
+    } else if small {
+        CodingWhy::TooSmall
+    } else if range {
+        CodingWhy::Range
+    } else if !http11 {
+        CodingWhy::Http10
+    } else {
+        CodingWhy::NotAccepted
     }
 }
 
@@ -294,7 +297,7 @@ fn sidecar(
                 // Cached under its own name as what it is, for a request naming it directly.
                 let name = path.rsplit(|&b| b == b'/').next().unwrap_or(path);
                 let found = CachedFile::new(sidecar, meta, name, root.cache.for_name(name));
-                Some(CachedFile::clone(&files.insert(
+                Some(Rc::unwrap_or_clone(files.insert(
                     root.dir.dir(),
                     path,
                     found,
