@@ -294,9 +294,11 @@ impl BodyWriter {
         let start = budget.written;
         let by_sendfile = sendfile && transport.can_send_file();
         loop {
-            // A file read into the buffer (no `sendfile`: TLS, or sendfile off) has its first
-            // chunk join what waits there, its head, so both leave in one send: over TLS one
-            // flush of records in one system call instead of two.
+            // A file read into the buffer (no `sendfile`: TLS, or sendfile off) has its next chunk
+            // join what waits there when that is little (its head, and any small responses
+            // queued ahead), so they leave in one send: over TLS one flush of records in one
+            // system call instead of two. If the turn's budget is spent first, they wait for the
+            // next turn together (a yield is run again before the loop sleeps).
             let file_joins = !by_sendfile
                 && matches!(self.bulk, Some(Bulk::File(_)))
                 && outbox.len() < READ_CHUNK / 4;
@@ -347,7 +349,9 @@ impl BodyWriter {
                     }
                     Bulk::File(file) => {
                         let out = outbox.buf(pool);
-                        // Up to one chunk in the buffer, what joined the head included.
+                        // Up to one chunk in the buffer, what it joins included: the buffer is
+                        // empty here or holds less than a quarter chunk (`file_joins`); the `min`
+                        // keeps every read at least three quarters of a chunk regardless.
                         let buffered = out.len();
                         let chunk = READ_CHUNK - buffered.min(READ_CHUNK / 4);
                         if file.read_into(out, chunk).is_err() {
