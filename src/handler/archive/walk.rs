@@ -256,15 +256,14 @@ impl Walk {
         self.name.extend_from_slice(below);
     }
 
-    /// Says under `--explain` that the entry at `self.path` is left out, and why: through the
-    /// terminal writer, as every `--explain` line, so it never lands in the live stats line.
+    /// Says under `--explain` that the entry at `self.path` is left out, and why, as every
+    /// `--explain` line is said.
     fn left_out(&self, why: &str) {
         if let Some(prefix) = &self.explain {
-            let line = format!(
-                "{prefix}: left /{} out of the archive ({why})\n",
+            crate::explain::print(format!(
+                "{prefix}: left /{} out of the archive ({why})",
                 String::from_utf8_lossy(&self.path)
-            );
-            let _ = crate::terminal::Terminal::global().write_stderr(line.as_bytes());
+            ));
         }
     }
 }
