@@ -60,11 +60,11 @@ const EVENTS_CAPACITY: usize = 1024;
 /// open whose closing would free one. nginx uses 500 ms; shorter recovers sooner at little cost.
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
-/// How often reaching the connection limit is said on stderr at most. Clients decide how often it
-/// is reached (at the limit, every close lets one more in and the next arrival reaches it again),
-/// so saying it each time would let them write a line per connection; the exit report and the
-/// metrics count every pause.
-const LIMIT_WARNING_INTERVAL: Duration = Duration::from_secs(60);
+/// How often a pause in accepting (the connection limit reached, or out of file descriptors) is
+/// said on stderr at most, for each cause. Clients decide how often it happens (at the limit,
+/// every close lets one more in and the next arrival pauses again), so saying it each time would
+/// let them write a line per connection; the exit report and the metrics count every pause.
+const PAUSE_WARNING_INTERVAL: Duration = Duration::from_secs(60);
 
 /// How the loop ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -275,8 +275,8 @@ impl Server {
                 listener: Some(listener),
                 accepting: true,
                 retry_at: None,
-                emfile_logged: false,
                 limit_warned_at: None,
+                emfile_warned_at: None,
                 max_connections: config.max_connections,
             },
             sending: config.strategy.sending,
@@ -454,6 +454,16 @@ impl Shared<'_> {
     }
 }
 
+/// Whether a pause last said at `warned_at` may be said again `now` (then noted as said).
+fn due_to_warn(warned_at: &mut Option<Instant>, now: Instant) -> bool {
+    let due =
+        warned_at.is_none_or(|at| now.saturating_duration_since(at) >= PAUSE_WARNING_INTERVAL);
+    if due {
+        *warned_at = Some(now);
+    }
+    due
+}
+
 /// The listening side of the loop: the listener, and whether it is in the poll set.
 struct Acceptor {
     /// The listening socket; dropped (closed) when shutdown begins.
@@ -462,10 +472,10 @@ struct Acceptor {
     accepting: bool,
     /// Accepting paused for lack of file descriptors with no connection to wait for: retry then.
     retry_at: Option<Instant>,
-    /// The pause for lack of file descriptors has been logged (once per pause, not per attempt).
-    emfile_logged: bool,
-    /// When reaching the connection limit was last said (see [`LIMIT_WARNING_INTERVAL`]).
+    /// When reaching the connection limit was last said (see [`PAUSE_WARNING_INTERVAL`]).
     limit_warned_at: Option<Instant>,
+    /// When running out of file descriptors was last said (the same).
+    emfile_warned_at: Option<Instant>,
     max_connections: usize,
 }
 
@@ -485,26 +495,19 @@ impl Acceptor {
                 return None;
             }
             if open >= self.max_connections {
-                if self
-                    .limit_warned_at
-                    .is_none_or(|at| now.saturating_duration_since(at) >= LIMIT_WARNING_INTERVAL)
-                {
+                if due_to_warn(&mut self.limit_warned_at, now) {
                     log::warn!(
                         "connection limit ({}) reached: new connections wait until one closes \
                          (said at most once a minute; the exit report counts every pause)",
                         self.max_connections
                     );
-                    self.limit_warned_at = Some(now);
                 }
                 self.pause(registry);
                 stats.accept_paused();
                 return None;
             }
             match self.listener.as_mut()?.accept() {
-                Ok(accepted) => {
-                    self.emfile_logged = false;
-                    return Some(accepted);
-                }
+                Ok(accepted) => return Some(accepted),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
                 Err(e)
                     if matches!(
@@ -512,11 +515,11 @@ impl Acceptor {
                         io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
                     ) => {}
                 Err(e) if matches!(e.raw_os_error(), Some(code) if is_fd_exhaustion(code)) => {
-                    if !self.emfile_logged {
+                    if due_to_warn(&mut self.emfile_warned_at, now) {
                         log::warn!(
-                            "out of file descriptors ({e}): pausing accept until a connection closes"
+                            "out of file descriptors ({e}): pausing accept until a connection \
+                             closes (said at most once a minute; the exit report counts every pause)"
                         );
-                        self.emfile_logged = true;
                     }
                     self.pause(registry);
                     stats.accept_paused();
@@ -856,4 +859,26 @@ fn watch_root(live: &LiveReload, root: &Path) -> Result<(), StartupError> {
 fn is_fd_exhaustion(code: i32) -> bool {
     code == rustix::io::Errno::MFILE.raw_os_error()
         || code == rustix::io::Errno::NFILE.raw_os_error()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pause_is_said_at_most_once_an_interval() {
+        let start = Instant::now();
+        let mut warned_at = None;
+        assert!(due_to_warn(&mut warned_at, start));
+        assert!(!due_to_warn(&mut warned_at, start + Duration::from_secs(1)));
+        assert!(!due_to_warn(
+            &mut warned_at,
+            start + PAUSE_WARNING_INTERVAL / 2
+        ));
+        assert!(due_to_warn(&mut warned_at, start + PAUSE_WARNING_INTERVAL));
+        assert!(!due_to_warn(
+            &mut warned_at,
+            start + PAUSE_WARNING_INTERVAL * 3 / 2
+        ));
+    }
 }
