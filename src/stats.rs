@@ -508,11 +508,6 @@ impl Snapshot {
         classes
     }
 
-    /// Responses (requests answered or refused).
-    pub(crate) fn requests(&self) -> u64 {
-        self.classes().iter().sum()
-    }
-
     /// The sum of several workers' snapshots.
     pub fn sum<'a>(all: impl IntoIterator<Item = &'a Snapshot>) -> Snapshot {
         let mut total = Snapshot {
@@ -589,7 +584,7 @@ impl Snapshot {
         };
         format!(
             "{:>8.0} req/s {:>8.2} MB/s {:>6} conns{live}  p50 {:>7} p99 {:>7}  2xx {} 3xx {} 4xx {} 5xx {}  errors {}",
-            per_sec(self.requests(), before.requests()),
+            per_sec(classes.iter().sum(), classes_before.iter().sum()),
             per_sec(self.bytes_out, before.bytes_out) / 1e6,
             self.open,
             micros(0.5),
@@ -609,7 +604,7 @@ impl Snapshot {
         let _ = writeln!(
             out,
             "mioserve: {} requests in {:.1}s (1xx {}, 2xx {}, 3xx {}, 4xx {}, 5xx {}), {} bytes out, {} connections accepted",
-            self.requests(),
+            classes.iter().sum::<u64>(),
             uptime.as_secs_f64(),
             classes[0],
             classes[1],
@@ -803,7 +798,7 @@ mod tests {
         b.served(3, Duration::from_micros(7));
         let total = registry.snapshot();
         assert_eq!(registry.workers(), 2);
-        assert_eq!(total.requests(), 3);
+        assert_eq!(total.classes().iter().sum::<u64>(), 3);
         assert_eq!(total.classes(), [0, 2, 0, 1, 0]);
         assert_eq!(total.responses[0][1], 2);
         assert_eq!(total.responses[3][3], 1);
@@ -830,7 +825,7 @@ mod tests {
         stats.closed(CloseReason::HeaderTimeout);
         stats.closed(CloseReason::TlsHandshake);
         let total = Snapshot::sum([&stats.snapshot(), &stats.snapshot()]);
-        assert_eq!(total.requests(), 4);
+        assert_eq!(total.classes().iter().sum::<u64>(), 4);
         assert_eq!(total.closes(CloseReason::HeaderTimeout), 2);
         let report = total.report(Duration::from_secs(3));
         assert!(
