@@ -302,10 +302,10 @@ fn tls_cost(version: &'static rustls::SupportedProtocolVersion, measured: usize)
     let mut log = AccessLog::to(LogFormat::Combined, Box::new(std::io::sink()));
     let stats = Stats::default();
 
-    let params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-    let key = mioserve::tls::cert::P256Key::generate().unwrap();
-    let cert_pem = key.self_sign(params).unwrap().pem();
-    let tls = TlsContext::from_pem(cert_pem.as_bytes(), key.pkcs8_pem().as_bytes()).unwrap();
+    let made =
+        mioserve::tls::SelfSigned::generate(std::net::Ipv4Addr::LOCALHOST.into(), None).unwrap();
+    let cert_pem = made.cert_pem;
+    let tls = TlsContext::from_pem(cert_pem.as_bytes(), made.key_pem.as_bytes()).unwrap();
     let mut roots = rustls::RootCertStore::empty();
     roots
         .add(CertificateDer::from_pem_slice(cert_pem.as_bytes()).unwrap())

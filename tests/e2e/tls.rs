@@ -47,12 +47,7 @@ fn get_and_close(stream: &mut StreamOwned<ClientConnection, TcpStream>) -> Strin
 
 /// A certificate for `localhost` valid between the two years, and its key, as PEM.
 fn certificate(from: i32, until: i32) -> (String, String) {
-    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-    params.not_before = rcgen::date_time_ymd(from, 1, 1);
-    params.not_after = rcgen::date_time_ymd(until, 1, 1);
-    let key = mioserve::tls::cert::P256Key::generate().unwrap();
-    let cert = key.self_sign(params).unwrap();
-    (cert.pem(), key.pkcs8_pem())
+    make_certificate(&["localhost"], Some((from, until)))
 }
 
 #[test]
@@ -490,6 +485,34 @@ fn openssl(dir: &Path, args: &[&str]) {
     );
 }
 
+/// A key made in `dir` by `openssl make_key…` (writing `key.pem`) and a certificate openssl makes
+/// for it (`cert.pem`, a leaf for `localhost`): the two files.
+fn key_and_certificate(dir: &Path, make_key: &[&str]) -> (std::path::PathBuf, std::path::PathBuf) {
+    openssl(dir, make_key);
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            "key.pem",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+            "-addext",
+            // A leaf, not the CA certificate req -x509 makes by default.
+            "basicConstraints=critical,CA:FALSE",
+            "-days",
+            "30",
+            "-out",
+            "cert.pem",
+        ],
+    );
+    (dir.join("cert.pem"), dir.join("key.pem"))
+}
+
 /// Keys as people have them, made by openssl: RSA as PKCS#1 and PKCS#8, ECDSA P-256 as SEC1,
 /// P-384 and Ed25519 as PKCS#8. Each, with a certificate openssl made for it, serves over TLS 1.3
 /// and TLS 1.2 (rustls's client checks the server's signature with the certificate's key),
@@ -549,34 +572,9 @@ fn keys_of_every_kind_openssl_makes_serve_both_versions() {
             "BEGIN PRIVATE KEY",
         ),
     ];
-    let certify = |dir: &Path| {
-        openssl(
-            dir,
-            &[
-                "req",
-                "-x509",
-                "-new",
-                "-key",
-                "key.pem",
-                "-subj",
-                "/CN=localhost",
-                "-addext",
-                "subjectAltName=DNS:localhost",
-                "-addext",
-                // A leaf, not the CA certificate req -x509 makes by default.
-                "basicConstraints=critical,CA:FALSE",
-                "-days",
-                "30",
-                "-out",
-                "cert.pem",
-            ],
-        );
-    };
     for (kind, make_key, header) in cases {
         let dir = TempDir::new();
-        openssl(dir.path(), make_key);
-        certify(dir.path());
-        let (cert_file, key_file) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        let (cert_file, key_file) = key_and_certificate(dir.path(), make_key);
         assert!(
             fs::read_to_string(&key_file).unwrap().contains(header),
             "{kind}"
@@ -610,7 +608,7 @@ fn keys_of_every_kind_openssl_makes_serve_both_versions() {
         }
     }
     let dir = TempDir::new();
-    openssl(
+    let (cert_file, key_file) = key_and_certificate(
         dir.path(),
         &[
             "genpkey",
@@ -622,8 +620,6 @@ fn keys_of_every_kind_openssl_makes_serve_both_versions() {
             "key.pem",
         ],
     );
-    certify(dir.path());
-    let (cert_file, key_file) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
     let stderr = start_fails(&[
         "--tls-cert",
         cert_file.to_str().unwrap(),

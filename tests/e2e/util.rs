@@ -294,7 +294,7 @@ fn is_tls(addr: SocketAddr) -> bool {
 /// (to run it as another user) can meet another test thread's child, forked while the copy's
 /// file was open for writing and not yet exec'd, still holding it. Bounded to 2 s.
 #[track_caller]
-pub fn spawn_retrying_busy(command: &mut Command) -> Child {
+fn spawn_retrying_busy(command: &mut Command) -> Child {
     let deadline = Instant::now() + Duration::from_secs(2);
     loop {
         match command.spawn() {
@@ -313,13 +313,22 @@ pub fn spawn_retrying_busy(command: &mut Command) -> Child {
 /// The test certificate (for `localhost` and `127.0.0.1`) and its key, as PEM, made once per run.
 pub fn test_certificate() -> &'static (String, String) {
     static CERT: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
-    CERT.get_or_init(|| {
-        let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
-        let params = rcgen::CertificateParams::new(names).expect("the test certificate's names");
-        let key = mioserve::tls::cert::P256Key::generate().expect("a key");
-        let cert = key.self_sign(params).expect("make the test certificate");
-        (cert.pem(), key.pkcs8_pem())
-    })
+    CERT.get_or_init(|| make_certificate(&["localhost", "127.0.0.1"], None))
+}
+
+/// A certificate for `names` (rcgen's default subject), valid from the first day of one year to
+/// the first of another when `years` says (rcgen's default validity otherwise), and its key, as
+/// PEM.
+pub fn make_certificate(names: &[&str], years: Option<(i32, i32)>) -> (String, String) {
+    let names = names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+    let mut params = rcgen::CertificateParams::new(names).expect("a certificate's names");
+    if let Some((from, until)) = years {
+        params.not_before = rcgen::date_time_ymd(from, 1, 1);
+        params.not_after = rcgen::date_time_ymd(until, 1, 1);
+    }
+    let key = mioserve::tls::cert::P256Key::generate().expect("a key");
+    let cert = key.self_sign(params).expect("a certificate");
+    (cert.pem(), key.pkcs8_pem())
 }
 
 /// The crypto provider the server uses.
