@@ -79,6 +79,9 @@ pub enum Next {
     Wait(Interest),
     /// It has more work but used its turn: run it again before sleeping.
     Yield,
+    /// It sent its turn's share of a large body: run it again once its socket is writable, or
+    /// before sleeping, as the platform's [`crate::sys::Pacing`] says.
+    Paced,
     /// Close it.
     Close,
 }
@@ -152,6 +155,7 @@ enum Step {
     Continue,
     Wait(Interest),
     Yield,
+    Paced,
     Close,
 }
 
@@ -308,6 +312,15 @@ impl<T: Transport> Conn<T> {
         (std::mem::replace(&mut self.ready.interest, wanted) != wanted).then_some(wanted)
     }
 
+    /// Makes the connection wait for the poll to report its socket writable (the loop then
+    /// registers it again, which reports it at once if it already is): forgets that it was, and
+    /// returns the interest to register with.
+    pub(crate) fn await_writable(&mut self) -> Interest {
+        self.ready.writable = false;
+        self.ready.interest |= Interest::WRITABLE;
+        self.ready.interest
+    }
+
     /// The transport (the socket, for (re)registration with the poll).
     pub fn socket(&mut self) -> &mut T {
         &mut self.socket
@@ -364,6 +377,7 @@ impl<T: Transport> Conn<T> {
                     return Next::Wait(interest);
                 }
                 Step::Yield => return Next::Yield,
+                Step::Paced => return Next::Paced,
                 Step::Close => {
                     self.release(cx.pool);
                     return Next::Close;
@@ -739,6 +753,7 @@ impl<T: Transport> Conn<T> {
         match turn {
             Ok(Turn::Done) => {}
             Ok(Turn::Blocked { progressed }) => return self.blocked(cx, progressed),
+            Ok(Turn::Paced) => return self.paced(cx),
             Ok(Turn::Yield) => return Step::Yield,
             Ok(Turn::Pending) => return self.await_news(cx),
             Err(e) => {
@@ -828,6 +843,14 @@ impl<T: Transport> Conn<T> {
     /// Whether the connection is a live reload subscriber waiting for news.
     pub(crate) fn awaits_news(&self) -> bool {
         matches!(&self.phase, Phase::Send(body) if body.has_waited())
+    }
+
+    /// The body sent its turn's share and may wait for the socket next (see [`Next::Paced`]):
+    /// the wait is bounded like any wait for the socket, a full share being progress.
+    fn paced(&mut self, cx: &Cx<'_>) -> Step {
+        self.timer
+            .set(Some(cx.config.deadline(DeadlineKind::Send, cx.now)));
+        Step::Paced
     }
 
     /// A write hit `WouldBlock`: wait for writability under the send deadline, which moves only
@@ -992,6 +1015,74 @@ mod tests {
     fn an_idle_connection_is_small() {
         let size = std::mem::size_of::<Conn<crate::tls::Socket>>();
         assert!(size <= 224, "Conn is {size} bytes");
+    }
+
+    /// A body larger than a turn's share ends the turn paced, its send deadline armed. Told to
+    /// wait for writability (as the loop does on Linux), the connection sends nothing more until
+    /// the poll says the socket is writable, then goes on and finishes the body.
+    #[test]
+    fn a_large_body_is_paced_and_waits_for_writability_when_told() {
+        let dir = std::env::temp_dir().join(format!("mioserve-paced-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let len = 3 << 20;
+        let content: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        std::fs::write(dir.join("large.bin"), &content).unwrap();
+        let site = Site::open(&dir, crate::handler::SiteOptions::default()).unwrap();
+        let config = ConnConfig::default();
+        let mut pool = BufferPool::new(config.limits.max_head_bytes);
+        let mut date = DateCache::new();
+        date.refresh(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+        let mut worker = WorkerState::default();
+        let mut log = AccessLog::to(LogFormat::Common, Box::new(std::io::sink()));
+        let stats = Stats::default();
+        let mut transport = MemoryTransport::default();
+        transport.push(b"GET /large.bin HTTP/1.1\r\nHost: t\r\n\r\n");
+        let now = Instant::now();
+        let mut conn = Conn::new(transport, "127.0.0.1".parse().unwrap(), 0, now, &config);
+        conn.on_event(true, true, false);
+        let mut drive = |conn: &mut Conn<MemoryTransport>| {
+            let mut cx = Cx {
+                site: &site,
+                config: &config,
+                pool: &mut pool,
+                date: &date,
+                worker: &mut worker,
+                log: &mut log,
+                stats: &stats,
+                now,
+                draining: false,
+            };
+            conn.drive(&mut cx)
+        };
+
+        assert_eq!(drive(&mut conn), Next::Paced);
+        assert_eq!(conn.timer.kind(), Some(DeadlineKind::Send));
+        let sent = conn.socket.sent.len();
+        assert!(sent > 0 && sent < len, "{sent} bytes after one turn");
+
+        let interest = conn.await_writable();
+        assert_eq!(interest, Interest::READABLE | Interest::WRITABLE);
+        assert!(matches!(drive(&mut conn), Next::Wait(_)));
+        assert_eq!(
+            conn.socket.sent.len(),
+            sent,
+            "sent before the poll said writable"
+        );
+
+        let mut turns = 1;
+        loop {
+            conn.on_event(false, true, false);
+            match drive(&mut conn) {
+                Next::Paced => turns += 1,
+                Next::Wait(_) => break,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        let wire = &conn.socket.sent;
+        let head_end = wire.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        assert!(wire[head_end..] == content[..], "the body differs");
+        assert!(turns >= 3, "{turns} turns for 3 MiB");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

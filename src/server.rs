@@ -44,7 +44,7 @@ use crate::http::date::DateCache;
 use crate::pool::BufferPool;
 use crate::response::extra_headers::ExtraHeaders;
 use crate::stats::{CloseReason, Stats};
-use crate::sys::{self, Listening, Sending};
+use crate::sys::{self, Listening, Pacing, Sending};
 use crate::timer::{Timers, Verdict};
 use crate::tls::{Outcome, Socket, TlsContext, TlsStream};
 use crate::transport::Tcp;
@@ -280,6 +280,7 @@ impl Server {
                 max_connections: config.max_connections,
             },
             sending: config.strategy.sending,
+            pacing: config.strategy.pacing,
             worker: (config.workers > 1).then_some(config.worker),
             tls: config.tls.as_ref(),
             grace_until: None,
@@ -388,6 +389,8 @@ struct Loop<'a> {
     acceptor: Acceptor,
     /// How connections send.
     sending: Sending,
+    /// When a connection that sent its share of a large body sends more.
+    pacing: Pacing,
     /// This loop's number when there are several, so their messages can be told apart.
     worker: Option<usize>,
     /// Under HTTPS, what every accepted socket's TLS is set up from.
@@ -779,7 +782,19 @@ impl Loop<'_> {
                 }
                 self.queue_deadline(slot);
             }
-            Next::Yield => {
+            Next::Paced if self.pacing == Pacing::Rearm => {
+                let conn = &mut self.conns[slot];
+                let interest = conn.await_writable();
+                if registry
+                    .reregister(conn.socket(), Token(slot), interest)
+                    .is_err()
+                {
+                    self.close(slot);
+                    return;
+                }
+                self.queue_deadline(slot);
+            }
+            Next::Yield | Next::Paced => {
                 self.queue_deadline(slot);
                 self.ready.push(slot);
             }

@@ -96,7 +96,7 @@ fn allocations_for(sendfile: bool, log_format: LogFormat) -> usize {
         loop {
             match conn.drive(&mut cx) {
                 Next::Wait(_) => break,
-                Next::Yield => {}
+                Next::Yield | Next::Paced => {}
                 Next::Close => panic!("connection ended"),
             }
         }

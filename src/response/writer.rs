@@ -8,7 +8,8 @@
 //! and the per-turn budget that keeps one large body from starving other connections. Knows
 //! transports and framing, not HTTP semantics: what the body is and whether it is chunked was
 //! decided before. [`BodyWriter::send`] is the one call: it answers [`Turn::Done`],
-//! [`Turn::Blocked`] (progress recorded; resume on the next writable event) or [`Turn::Yield`].
+//! [`Turn::Blocked`] (progress recorded; resume on the next writable event), [`Turn::Paced`]
+//! or [`Turn::Yield`].
 //!
 //! The pipeline is `source → framing → socket`: a transformation of the body (a content coding)
 //! is a source wrapping the original one (see [`super::body`]), so this module frames and paces
@@ -71,7 +72,12 @@ pub(crate) enum Turn {
     /// The socket would block; `progressed` says whether anything was written first (the send
     /// deadline moves only on progress).
     Blocked { progressed: bool },
-    /// The turn's budget is spent with work left: run again after other connections.
+    /// The turn's share of file or memory bytes went out with more to send: run again once the
+    /// socket is writable, after other connections (how the loop learns that is
+    /// [`crate::sys::Pacing`]).
+    Paced,
+    /// The turn's budget of generated output is spent with work left: run again after other
+    /// connections, before the loop next waits (generating costs CPU, not room in the socket).
     Yield,
     /// Everything so far went out and the body waits for news (a generated body that said
     /// [`Piece::Pending`]): run again when there may be some.
@@ -298,7 +304,8 @@ impl BodyWriter {
             // join what waits there when that is little (its head, and any small responses
             // queued ahead), so they leave in one send: over TLS one flush of records in one
             // system call instead of two. If the turn's budget is spent first, they wait for the
-            // next turn together (a yield is run again before the loop sleeps).
+            // next turn together (a paced connection goes on once its socket is writable, or
+            // at the loop's next turn; see `sys::Pacing`).
             let file_joins = !by_sendfile
                 && matches!(self.bulk, Some(Bulk::File(_)))
                 && outbox.len() < READ_CHUNK / 4;
@@ -320,7 +327,7 @@ impl BodyWriter {
                     _ => FILE_BYTES_PER_TURN,
                 };
                 if budget.file >= limit {
-                    return Ok(Turn::Yield);
+                    return Ok(Turn::Paced);
                 }
                 // What is left of the turn's budget bounds each call, not only the next turn:
                 // on a fast socket one call could otherwise send a whole large file.
@@ -332,7 +339,7 @@ impl BodyWriter {
                         budget.file += n;
                         match flow {
                             Flow::Done if memory.rest().is_empty() => self.bulk = None,
-                            // The budget is spent: the check above yields.
+                            // The budget is spent: the check above paces.
                             Flow::Done => continue,
                             Flow::Blocked => return Ok(Turn::Blocked { progressed: n > 0 }),
                         }
@@ -638,7 +645,7 @@ mod tests {
                 match turn {
                     Turn::Done => return cut_short,
                     Turn::Blocked { .. } => std::thread::sleep(std::time::Duration::from_millis(1)),
-                    Turn::Yield | Turn::Pending => {}
+                    Turn::Paced | Turn::Yield | Turn::Pending => {}
                 }
             }
             panic!("the body never finished");
@@ -913,7 +920,7 @@ mod tests {
     }
 
     /// A file or shared bytes larger than the turn's file budget: each `send` stops at the
-    /// budget and yields, even on a socket that takes everything at once.
+    /// budget and paces, even on a socket that takes everything at once.
     #[test]
     fn one_call_sends_no_more_than_the_turn_allows() {
         let len = FILE_BYTES_PER_TURN + FILE_BYTES_PER_TURN / 2;
@@ -949,7 +956,7 @@ mod tests {
             }
             assert_eq!(
                 turns,
-                [(Turn::Yield, FILE_BYTES_PER_TURN), (Turn::Done, len)],
+                [(Turn::Paced, FILE_BYTES_PER_TURN), (Turn::Done, len)],
                 "{what}"
             );
         }

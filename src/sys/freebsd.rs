@@ -21,6 +21,10 @@ pub(super) const LISTENER_PER_WORKER: &str = "a SO_REUSEPORT_LB listener each";
 /// `SO_REUSEPORT_LB` spreads connections among the listeners bound to one port.
 pub(super) const SPREADS_CONNECTIONS: bool = true;
 
+/// Whether re-adding a kqueue filter reports a socket that is already writable has not been
+/// verified on FreeBSD: connections take turns instead, which relies on edges alone.
+pub(super) const REARM_REPORTS_READY: bool = false;
+
 /// Directories the walk passes through are opened as paths only (`O_PATH`, FreeBSD 14).
 pub(super) const WALK_DIR_FLAGS: OFlags = OFlags::PATH;
 

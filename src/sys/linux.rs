@@ -20,6 +20,11 @@ pub(super) const LISTENER_PER_WORKER: &str = "a SO_REUSEPORT listener each";
 /// `SO_REUSEPORT` spreads connections among the listeners bound to one port.
 pub(super) const SPREADS_CONNECTIONS: bool = true;
 
+/// `epoll_ctl(EPOLL_CTL_MOD)` polls the socket again and queues its event at once if it is
+/// ready (what re-arming an `EPOLLONESHOT` registration relies on), so a re-registered socket
+/// that is still writable is reported without waiting for an edge.
+pub(super) const REARM_REPORTS_READY: bool = true;
+
 /// Directories the walk passes through are opened as paths only: searching them needs no read
 /// permission, as for the kernel's own lookup.
 pub(super) const WALK_DIR_FLAGS: OFlags = OFlags::PATH;

@@ -23,6 +23,10 @@ pub(super) const LISTENER_PER_WORKER: &str =
 /// them, so the workers share one listener instead.
 pub(super) const SPREADS_CONNECTIONS: bool = false;
 
+/// Whether re-adding a kqueue filter reports a socket that is already writable has not been
+/// verified on macOS: connections take turns instead, which relies on edges alone.
+pub(super) const REARM_REPORTS_READY: bool = false;
+
 /// macOS has no `O_PATH` (nor an `O_SEARCH` that rustix offers): directories the walk passes
 /// through are opened for reading, which needs read permission on them.
 pub(super) const WALK_DIR_FLAGS: OFlags = OFlags::RDONLY;

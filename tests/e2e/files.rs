@@ -1,4 +1,5 @@
 use std::fs;
+use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::time::{Duration, SystemTime};
 
@@ -263,6 +264,42 @@ fn exact_bytes_of_large_files_with_sendfile() {
 #[test]
 fn exact_bytes_of_large_files_without_sendfile() {
     check_exact_bytes(false);
+}
+
+/// Large downloads side by side, one reader pausing long enough for its socket to fill and the
+/// others read only after it: every byte arrives on each. Between its turns a large body waits
+/// for its socket to be writable again, so a reader that pauses must be woken when it reads
+/// again, and the others must not wait on it.
+#[test]
+fn side_by_side_downloads_complete_when_readers_pause() {
+    for sendfile in [true, false] {
+        let server = TestServer::with(
+            |root| write_file(root, "big.bin", pseudo_random_bytes(FIVE_MIB, 7)),
+            |config| config.conn.sendfile = sendfile,
+        );
+        let big = pseudo_random_bytes(FIVE_MIB, 7);
+        let mut clients: Vec<Client> = (0..3).map(|_| server.connect()).collect();
+        for client in &mut clients {
+            client.send(b"GET /big.bin HTTP/1.0\r\n\r\n");
+        }
+        let mut paused = vec![0u8; 256 * 1024];
+        clients[0].stream.read_exact(&mut paused).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        for (i, client) in clients.iter_mut().enumerate() {
+            let mut raw = if i == 0 {
+                std::mem::take(&mut paused)
+            } else {
+                Vec::new()
+            };
+            raw.extend(client.read_to_close());
+            let head_end = find(&raw, b"\r\n\r\n").expect("a response head") + 4;
+            assert_same_bytes(
+                &raw[head_end..],
+                &big,
+                &format!("reader {i}, sendfile {sendfile}"),
+            );
+        }
+    }
 }
 
 #[test]
