@@ -928,41 +928,77 @@ mod tests {
         site
     }
 
+    /// What a connection is driven with in a test: the configuration and the loop's shared state.
+    struct Harness {
+        config: ConnConfig,
+        pool: BufferPool,
+        date: DateCache,
+        worker: WorkerState,
+        log: AccessLog,
+        stats: Stats,
+        now: Instant,
+    }
+
+    impl Harness {
+        fn new(config: ConnConfig) -> Harness {
+            let mut date = DateCache::new();
+            date.refresh(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+            Harness {
+                pool: BufferPool::new(config.limits.max_head_bytes),
+                config,
+                date,
+                worker: WorkerState::default(),
+                log: AccessLog::to(LogFormat::Common, Box::new(std::io::sink())),
+                stats: Stats::default(),
+                now: Instant::now(),
+            }
+        }
+
+        /// A connection over `transport`, as accepted now.
+        fn conn(&self, transport: MemoryTransport) -> Conn<MemoryTransport> {
+            Conn::new(
+                transport,
+                "127.0.0.1".parse().unwrap(),
+                0,
+                self.now,
+                &self.config,
+            )
+        }
+
+        /// One turn of `conn` serving `site`.
+        fn drive(&mut self, conn: &mut Conn<MemoryTransport>, site: &Site) -> Next {
+            let mut cx = Cx {
+                site,
+                config: &self.config,
+                pool: &mut self.pool,
+                date: &self.date,
+                worker: &mut self.worker,
+                log: &mut self.log,
+                stats: &self.stats,
+                now: self.now,
+                draining: false,
+            };
+            conn.drive(&mut cx)
+        }
+    }
+
     /// Feeds `segments` (each arriving separately), then EOF, and returns every byte written.
     /// Panics if the connection does not close within a bounded number of turns.
     fn run(segments: &[&[u8]], write_limit: usize, sendfile: bool) -> Vec<u8> {
-        let config = ConnConfig {
+        let mut harness = Harness::new(ConnConfig {
             sendfile,
             ..ConnConfig::default()
-        };
-        let mut pool = BufferPool::new(config.limits.max_head_bytes);
-        let mut date = DateCache::new();
-        date.refresh(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
-        let mut worker = WorkerState::default();
+        });
         let mut transport = MemoryTransport::default();
         transport.write_limit = write_limit;
         transport.peer_closed = true;
         for segment in segments {
             transport.push(segment);
         }
-        let now = Instant::now();
-        let mut conn = Conn::new(transport, "127.0.0.1".parse().unwrap(), 0, now, &config);
-        let mut log = AccessLog::to(LogFormat::Common, Box::new(std::io::sink()));
-        let stats = Stats::default();
+        let mut conn = harness.conn(transport);
         for _ in 0..100_000 {
             conn.on_event(true, true, false);
-            let mut cx = Cx {
-                site: site(),
-                config: &config,
-                pool: &mut pool,
-                date: &date,
-                worker: &mut worker,
-                log: &mut log,
-                stats: &stats,
-                now,
-                draining: false,
-            };
-            if conn.drive(&mut cx) == Next::Close {
+            if harness.drive(&mut conn, site()) == Next::Close {
                 return std::mem::take(&mut conn.socket.sent);
             }
         }
@@ -1028,32 +1064,12 @@ mod tests {
         let content: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
         std::fs::write(dir.join("large.bin"), &content).unwrap();
         let site = Site::open(&dir, crate::handler::SiteOptions::default()).unwrap();
-        let config = ConnConfig::default();
-        let mut pool = BufferPool::new(config.limits.max_head_bytes);
-        let mut date = DateCache::new();
-        date.refresh(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
-        let mut worker = WorkerState::default();
-        let mut log = AccessLog::to(LogFormat::Common, Box::new(std::io::sink()));
-        let stats = Stats::default();
+        let mut harness = Harness::new(ConnConfig::default());
         let mut transport = MemoryTransport::default();
         transport.push(b"GET /large.bin HTTP/1.1\r\nHost: t\r\n\r\n");
-        let now = Instant::now();
-        let mut conn = Conn::new(transport, "127.0.0.1".parse().unwrap(), 0, now, &config);
+        let mut conn = harness.conn(transport);
         conn.on_event(true, true, false);
-        let mut drive = |conn: &mut Conn<MemoryTransport>| {
-            let mut cx = Cx {
-                site: &site,
-                config: &config,
-                pool: &mut pool,
-                date: &date,
-                worker: &mut worker,
-                log: &mut log,
-                stats: &stats,
-                now,
-                draining: false,
-            };
-            conn.drive(&mut cx)
-        };
+        let mut drive = |conn: &mut Conn<MemoryTransport>| harness.drive(conn, &site);
 
         assert_eq!(drive(&mut conn), Next::Paced);
         assert_eq!(conn.timer.kind(), Some(DeadlineKind::Send));
