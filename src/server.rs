@@ -782,24 +782,28 @@ impl Loop<'_> {
                 }
                 self.queue_deadline(slot);
             }
-            Next::Paced if self.pacing == Pacing::Rearm => {
-                let conn = &mut self.conns[slot];
-                let interest = conn.await_writable();
-                if registry
-                    .reregister(conn.socket(), Token(slot), interest)
-                    .is_err()
-                {
-                    self.close(slot);
-                    return;
-                }
-                self.queue_deadline(slot);
-            }
+            Next::Paced if self.pacing == Pacing::Rearm => self.rearm_writable(slot, registry),
             Next::Yield | Next::Paced => {
                 self.queue_deadline(slot);
                 self.ready.push(slot);
             }
             Next::Close => self.close(slot),
         }
+    }
+
+    /// Registers a paced connection again, so the poll reports its socket once it is writable (at
+    /// once if it still is; see [`Pacing::Rearm`]).
+    fn rearm_writable(&mut self, slot: usize, registry: &Registry) {
+        let conn = &mut self.conns[slot];
+        let interest = conn.await_writable();
+        if registry
+            .reregister(conn.socket(), Token(slot), interest)
+            .is_err()
+        {
+            self.close(slot);
+            return;
+        }
+        self.queue_deadline(slot);
     }
 
     /// Puts the connection's deadline in the heap unless an entry of its kind is already there
