@@ -314,11 +314,11 @@ impl<T: Transport> Conn<T> {
 
     /// Makes the connection wait for the poll to report its socket writable (the loop then
     /// registers it again, which reports it at once if it already is): forgets that it was, and
-    /// returns the interest to register with.
+    /// returns the interest to register with, grown or not.
     pub(crate) fn await_writable(&mut self) -> Interest {
         self.ready.writable = false;
-        self.ready.interest |= Interest::WRITABLE;
-        self.ready.interest
+        self.set_interest(Interest::WRITABLE)
+            .unwrap_or(self.ready.interest)
     }
 
     /// The transport (the socket, for (re)registration with the poll).

@@ -382,7 +382,8 @@ fn worker_state(config: &Config, stats: &Arc<Stats>) -> WorkerState {
 struct Loop<'a> {
     conns: Slab<Conn<Socket>>,
     timers: Timers,
-    /// Connections that yielded with work left; run again before the next sleep.
+    /// Connections that yielded (or were paced, where connections take turns) with work left; run
+    /// again before the next sleep.
     ready: Vec<usize>,
     /// Id for the next accepted connection.
     next_id: u64,

@@ -35,17 +35,19 @@ pub(crate) const INLINE_FILE_MAX: u64 = 16 * 1024;
 const READ_CHUNK: usize = 64 * 1024;
 /// Bytes asked of a body source per piece (one chunk when chunked).
 const STREAM_PIECE: usize = 16 * 1024;
-/// Bytes of file sent per turn before yielding: each large download gets a slice in turn, as
+/// Bytes of file sent per turn before pacing: each large download gets a slice in turn, as
 /// lighttpd's 256 KiB per write event does. Measured (10 MiB file, `wrk -c8`, server and client
 /// pinned apart, 5 rounds): against the 8 MiB of before, 2,188 -> 3,080 MiB/s, server CPU 317 ->
 /// 274 µs/MiB, the client's 406 -> 254 µs/MiB; 128 KiB, 192 KiB, 384 KiB and 1 MiB all did worse.
 /// Smaller slices keep what each socket holds unsent small, so the receiver copies bytes the
-/// caches still hold; the extra wake-ups cost less than that saves.
+/// caches still hold; the extra wake-ups cost less than that saves. With turns paced by
+/// writability (`sys::Pacing::Rearm`), 128 KiB and 512 KiB did worse again.
 const FILE_BYTES_PER_TURN: u64 = 256 * 1024;
-/// Bytes of file read into the buffer per turn before yielding, when the file cannot go by
+/// Bytes of file read into the buffer per turn before pacing, when the file cannot go by
 /// `sendfile` (sendfile off, or TLS, which encrypts every byte): reading and encrypting cost CPU,
 /// so this is smaller than the `sendfile` budget. 1 MiB is about 0.4 ms of AES-GCM on this
-/// project's machine. Arbitrary beyond that.
+/// project's machine. With turns paced by writability, 256 KiB did worse over TLS (1,687 against
+/// 1,853 MiB/s, 10 MiB under `wrk -c8`).
 const READ_BYTES_PER_TURN: u64 = 1024 * 1024;
 /// Bytes of generated body produced per turn before yielding: generating costs CPU, so this is
 /// smaller than the file budget, keeping other clients answered within milliseconds.
