@@ -114,14 +114,13 @@ pub struct Policy {
 }
 
 /// The representation to send.
-// Lives on the stack for one call: boxing the sidecar would cost an allocation per response.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Selected {
     /// The file as it is. `vary` when the choice depended on `Accept-Encoding`.
     Identity { vary: bool, why: Option<CodingWhy> },
-    /// A sidecar file: its own validators and length, the file's content type.
-    Sidecar(Coding, CachedFile),
+    /// A sidecar file, shared with the open-file cache: its own validators, length and content;
+    /// the response keeps the file's content type and cache policy.
+    Sidecar(Coding, Rc<CachedFile>),
     /// A variant from the cache.
     Cached(Coding, Rc<Vec<u8>>),
     /// Compress while sending; the key is where the output is stored once complete.
@@ -165,19 +164,17 @@ pub fn select_injected(req: &RequestHead<'_>, policy: Policy, page: Rc<Vec<u8>>)
     };
     let why = match coding {
         Coding::Identity if !accepted.wants_coding() || !policy.compress => None,
-        Coding::Identity => Some(identity_why(true, small, range, http11)),
+        Coding::Identity => Some(identity_why(small, range, http11)),
         _ => Some(CodingWhy::OnTheFly),
     };
     Selected::Injected { coding, why, page }
 }
 
-/// Why the identity goes to a client that accepts a coding, for `--explain`: with compression on,
+/// Why the identity goes to a client that accepts a coding, with compression on, for `--explain`:
 /// the content is too small, a range was asked for, or the client speaks HTTP/1.0 (no stream
 /// for either); otherwise the client accepts no coding this server has for it.
-fn identity_why(compress: bool, small: bool, range: bool, http11: bool) -> CodingWhy {
-    if !compress {
-        CodingWhy::NotAccepted
-    } else if small {
+fn identity_why(small: bool, range: bool, http11: bool) -> CodingWhy {
+    if small {
         CodingWhy::TooSmall
     } else if range {
         CodingWhy::Range
@@ -234,7 +231,7 @@ pub fn select(
             why: None,
         };
     }
-    let mut sidecars: [Option<CachedFile>; 4] = [None, None, None, None];
+    let mut sidecars: [Option<Rc<CachedFile>>; 4] = [None, None, None, None];
     if policy.precompressed {
         for coding in Coding::PREFERENCE {
             if accepted.q(coding) > 0 {
@@ -258,10 +255,14 @@ pub fn select(
     let coding = accepted
         .choose(|c| sidecars[c.index()].is_some() || cached[c.index()].is_some() || stream(c));
     if coding == Coding::Identity {
-        let small = len < MIN_COMPRESS_SIZE;
+        let why = if policy.compress {
+            identity_why(len < MIN_COMPRESS_SIZE, range, http11)
+        } else {
+            CodingWhy::NotAccepted
+        };
         return Selected::Identity {
             vary: true,
-            why: Some(identity_why(policy.compress, small, range, http11)),
+            why: Some(why),
         };
     }
     if let Some(sidecar) = sidecars[coding.index()].take() {
@@ -283,7 +284,7 @@ fn sidecar(
     files: &mut OpenFiles,
     state: &mut CodingState,
     now: Instant,
-) -> Option<CachedFile> {
+) -> Option<Rc<CachedFile>> {
     if state.probes.known_missing(path, coding, now) {
         return None;
     }
@@ -291,29 +292,18 @@ fn sidecar(
     let len = path.len();
     path.extend_from_slice(suffix);
     let found = match files.lookup(root.dir.dir(), path, now) {
-        Some(hit) => Some(CachedFile::clone(&hit)),
+        Some(hit) => Some(hit),
         None => match resolve::resolve(root.dir, None, None, path) {
             Ok(Resolved::File(sidecar, meta)) => {
                 // Cached under its own name as what it is, for a request naming it directly.
                 let name = path.rsplit(|&b| b == b'/').next().unwrap_or(path);
                 let found = CachedFile::new(sidecar, meta, name, root.cache.for_name(name));
-                Some(Rc::unwrap_or_clone(files.insert(
-                    root.dir.dir(),
-                    path,
-                    found,
-                    now,
-                )))
+                Some(files.insert(root.dir.dir(), path, found, now))
             }
             _ => None,
         },
     };
     path.truncate(len);
-    // Sent as a representation of the file: the file's type and cache policy.
-    let found = found.map(|s| CachedFile {
-        content_type: file.content_type,
-        cache_control: file.cache_control.clone(),
-        ..s
-    });
     // Stale: older than the file it stands for (an edit since the sidecar was made).
     let fresh = found.filter(|s| match (s.meta.modified(), file.meta.modified()) {
         (Ok(sidecar), Ok(original)) => sidecar >= original,

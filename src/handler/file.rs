@@ -175,7 +175,11 @@ fn representation(
             None,
         ),
         Selected::Sidecar(coding, sidecar) => (
-            Content::File(sidecar.file, sidecar.meta.len(), sidecar.content),
+            Content::File(
+                Rc::clone(&sidecar.file),
+                sidecar.meta.len(),
+                sidecar.content.clone(),
+            ),
             Validators::with_etag(
                 sidecar.etag.with_suffix(coding.etag_suffix()),
                 &sidecar.meta,
