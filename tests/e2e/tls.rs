@@ -67,23 +67,10 @@ fn a_second_connection_resumes_and_the_server_says_goodbye() {
     assert!(get_and_close(&mut second).ends_with("hello\n"));
     assert_eq!(second.conn.handshake_kind(), Some(HandshakeKind::Resumed));
     // TLS 1.2 resumes by session id from the server's cache.
-    let tls12 = {
-        let mut roots = rustls::RootCertStore::empty();
-        use rustls::pki_types::pem::PemObject;
-        roots
-            .add(
-                rustls::pki_types::CertificateDer::from_pem_slice(test_certificate().0.as_bytes())
-                    .unwrap(),
-            )
-            .unwrap();
-        Arc::new(
-            ClientConfig::builder_with_provider(tls_provider())
-                .with_protocol_versions(&[&rustls::version::TLS12])
-                .unwrap()
-                .with_root_certificates(roots)
-                .with_no_client_auth(),
-        )
-    };
+    let tls12 = Arc::new(client_config_for(
+        &test_certificate().0,
+        &[&rustls::version::TLS12],
+    ));
     let mut a = tls_connect(server.addr, Arc::clone(&tls12), "localhost");
     assert!(get_and_close(&mut a).ends_with("hello\n"));
     assert_eq!(
@@ -581,14 +568,8 @@ fn keys_of_every_kind_openssl_makes_serve_both_versions() {
         );
         let cert = fs::read_to_string(&cert_file).unwrap();
         let server = serving_files(&cert_file, &key_file);
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(der(&cert).into()).unwrap();
         for version in [&rustls::version::TLS13, &rustls::version::TLS12] {
-            let config = ClientConfig::builder_with_provider(tls_provider())
-                .with_protocol_versions(&[version])
-                .unwrap()
-                .with_root_certificates(roots.clone())
-                .with_no_client_auth();
+            let config = client_config_for(&cert, &[version]);
             let mut stream = tls_connect(server.addr, Arc::new(config), "localhost");
             if *kind == "ed25519-pkcs8" && version == &rustls::version::TLS12 {
                 let refused = stream.write_all(b"GET /a.txt HTTP/1.1\r\n\r\n");

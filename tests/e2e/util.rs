@@ -339,19 +339,27 @@ pub fn tls_provider() -> Arc<rustls::crypto::CryptoProvider> {
 /// A client configuration trusting `cert_pem` (the test certificate unless told otherwise),
 /// offering ALPN `http/1.1`, with rustls's resumption cache.
 pub fn client_config(cert_pem: &str) -> Arc<ClientConfig> {
+    let mut config = client_config_for(cert_pem, rustls::DEFAULT_VERSIONS);
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Arc::new(config)
+}
+
+/// A client configuration trusting `cert_pem` that offers only `versions`, without ALPN.
+pub fn client_config_for(
+    cert_pem: &str,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> ClientConfig {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(cert_pem.as_bytes()) {
         roots.add(cert.expect("a PEM certificate")).unwrap();
     }
-    let mut config = ClientConfig::builder_with_provider(tls_provider())
-        .with_safe_default_protocol_versions()
+    ClientConfig::builder_with_provider(tls_provider())
+        .with_protocol_versions(versions)
         .unwrap()
         .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Arc::new(config)
+        .with_no_client_auth()
 }
 
 /// A client's byte stream: plain TCP, or TLS over it (rustls, blocking, with the same timeouts).
