@@ -147,8 +147,8 @@ impl Server {
     /// bound to the same address; [`Server::bind_beside`] binds the others.
     pub fn bind(config: &Config) -> Result<Server, StartupError> {
         let spread = config.workers > 1 && config.strategy.listening == Listening::PerWorker;
-        let listener =
-            sys::listen(config.addr, spread).map_err(|e| StartupError::Bind(config.addr, e))?;
+        let listener = sys::listen(config.addr, spread, config.strategy.unsent)
+            .map_err(|e| StartupError::Bind(config.addr, e))?;
         Server::with_listener(config, listener)
     }
 
@@ -156,7 +156,7 @@ impl Server {
     /// spreads connections among listeners, else accepting from `first`'s.
     pub fn bind_beside(config: &Config, first: &Server) -> Result<Server, StartupError> {
         let listener = match config.strategy.listening {
-            Listening::PerWorker => sys::listen(first.local_addr, true),
+            Listening::PerWorker => sys::listen(first.local_addr, true, config.strategy.unsent),
             Listening::Shared => sys::share_listener(&first.listener),
         }
         .map_err(|e| StartupError::Bind(first.local_addr, e))?;
@@ -623,8 +623,9 @@ impl Loop<'_> {
         }
     }
 
-    /// Registers an accepted connection. It has `TCP_NODELAY` already: the kernel copies it from
-    /// the listener (see `sys::listen`), which saves a `setsockopt` per connection.
+    /// Registers an accepted connection. It has `TCP_NODELAY` (and the cap on unsent bytes)
+    /// already: the kernel copies them from the listener (see `sys::listen`), which saves a
+    /// `setsockopt` per connection.
     fn add(&mut self, tcp: TcpStream, peer: SocketAddr, registry: &Registry, now: Instant) {
         let tcp = match Tcp::new(tcp, self.sending) {
             Ok(tcp) => tcp,

@@ -25,6 +25,9 @@ pub(super) const SPREADS_CONNECTIONS: bool = true;
 /// verified on FreeBSD: connections take turns instead, which relies on edges alone.
 pub(super) const REARM_REPORTS_READY: bool = false;
 
+/// FreeBSD's sockets hold a full send buffer: it has no `TCP_NOTSENT_LOWAT`.
+pub(super) const CAPS_UNSENT: bool = false;
+
 /// Directories the walk passes through are opened as paths only (`O_PATH`, FreeBSD 14).
 pub(super) const WALK_DIR_FLAGS: OFlags = OFlags::PATH;
 
@@ -102,4 +105,11 @@ pub(super) fn prepare_accepted(_socket: BorrowedFd<'_>) -> io::Result<()> {
 
 pub(super) fn spread_connections(socket: &Socket) -> io::Result<()> {
     socket.set_reuse_port_lb(true)
+}
+
+pub(super) fn cap_unsent(_socket: &Socket) -> io::Result<()> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "FreeBSD cannot cap a socket's unsent bytes",
+    ))
 }

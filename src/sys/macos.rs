@@ -27,6 +27,10 @@ pub(super) const SPREADS_CONNECTIONS: bool = false;
 /// verified on macOS: connections take turns instead, which relies on edges alone.
 pub(super) const REARM_REPORTS_READY: bool = false;
 
+/// macOS's sockets hold a full send buffer: its `TCP_NOTSENT_LOWAT` has no safe binding
+/// (neither `socket2`, `rustix` nor `nix` offers it).
+pub(super) const CAPS_UNSENT: bool = false;
+
 /// macOS has no `O_PATH` (nor an `O_SEARCH` that rustix offers): directories the walk passes
 /// through are opened for reading, which needs read permission on them.
 pub(super) const WALK_DIR_FLAGS: OFlags = OFlags::RDONLY;
@@ -102,5 +106,12 @@ pub(super) fn spread_connections(_socket: &Socket) -> io::Result<()> {
     Err(io::Error::new(
         io::ErrorKind::Unsupported,
         "macOS does not spread connections among listeners: share one",
+    ))
+}
+
+pub(super) fn cap_unsent(_socket: &Socket) -> io::Result<()> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "macOS cannot cap a socket's unsent bytes",
     ))
 }

@@ -10,11 +10,12 @@
 //! | no `SIGPIPE` | `MSG_NOSIGNAL` | `MSG_NOSIGNAL` | `SO_NOSIGPIPE` on each accepted socket |
 //! | several workers | `SO_REUSEPORT` listeners | `SO_REUSEPORT_LB` listeners | one listener, shared |
 //! | a large body's next turn | when the poll says writable (re-registered) | the next turn of the loop | the next turn of the loop |
+//! | unsent bytes a socket holds | about 16 KiB (`TCP_NOTSENT_LOWAT`) | its send buffer's worth | its send buffer's worth |
 //!
 //! Every choice the platform makes can be forced to its portable form at run time with
 //! [`Strategy`] (the `MIOSERVE_STRATEGY` environment variable), so the Linux test suite runs the
-//! walk, plain sends, a shared listener and turn-by-turn pacing too. Nothing here uses `unsafe`:
-//! `rustix`, `socket2` and, on the BSDs, `nix` hold the system calls.
+//! walk, plain sends, a shared listener, turn-by-turn pacing and full send buffers too. Nothing
+//! here uses `unsafe`: `rustix`, `socket2` and, on the BSDs, `nix` hold the system calls.
 //!
 //! Cost: the per-request calls (`send`, `sendfile`, opening beneath the root) are one system call
 //! each on the common path; the rest runs at startup.
@@ -95,6 +96,25 @@ pub enum Pacing {
     Turns,
 }
 
+/// How much of a response a connection's socket may hold that has not gone out yet.
+///
+/// Measured on Linux under BBR congestion control (`benches/load.sh`, 10 MiB over `wrk -c8`, 5
+/// interleaved rounds): capped, 5,025 against 3,207 MiB/s, the server's CPU 156 against 276 µs
+/// per MiB, the client's 176 against 222 (lighttpd, which leaves it full: 4,035, 222, 212). A
+/// socket that holds only what is about to leave sends a turn's bytes within the call, in
+/// full-sized segments; one holding megabytes has the kernel send them later, from timers and
+/// acknowledgements, in smaller pieces, waking the client about three times as often. Under
+/// CUBIC both are level. Where readers pause, the cap costs more calls per MiB (ARCHITECTURE.md,
+/// "What a large file costs").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unsent {
+    /// A little (`TCP_NOTSENT_LOWAT`, 16 KiB, set on the listener and inherited): the socket
+    /// takes more, and reports itself writable, only once what it held has nearly all gone out.
+    Capped,
+    /// As much as its send buffer holds, the kernel's default.
+    Full,
+}
+
 /// The platform mechanisms a server uses. [`Strategy::native`] is what the platform does best;
 /// the others are forced by tests so that every path runs on Linux too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,11 +123,12 @@ pub struct Strategy {
     pub sending: Sending,
     pub listening: Listening,
     pub pacing: Pacing,
+    pub unsent: Unsent,
 }
 
 /// The environment variable that forces portable mechanisms: a comma-separated list of `walk`,
-/// `plain-send`, `shared-listener`, `turns`, or `portable` for all four (`native` or unset for
-/// none).
+/// `plain-send`, `shared-listener`, `turns`, `full-buffer`, or `portable` for all five (`native`
+/// or unset for none).
 pub const STRATEGY_VAR: &str = "MIOSERVE_STRATEGY";
 
 impl Strategy {
@@ -126,6 +147,11 @@ impl Strategy {
             } else {
                 Pacing::Turns
             },
+            unsent: if os::CAPS_UNSENT {
+                Unsent::Capped
+            } else {
+                Unsent::Full
+            },
         }
     }
 
@@ -136,6 +162,7 @@ impl Strategy {
             sending: Sending::Plain,
             listening: Listening::Shared,
             pacing: Pacing::Turns,
+            unsent: Unsent::Full,
         }
     }
 
@@ -165,11 +192,12 @@ impl Strategy {
                 "plain-send" => strategy.sending = Sending::Plain,
                 "shared-listener" => strategy.listening = Listening::Shared,
                 "turns" => strategy.pacing = Pacing::Turns,
+                "full-buffer" => strategy.unsent = Unsent::Full,
                 "portable" => strategy = Strategy::portable(),
                 _ => {
                     return Err(format!(
                         "{STRATEGY_VAR}: unknown {word:?} (expected a comma-separated list of \
-                         walk, plain-send, shared-listener, turns, portable, native)"
+                         walk, plain-send, shared-listener, turns, full-buffer, portable, native)"
                     ));
                 }
             }
@@ -195,9 +223,13 @@ impl Strategy {
             Pacing::Rearm => "when the poll says writable",
             Pacing::Turns => "every turn of the loop",
         };
+        let unsent = match self.unsent {
+            Unsent::Capped => "sockets hold only what is about to go out (TCP_NOTSENT_LOWAT)",
+            Unsent::Full => "sockets hold a full send buffer",
+        };
         format!(
             "opening: {opening}; sends: {sending}; workers: {listening}; large bodies go on \
-             {pacing}"
+             {pacing}; {unsent}"
         )
     }
 }
@@ -284,6 +316,10 @@ mod tests {
         assert_eq!(
             Strategy::parse("turns").map(|s| s.pacing),
             Ok(Pacing::Turns)
+        );
+        assert_eq!(
+            Strategy::parse("full-buffer").map(|s| s.unsent),
+            Ok(Unsent::Full)
         );
         let refused = Strategy::parse("walk,walkk").unwrap_err();
         assert!(refused.contains("\"walkk\""), "{refused}");

@@ -11,7 +11,7 @@ use std::os::fd::AsFd;
 use rustix::net::SendAncillaryBuffer;
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
-use super::{Sending, os};
+use super::{Sending, Unsent, os};
 
 /// Listen backlog. mio's default of 128 drops connections under a burst such as `wrk -c1000`; the
 /// kernel caps this at `net.core.somaxconn` (Linux) or `kern.ipc.somaxconn` anyway.
@@ -20,9 +20,10 @@ pub(crate) const BACKLOG: i32 = 4096;
 /// A non-blocking listener on `addr` with a real backlog, `TCP_NODELAY` for the connections it
 /// accepts, and `SO_REUSEADDR` (restart without waiting out TIME_WAIT). With `spread`, further
 /// listeners (one per worker) may bind the same port and the kernel spreads connections among
-/// them (`SO_REUSEPORT`, `SO_REUSEPORT_LB`); a platform that cannot refuses. An IPv6 address
-/// listens on IPv6 only.
-pub(crate) fn listen(addr: SocketAddr, spread: bool) -> io::Result<TcpListener> {
+/// them (`SO_REUSEPORT`, `SO_REUSEPORT_LB`); a platform that cannot refuses. `Unsent::Capped`
+/// caps the unsent bytes each accepted socket holds; a platform that cannot refuses. An IPv6
+/// address listens on IPv6 only.
+pub(crate) fn listen(addr: SocketAddr, spread: bool, unsent: Unsent) -> io::Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_cloexec(true)?;
     socket.set_reuse_address(true)?;
@@ -36,6 +37,9 @@ pub(crate) fn listen(addr: SocketAddr, spread: bool) -> io::Result<TcpListener> 
     // connection. Responses leave in whole writes, so Nagle's algorithm would only delay the
     // last segment of each.
     socket.set_tcp_nodelay(true)?;
+    if unsent == Unsent::Capped {
+        os::cap_unsent(&socket)?;
+    }
     socket.bind(&addr.into())?;
     socket.listen(BACKLOG)?;
     socket.set_nonblocking(true)?;
@@ -99,7 +103,7 @@ mod tests {
     /// The server relies on this to skip a `setsockopt` per connection.
     #[test]
     fn accepted_sockets_inherit_nodelay() {
-        let listener = listen("127.0.0.1:0".parse().unwrap(), false).unwrap();
+        let listener = listen("127.0.0.1:0".parse().unwrap(), false, Unsent::Full).unwrap();
         listener.set_nonblocking(false).unwrap();
         let _client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (accepted, _) = listener.accept().unwrap();
@@ -108,7 +112,7 @@ mod tests {
 
     #[test]
     fn a_shared_listener_accepts_from_the_same_queue() {
-        let listener = listen("127.0.0.1:0".parse().unwrap(), false).unwrap();
+        let listener = listen("127.0.0.1:0".parse().unwrap(), false, Unsent::Full).unwrap();
         let shared = share_listener(&listener).unwrap();
         assert_eq!(shared.local_addr().unwrap(), listener.local_addr().unwrap());
         shared.set_nonblocking(false).unwrap();
@@ -124,7 +128,7 @@ mod tests {
     #[test]
     fn a_gone_peer_fails_the_send() {
         for sending in [Sending::Hinted, Sending::Plain] {
-            let listener = listen("127.0.0.1:0".parse().unwrap(), false).unwrap();
+            let listener = listen("127.0.0.1:0".parse().unwrap(), false, Unsent::Full).unwrap();
             listener.set_nonblocking(false).unwrap();
             let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
             let (accepted, _) = listener.accept().unwrap();
