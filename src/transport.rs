@@ -30,7 +30,8 @@ pub trait Transport {
     fn send(&mut self, buf: &[u8], more: bool) -> io::Result<usize>;
     /// Writes up to `count` bytes of `file` from `*offset`, advancing it.
     fn send_file(&mut self, file: &File, offset: &mut u64, count: usize) -> io::Result<usize>;
-    /// Shuts the write side (sends FIN), leaving the read side open.
+    /// Shuts the write side (sends FIN), leaving the read side open. A transport that still holds
+    /// output of its own shuts it once [`Transport::flush`] has written that.
     fn shutdown_write(&mut self) -> io::Result<()>;
     /// Whether [`Transport::send_file`] can carry a file body. A TCP socket can; TLS in user space
     /// cannot (the file must be read and encrypted), so the body writer reads the file into its

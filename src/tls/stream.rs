@@ -61,6 +61,8 @@ pub struct TlsStream {
     failure: Option<Failure>,
     /// `close_notify` was queued: a second goodbye is never sent.
     said_goodbye: bool,
+    /// The write side is to be shut once rustls holds nothing more (see `shutdown_write`).
+    shut_when_flushed: bool,
 }
 
 /// The session's last word, however the connection ends (closed by either side, refused, or cut
@@ -125,6 +127,7 @@ impl TlsStream {
             established: false,
             failure: None,
             said_goodbye: false,
+            shut_when_flushed: false,
         })
     }
 
@@ -303,10 +306,18 @@ impl Transport for TlsStream {
         }
     }
 
+    /// Says `close_notify`, then shuts the write side; when the socket has no room for the
+    /// records yet (a socket that holds little unsent, as on Linux, often has none right after a
+    /// large body), the shutdown waits for `flush` to have written them: shut now, they would be
+    /// stranded in rustls and the client would see the connection end without them.
     fn shutdown_write(&mut self) -> io::Result<()> {
         match self.goodbye() {
             Err(e) if e.kind() != io::ErrorKind::WouldBlock => return Err(e),
             _ => {}
+        }
+        if self.session.wants_write() {
+            self.shut_when_flushed = true;
+            return Ok(());
         }
         Transport::shutdown_write(&mut self.tcp)
     }
@@ -316,7 +327,11 @@ impl Transport for TlsStream {
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.write_records()
+        self.write_records()?;
+        if std::mem::take(&mut self.shut_when_flushed) {
+            Transport::shutdown_write(&mut self.tcp)?;
+        }
+        Ok(())
     }
 
     fn holds_output(&self) -> bool {
@@ -339,5 +354,105 @@ impl Transport for TlsStream {
                     .unwrap_or("-"),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+
+    use super::*;
+    use crate::tls::cert::P256Key;
+    use crate::transport::tests::tcp_pair;
+
+    const BOUND: Duration = Duration::from_secs(20);
+
+    /// Runs `step` until it is done (`Some`), sleeping between tries, within [`BOUND`].
+    fn until<T>(what: &str, mut step: impl FnMut() -> Option<T>) -> T {
+        let start = Instant::now();
+        loop {
+            if let Some(done) = step() {
+                return done;
+            }
+            assert!(start.elapsed() < BOUND, "{what} did not happen in time");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// A server stream whose client (a blocking rustls client on another thread) completed the
+    /// handshake and sent one request, then reads nothing until `go` and everything after it:
+    /// the thread answers whether the stream ended with `close_notify`, and the bytes it read.
+    #[allow(clippy::type_complexity)]
+    fn established() -> (
+        TlsStream,
+        std::sync::mpsc::Sender<()>,
+        std::thread::JoinHandle<io::Result<usize>>,
+    ) {
+        let key = P256Key::generate().unwrap();
+        let params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        let cert = key.self_sign(params).unwrap();
+        let tls = TlsContext::from_pem(cert.pem().as_bytes(), key.pkcs8_pem().as_bytes()).unwrap();
+        let mut roots = RootCertStore::empty();
+        roots.add(cert.der().clone()).unwrap();
+        let config = ClientConfig::builder_with_provider(Arc::new(super::super::provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let (tcp, client_tcp) = tcp_pair(sys::Sending::Plain);
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let session = ClientConnection::new(Arc::new(config), name).unwrap();
+        let (go, wait) = std::sync::mpsc::channel();
+        let client = std::thread::spawn(move || {
+            let mut client = StreamOwned::new(session, client_tcp);
+            client.write_all(b"GET")?;
+            wait.recv_timeout(BOUND).expect("the go-ahead");
+            let mut read = Vec::new();
+            client.read_to_end(&mut read).map(|_| read.len())
+        });
+        let mut server = TlsStream::new(tcp, &tls).unwrap();
+        let mut request = [0u8; 16];
+        until("the handshake and the request", || {
+            match server.recv(&mut request) {
+                Ok(n) if n > 0 => return Some(()),
+                Err(e) if e.kind() != io::ErrorKind::WouldBlock => panic!("{e}"),
+                _ => {}
+            }
+            server.flush().ok();
+            None
+        });
+        (server, go, client)
+    }
+
+    /// The socket has no room for `close_notify` when the write side is to be shut: it goes out
+    /// once the client reads, and the FIN after it, so the client sees a clean end.
+    #[test]
+    fn the_write_side_is_shut_only_after_close_notify_went_out() {
+        let (mut server, go, client) = established();
+        let chunk = [b'x'; 16 * 1024];
+        let mut sent = 0;
+        loop {
+            match server.send(&chunk, false) {
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => panic!("{e}"),
+            }
+            assert!(sent < 256 << 20, "the socket never filled");
+        }
+        server.shutdown_write().unwrap();
+        assert!(server.holds_output(), "close_notify is waiting for room");
+        go.send(()).unwrap();
+        until("the held records to go out", || match server.flush() {
+            Ok(()) if !server.holds_output() => Some(()),
+            Err(e) if e.kind() != io::ErrorKind::WouldBlock => panic!("{e}"),
+            _ => None,
+        });
+        let read = client
+            .join()
+            .unwrap()
+            .expect("a stream ended by close_notify");
+        assert_eq!(read, sent);
     }
 }

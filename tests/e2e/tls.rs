@@ -614,3 +614,33 @@ fn keys_of_every_kind_openssl_makes_serve_both_versions() {
         "the key file is named, and what can be used: {stderr}"
     );
 }
+
+/// A large body that waited for the client, then `Connection: close`: the response still ends
+/// with `close_notify` (the transport's unit tests make its records wait for room every time).
+#[test]
+fn close_notify_follows_a_large_body_that_waited_for_the_client() {
+    const SIZE: usize = 4 << 20;
+    let server = TestServer::speaking(
+        Scheme::Https,
+        |root| write_file(root, "big.bin", vec![b'x'; SIZE]),
+        |_| {},
+    );
+    let config = client_config(&test_certificate().0);
+    for _ in 0..3 {
+        let mut stream = tls_connect(server.addr, Arc::clone(&config), "localhost");
+        stream
+            .write_all(b"GET /big.bin HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        // The server fills the socket and waits for room before its last records.
+        std::thread::sleep(Duration::from_millis(100));
+        let mut body = Vec::new();
+        stream
+            .read_to_end(&mut body)
+            .expect("a response ended by close_notify");
+        assert!(
+            body.ends_with(&[b'x'; 64]) && body.len() > SIZE,
+            "{}",
+            body.len()
+        );
+    }
+}
