@@ -41,7 +41,9 @@ const STREAM_PIECE: usize = 16 * 1024;
 /// 274 µs/MiB, the client's 406 -> 254 µs/MiB; 128 KiB, 192 KiB, 384 KiB and 1 MiB all did worse.
 /// Smaller slices keep what each socket holds unsent small, so the receiver copies bytes the
 /// caches still hold; the extra wake-ups cost less than that saves. With turns paced by
-/// writability (`sys::Pacing::Rearm`), 128 KiB and 512 KiB did worse again.
+/// writability (`sys::Pacing::Rearm`), 128 KiB and 512 KiB did worse again. (All measured
+/// before the cap on unsent bytes, `sys::Unsent`, which now keeps each socket's unsent bytes
+/// small on Linux whatever the slice.)
 const FILE_BYTES_PER_TURN: u64 = 256 * 1024;
 /// Bytes of file read into the buffer per turn before pacing, when the file cannot go by
 /// `sendfile` (sendfile off, or TLS, which encrypts every byte): reading and encrypting cost CPU,

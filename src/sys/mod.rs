@@ -85,7 +85,8 @@ pub enum Listening {
 /// connection's socket partly full and written in turn, where running the connection again
 /// each turn fills one socket at a time to the brim and then waits for a third of it to drain:
 /// 3,101 against 2,739 MiB/s, the client's CPU 230 against 278 µs per MiB (lighttpd's 225), the
-/// server's 276 against 286; over TLS 2,026 against 1,719 MiB/s.
+/// server's 276 against 286; over TLS 2,026 against 1,719 MiB/s. With unsent bytes capped
+/// ([`Unsent::Capped`]) no socket fills to the brim, and turns measured about the same.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pacing {
     /// Re-register the socket with the poll, which reports it once it is writable (at once if it
@@ -103,15 +104,16 @@ pub enum Pacing {
 /// per MiB, the client's 176 against 222 (lighttpd, which leaves it full: 4,035, 222, 212). A
 /// socket that holds only what is about to leave sends a turn's bytes within the call, in
 /// full-sized segments; one holding megabytes has the kernel send them later, from timers and
-/// acknowledgements, in smaller pieces, waking the client about three times as often. Under
+/// acknowledgements, in smaller pieces, waking the client two to three times as often. Under
 /// CUBIC both are level. Where readers pause, the cap costs more calls per MiB (ARCHITECTURE.md,
 /// "What a large file costs").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unsent {
-    /// A little (`TCP_NOTSENT_LOWAT`, 16 KiB, set on the listener and inherited): the socket
-    /// takes more, and reports itself writable, only once what it held has nearly all gone out.
+    /// A little (`TCP_NOTSENT_LOWAT`, 16 KiB, set on the listener and inherited): a write
+    /// stops once 16 KiB waits unsent, and the poll calls the socket writable only under 8 KiB.
     Capped,
-    /// As much as its send buffer holds, the kernel's default.
+    /// The system's default: as much as the send buffer holds, unless the administrator set
+    /// `net.ipv4.tcp_notsent_lowat`.
     Full,
 }
 
