@@ -1522,8 +1522,15 @@ def main() -> int:
         log(f"unknown scenario or server: {unknown or wanted_servers}")
         return 2
 
+    # The congestion control decides how large bodies leave on loopback (ARCHITECTURE.md, "What a
+    # large file costs"), so the header names it.
+    try:
+        congestion = Path("/proc/sys/net/ipv4/tcp_congestion_control").read_text().strip()
+    except OSError:
+        congestion = "unknown"
     header = (
         f"Load benchmark, {time.strftime('%Y-%m-%d %H:%M:%S %Z')}, {os.uname().release}, "
+        f"TCP congestion control {congestion}, "
         f"{os.cpu_count()} CPUs; servers on cpu {SERVER_CPUS}, generators on cpu {CLIENT_CPUS}; "
         f"{ROUNDS} round(s) × {DURATION} s, median shown; "
         f"mioserve {subprocess.run([str(MIOSERVE), '--version'], capture_output=True, text=True).stdout.strip()}, "
