@@ -25,13 +25,22 @@ pub(super) const SPREADS_CONNECTIONS: bool = true;
 /// that is still writable is reported without waiting for an edge.
 pub(super) const REARM_REPORTS_READY: bool = true;
 
-/// `TCP_NOTSENT_LOWAT` caps the unsent bytes a socket holds (see `Unsent`).
+/// `TCP_NOTSENT_LOWAT` caps the unsent bytes a socket holds, where the congestion control is
+/// BBR (see `Unsent`).
 pub(super) const CAPS_UNSENT: bool = true;
 
 /// The cap: a socket reports itself writable once it holds less than half of this not yet sent.
 /// 16 KiB is what Cloudflare runs its servers with (BBR and `tcp_notsent_lowat`, 2018); 32 KiB
 /// measured the same here and 128 KiB lost most of the gain (see `Unsent`).
 const UNSENT_LOW_WATER: u32 = 16 * 1024;
+
+/// Whether the cap pays under the congestion control `algorithm` (a `TCP_CONGESTION` name):
+/// under BBR, whose window stays small where the round trip is short, a socket holding
+/// megabytes unsent sends them later in pieces; under CUBIC it sends them at once anyway, and
+/// the cap only costs server CPU (see `Unsent`).
+fn cap_pays_under(algorithm: &[u8]) -> bool {
+    algorithm.starts_with(b"bbr")
+}
 
 /// Directories the walk passes through are opened as paths only: searching them needs no read
 /// permission, as for the kernel's own lookup.
@@ -106,10 +115,14 @@ pub(super) fn spread_connections(socket: &Socket) -> io::Result<()> {
     socket.set_reuse_port(true)
 }
 
-/// Sets `TCP_NOTSENT_LOWAT` on the listener; accepted sockets inherit it, so there is no
-/// `setsockopt` per connection.
+/// Sets `TCP_NOTSENT_LOWAT` on the listener when its congestion control (the system's default,
+/// which accepted sockets take too unless a route names another) is one the cap pays under.
+/// Accepted sockets inherit the option, so there is no `setsockopt` per connection.
 pub(super) fn cap_unsent(socket: &Socket) -> io::Result<()> {
-    socket.set_tcp_notsent_lowat(UNSENT_LOW_WATER)
+    if cap_pays_under(&socket.tcp_congestion()?) {
+        socket.set_tcp_notsent_lowat(UNSENT_LOW_WATER)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -127,15 +140,36 @@ mod tests {
             .unwrap()
     }
 
-    /// The cap is set once, on the listener: the server relies on this to skip a `setsockopt`
-    /// per connection.
+    /// The cap is set once, on the listener, where the system's congestion control is one it
+    /// pays under: the server relies on this to skip a `setsockopt` per connection.
     #[test]
     fn accepted_sockets_inherit_the_cap_on_unsent_bytes() {
-        assert_eq!(accepted_lowat(Unsent::Capped), UNSENT_LOW_WATER);
+        let probe = Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        let capped = cap_pays_under(&probe.tcp_congestion().unwrap());
+        let expected = if capped { UNSENT_LOW_WATER } else { 0 };
+        assert_eq!(accepted_lowat(Unsent::Capped), expected);
         assert_eq!(
             accepted_lowat(Unsent::Full),
             0,
             "left to the system's default"
         );
+    }
+
+    /// Under BBR the cap is set, under anything else (Reno is always built in) it is not.
+    #[test]
+    fn the_cap_follows_the_congestion_control() {
+        let lowat_under = |algorithm: &[u8]| {
+            let socket = Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).ok()?;
+            socket.set_tcp_congestion(algorithm).ok()?;
+            cap_unsent(&socket).unwrap();
+            Some(socket.tcp_notsent_lowat().unwrap())
+        };
+        assert_eq!(lowat_under(b"reno"), Some(0));
+        // BBR is a module a kernel may lack; where it has it, the cap is set.
+        if let Some(lowat) = lowat_under(b"bbr") {
+            assert_eq!(lowat, UNSENT_LOW_WATER);
+        }
+        assert!(cap_pays_under(b"bbr") && cap_pays_under(b"bbr2"));
+        assert!(!cap_pays_under(b"cubic") && !cap_pays_under(b"reno"));
     }
 }

@@ -10,7 +10,7 @@
 //! | no `SIGPIPE` | `MSG_NOSIGNAL` | `MSG_NOSIGNAL` | `SO_NOSIGPIPE` on each accepted socket |
 //! | several workers | `SO_REUSEPORT` listeners | `SO_REUSEPORT_LB` listeners | one listener, shared |
 //! | a large body's next turn | when the poll says writable (re-registered) | the next turn of the loop | the next turn of the loop |
-//! | unsent bytes a socket holds | about 16 KiB (`TCP_NOTSENT_LOWAT`) | its send buffer's worth | its send buffer's worth |
+//! | unsent bytes a socket holds | about 16 KiB under BBR (`TCP_NOTSENT_LOWAT`) | its send buffer's worth | its send buffer's worth |
 //!
 //! Every choice the platform makes can be forced to its portable form at run time with
 //! [`Strategy`] (the `MIOSERVE_STRATEGY` environment variable), so the Linux test suite runs the
@@ -105,12 +105,14 @@ pub enum Pacing {
 /// socket that holds only what is about to leave sends a turn's bytes within the call, in
 /// full-sized segments; one holding megabytes has the kernel send them later, from timers and
 /// acknowledgements, in smaller pieces, waking the client two to three times as often. Under
-/// CUBIC both are level. Where readers pause, the cap costs more calls per MiB (ARCHITECTURE.md,
-/// "What a large file costs").
+/// CUBIC that does not happen, and the cap cost server CPU instead (108-134 against 90-110 µs
+/// per MiB, 6 alternating runs), so it is set only under BBR. Where readers pause, the cap
+/// costs more calls per MiB (ARCHITECTURE.md, "What a large file costs").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unsent {
-    /// A little (`TCP_NOTSENT_LOWAT`, 16 KiB, set on the listener and inherited): a write
-    /// stops once 16 KiB waits unsent, and the poll calls the socket writable only under 8 KiB.
+    /// A little where the congestion control is BBR (`TCP_NOTSENT_LOWAT`, 16 KiB, set on the
+    /// listener and inherited): a write stops once 16 KiB waits unsent, and the poll calls the
+    /// socket writable only under 8 KiB. Under any other, the system's default.
     Capped,
     /// The system's default: as much as the send buffer holds, unless the administrator set
     /// `net.ipv4.tcp_notsent_lowat`.
@@ -226,7 +228,9 @@ impl Strategy {
             Pacing::Turns => "every turn of the loop",
         };
         let unsent = match self.unsent {
-            Unsent::Capped => "sockets hold only what is about to go out (TCP_NOTSENT_LOWAT)",
+            Unsent::Capped => {
+                "sockets hold only what is about to go out under BBR (TCP_NOTSENT_LOWAT)"
+            }
             Unsent::Full => "sockets hold a full send buffer",
         };
         format!(
