@@ -148,6 +148,15 @@ enum Content {
 }
 
 impl Content {
+    /// All of `cached`: its file, its length, and its bytes when the cache holds them.
+    fn of(cached: &CachedFile) -> Content {
+        Content::File(
+            Rc::clone(&cached.file),
+            cached.meta.len(),
+            cached.content.clone(),
+        )
+    }
+
     /// The representation's length, when it has one before it is sent.
     fn len(&self) -> Option<u64> {
         match self {
@@ -170,16 +179,12 @@ fn representation(
     } = cached;
     match selected {
         Selected::Identity { .. } => (
-            Content::File(Rc::clone(file), meta.len(), cached.content.clone()),
+            Content::of(cached),
             Validators::with_etag(*etag, meta, now),
             None,
         ),
         Selected::Sidecar(coding, sidecar) => (
-            Content::File(
-                Rc::clone(&sidecar.file),
-                sidecar.meta.len(),
-                sidecar.content.clone(),
-            ),
+            Content::of(&sidecar),
             Validators::with_etag(
                 sidecar.etag.with_suffix(coding.etag_suffix()),
                 &sidecar.meta,

@@ -361,10 +361,12 @@ impl Transport for TlsStream {
 mod tests {
     use std::time::{Duration, Instant};
 
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
     use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
     use super::*;
-    use crate::tls::cert::P256Key;
+    use crate::tls::cert::SelfSigned;
     use crate::transport::tests::tcp_pair;
 
     const BOUND: Duration = Duration::from_secs(20);
@@ -381,21 +383,33 @@ mod tests {
         }
     }
 
-    /// A server stream whose client (a blocking rustls client on another thread) completed the
-    /// handshake and sent one request, then reads nothing until `go` and everything after it:
-    /// the thread answers whether the stream ended with `close_notify`, and the bytes it read.
-    #[allow(clippy::type_complexity)]
-    fn established() -> (
-        TlsStream,
-        std::sync::mpsc::Sender<()>,
-        std::thread::JoinHandle<io::Result<usize>>,
-    ) {
-        let key = P256Key::generate().unwrap();
-        let params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-        let cert = key.self_sign(params).unwrap();
-        let tls = TlsContext::from_pem(cert.pem().as_bytes(), key.pkcs8_pem().as_bytes()).unwrap();
+    /// The client of [`established`]: a blocking rustls client on another thread that reads
+    /// nothing until [`Reader::go`].
+    struct Reader {
+        go: std::sync::mpsc::Sender<()>,
+        thread: std::thread::JoinHandle<io::Result<usize>>,
+    }
+
+    impl Reader {
+        /// Lets the client read to the end.
+        fn go(&self) {
+            self.go.send(()).unwrap();
+        }
+
+        /// The bytes it read, or an error if the stream ended without `close_notify`.
+        fn finish(self) -> io::Result<usize> {
+            self.thread.join().unwrap()
+        }
+    }
+
+    /// A server stream whose client completed the handshake and sent one request.
+    fn established() -> (TlsStream, Reader) {
+        let made = SelfSigned::generate(std::net::Ipv4Addr::LOCALHOST.into(), None).unwrap();
+        let tls = TlsContext::from_pem(made.cert_pem.as_bytes(), made.key_pem.as_bytes()).unwrap();
         let mut roots = RootCertStore::empty();
-        roots.add(cert.der().clone()).unwrap();
+        roots
+            .add(CertificateDer::from_pem_slice(made.cert_pem.as_bytes()).unwrap())
+            .unwrap();
         let config = ClientConfig::builder_with_provider(Arc::new(super::super::provider()))
             .with_safe_default_protocol_versions()
             .unwrap()
@@ -405,7 +419,7 @@ mod tests {
         let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
         let session = ClientConnection::new(Arc::new(config), name).unwrap();
         let (go, wait) = std::sync::mpsc::channel();
-        let client = std::thread::spawn(move || {
+        let thread = std::thread::spawn(move || {
             let mut client = StreamOwned::new(session, client_tcp);
             client.write_all(b"GET")?;
             wait.recv_timeout(BOUND).expect("the go-ahead");
@@ -423,14 +437,14 @@ mod tests {
             server.flush().ok();
             None
         });
-        (server, go, client)
+        (server, Reader { go, thread })
     }
 
     /// The socket has no room for `close_notify` when the write side is to be shut: it goes out
     /// once the client reads, and the FIN after it, so the client sees a clean end.
     #[test]
     fn the_write_side_is_shut_only_after_close_notify_went_out() {
-        let (mut server, go, client) = established();
+        let (mut server, client) = established();
         let chunk = [b'x'; 16 * 1024];
         let mut sent = 0;
         loop {
@@ -443,16 +457,13 @@ mod tests {
         }
         server.shutdown_write().unwrap();
         assert!(server.holds_output(), "close_notify is waiting for room");
-        go.send(()).unwrap();
+        client.go();
         until("the held records to go out", || match server.flush() {
             Ok(()) if !server.holds_output() => Some(()),
             Err(e) if e.kind() != io::ErrorKind::WouldBlock => panic!("{e}"),
             _ => None,
         });
-        let read = client
-            .join()
-            .unwrap()
-            .expect("a stream ended by close_notify");
+        let read = client.finish().expect("a stream ended by close_notify");
         assert_eq!(read, sent);
     }
 }
